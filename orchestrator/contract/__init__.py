@@ -1,0 +1,1 @@
+"""The user-facing formats: touchpoint events, journey and policy YAML, actions."""

@@ -1,0 +1,131 @@
+"""The condition language of journeys (`where`, `if`) and the paths it reads.
+
+A condition is data, never code: `{PATH: {OP: VALUE}}`, `{PATH: VALUE}` (eq), `{all: [...]}`,
+`{any: [...]}`, `{not: COND}`. It is checked when a journey loads and compiled once into closures,
+so evaluating one on the hot path is a handful of dict lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+ROOTS = ("event", "entry", "profile")
+OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "contains")
+
+# What a compiled condition reads: (event, entry event, profile) as plain dicts.
+Scope = tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]
+Predicate = Callable[[Scope], bool]
+Getter = Callable[[Scope], Any]
+
+
+def compile_path(path: object) -> Getter:
+    """`profile.traits.tier` -> a getter; a missing step gives None. List items are reached by index."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"a path must be text like profile.cart_value, got {path!r}")
+    root, *parts = path.split(".")
+    if root not in ROOTS:
+        raise ValueError(f"unknown path root {root!r} in {path!r}: a path starts with event., entry. or profile.")
+    if any(not part for part in parts):
+        raise ValueError(f"bad path {path!r}: empty segment")
+    index = ROOTS.index(root)
+    keys = tuple(int(part) if part.isdigit() else part for part in parts)
+
+    def get(scope: Scope) -> Any:
+        value: Any = scope[index]
+        for key in keys:
+            if isinstance(value, Mapping):
+                value = value.get(str(key) if isinstance(key, int) else key)
+            elif isinstance(value, list) and isinstance(key, int):
+                value = value[key] if key < len(value) else None
+            else:
+                return None
+        return value
+
+    return get
+
+
+def _compare(op: str, want: Any) -> Callable[[Any], bool]:
+    def ordered(test: Callable[[Any, Any], bool]) -> Callable[[Any], bool]:
+        def check(got: Any) -> bool:
+            if got is None or isinstance(got, bool) != isinstance(want, bool):
+                return False
+            try:
+                return test(got, want)
+            except TypeError:  # a number against text: not comparable, so not true
+                return False
+
+        return check
+
+    if op == "eq":
+        return lambda got: bool(got == want)
+    if op == "ne":
+        return lambda got: bool(got != want)
+    if op in ("in", "not_in"):
+        if not isinstance(want, list):
+            raise ValueError(f"{op} needs a list, e.g. {{{op}: [web, app]}}")
+        members = tuple(want)
+        return (lambda got: got in members) if op == "in" else (lambda got: got not in members)
+    if op == "gt":
+        return ordered(lambda got, w: bool(got > w))
+    if op == "gte":
+        return ordered(lambda got, w: bool(got >= w))
+    if op == "lt":
+        return ordered(lambda got, w: bool(got < w))
+    if op == "lte":
+        return ordered(lambda got, w: bool(got <= w))
+    if op == "exists":
+        if not isinstance(want, bool):
+            raise ValueError("exists needs true or false")
+        return (lambda got: got is not None) if want else (lambda got: got is None)
+    if op == "contains":
+        def contains(got: Any) -> bool:
+            if isinstance(got, str):
+                return isinstance(want, str) and want in got
+            if isinstance(got, list | Mapping):
+                return want in got
+            return False
+
+        return contains
+    raise ValueError(f"unknown operator {op!r}: use one of {', '.join(OPERATORS)}")
+
+
+def _leaf(path: str, spec: Any) -> Predicate:
+    get = compile_path(path)
+    if isinstance(spec, Mapping) and spec:
+        tests = []
+        for op, want in spec.items():
+            tests.append(_compare(str(op), want))
+        if len(tests) == 1:
+            only = tests[0]
+            return lambda scope: only(get(scope))
+        return lambda scope: all(test(get(scope)) for test in tests)
+    if isinstance(spec, Mapping):
+        raise ValueError(f"empty test for {path!r}: write e.g. {{{path}: {{eq: value}}}}")
+    test = _compare("eq", spec)
+    return lambda scope: test(get(scope))
+
+
+def compile_condition(cond: Any) -> Predicate:
+    """Check and compile a condition; ValueError names the part that is wrong."""
+    if not isinstance(cond, Mapping) or not cond:
+        raise ValueError(f"a condition must be a non-empty mapping like {{profile.cart_value: {{gte: 30}}}}, got {cond!r}")
+    parts: list[Predicate] = []
+    for key, spec in cond.items():
+        if key in ("all", "any"):
+            if not isinstance(spec, list) or not spec:
+                raise ValueError(f"{key} needs a non-empty list of conditions")
+            subs = [compile_condition(sub) for sub in spec]
+            parts.append(
+                (lambda scope, s=subs: all(p(scope) for p in s))
+                if key == "all"
+                else (lambda scope, s=subs: any(p(scope) for p in s))
+            )
+        elif key == "not":
+            sub = compile_condition(spec)
+            parts.append(lambda scope, s=sub: not s(scope))
+        else:
+            parts.append(_leaf(str(key), spec))
+    if len(parts) == 1:
+        return parts[0]
+    return lambda scope: all(p(scope) for p in parts)

@@ -1,0 +1,152 @@
+"""Touchpoint events: the JSON that channels produce to the `touchpoints` topic.
+
+`parse_event` validates at the edge with pydantic and hands the engine a slim `Event`,
+so the hot loop never pays for pydantic again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestrator.contract.errors import describe_validation_error
+from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
+
+KNOWN_CHANNELS = ("web", "app", "email", "sms", "push", "social", "ads", "store", "call_center")
+CHANNEL_PATTERN = r"^[a-z0-9_]+$"
+MAX_ID_LENGTH = 256
+
+
+class InvalidEvent(ValueError):
+    """An input record that cannot become an event; the message says why, in words."""
+
+
+class _Props(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=False)
+
+
+class _CartAdd(_Props):
+    sku: str = Field(min_length=1)
+    price: float = Field(ge=0)
+    quantity: int = Field(default=1, ge=1)
+    name: str | None = None
+
+
+class _CartRemove(_Props):
+    sku: str = Field(min_length=1)
+
+
+class _Purchase(_Props):
+    order_id: str = Field(min_length=1)
+    value: float = Field(ge=0)
+    store_id: str | None = None
+
+
+class _StoreVisit(_Props):
+    store_id: str = Field(min_length=1)
+
+
+class _ConsentUpdate(_Props):
+    channel: str = Field(pattern=CHANNEL_PATTERN)
+    granted: bool = Field(strict=True)
+
+
+# Event types whose built-in profile effects need well-formed properties.
+_PROPERTY_SCHEMAS: dict[str, type[_Props]] = {
+    "cart_add": _CartAdd,
+    "cart_remove": _CartRemove,
+    "purchase": _Purchase,
+    "store_visit": _StoreVisit,
+    "consent_update": _ConsentUpdate,
+}
+
+
+class TouchpointEvent(BaseModel):
+    """The event contract. Unknown top-level fields are kept (and reachable as `event.<field>`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    type: str = Field(min_length=1, max_length=100)
+    occurred_at: datetime
+    channel: str = Field(pattern=CHANNEL_PATTERN, max_length=50)
+    customer_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    anonymous_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> datetime:
+        if not isinstance(value, str):
+            raise ValueError("must be an RFC 3339 string such as 2026-03-02T10:00:00Z")
+        return parse_rfc3339(value)
+
+    @model_validator(mode="after")
+    def _who_and_what(self) -> TouchpointEvent:
+        if self.customer_id is None and self.anonymous_id is None:
+            raise ValueError("needs customer_id or anonymous_id (or both)")
+        schema = _PROPERTY_SCHEMAS.get(self.type)
+        if schema is not None:
+            try:
+                schema.model_validate(self.properties)
+            except ValidationError as exc:
+                raise ValueError(f"{self.type} properties: {describe_validation_error(exc)}") from None
+        return self
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """What the engine sees: the event as a JSON-like dict (for `event.` paths) plus derived keys."""
+
+    id: str
+    type: str
+    ts: int  # occurred_at as epoch milliseconds
+    channel: str
+    customer: str  # the customer key
+    data: dict[str, Any]
+
+
+def customer_key(customer_id: str | None, anonymous_id: str | None) -> str:
+    if customer_id is not None:
+        return customer_id
+    return f"anon:{anonymous_id}"
+
+
+def event_from_model(model: TouchpointEvent) -> Event:
+    ts = to_ms(model.occurred_at)
+    data = model.model_dump(mode="json", exclude_none=True)
+    data["occurred_at"] = format_ms(ts)  # normalised to UTC so that times compare as text
+    # Built-in effects read normalised properties (quantity defaults to 1, numbers are numbers).
+    schema = _PROPERTY_SCHEMAS.get(model.type)
+    if schema is not None:
+        data["properties"] = schema.model_validate(model.properties).model_dump(exclude_none=True)
+    return Event(
+        id=model.event_id,
+        type=model.type,
+        ts=ts,
+        channel=model.channel,
+        customer=customer_key(model.customer_id, model.anonymous_id),
+        data=data,
+    )
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """One JSON document -> Event, or InvalidEvent with every problem named."""
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON ({exc})") from None
+    return event_from_document(document)
+
+
+def event_from_document(document: object) -> Event:
+    if not isinstance(document, dict):
+        raise InvalidEvent(f"an event must be a JSON object, got {type(document).__name__}")
+    try:
+        return event_from_model(TouchpointEvent.model_validate(document))
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc)) from None

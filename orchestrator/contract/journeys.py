@@ -1,0 +1,277 @@
+"""Journey and contact-policy YAML as frozen pydantic models.
+
+Steps are a union discriminated by the one key that names the step type (`wait`, `send`, ...).
+Field validators raise ValueError with the sentence an ops person should read; the loader adds
+the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.contract.conditions import compile_condition
+from orchestrator.contract.events import CHANNEL_PATTERN
+from orchestrator.contract.templates import compile_template
+from orchestrator.timefmt import parse_clock, parse_duration_ms
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+STEP_TYPES = ("wait", "wait_until", "wait_for", "send", "if", "split", "exit")
+JOURNEY_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def _duration(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(f"bad duration {value!r}: add a unit, e.g. {value}s, {value}m, {value}h or {value}d")
+    return parse_duration_ms(value)
+
+
+def _condition(value: Any) -> dict[str, Any]:
+    compile_condition(value)
+    return dict(value)
+
+
+def _clock(value: Any) -> str:
+    hour, minute = parse_clock(value)
+    return f"{hour:02d}:{minute:02d}"
+
+
+def _timezone(value: Any) -> str:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Rome or UTC") from None
+    return str(value)
+
+
+def _percent(value: Any) -> float:
+    text = str(value).strip()
+    number = text[:-1] if text.endswith("%") else text
+    try:
+        share = float(number)
+    except ValueError:
+        raise ValueError(f"bad percentage {value!r}: write e.g. 10%") from None
+    if not 0 <= share <= 100:
+        raise ValueError(f"percentage {value!r} must be between 0% and 100%")
+    return share
+
+
+DurationMs = Annotated[int, BeforeValidator(_duration)]
+Condition = Annotated[dict[str, Any], BeforeValidator(_condition)]
+Clock = Annotated[str, BeforeValidator(_clock)]
+Channel = Annotated[str, Field(pattern=CHANNEL_PATTERN)]
+Percent = Annotated[float, BeforeValidator(_percent)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Coupon(_Model):
+    discount_percent: int | float = Field(gt=0, le=100)
+    valid_for: DurationMs
+
+
+class SendSpec(_Model):
+    channel: Channel
+    template: str = Field(min_length=1)
+    data: dict[str, Any] = Field(default_factory=dict)
+    fallback: tuple[Channel, ...] = ()
+    coupon: Coupon | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _templates(cls, value: dict[str, Any]) -> dict[str, Any]:
+        compile_template(value)
+        return value
+
+
+class WaitUntilSpec(_Model):
+    time: Clock
+    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = DAYS
+
+    @field_validator("days")
+    @classmethod
+    def _some_day(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("days must name at least one day (mon..sun), or be left out for every day")
+        return value
+
+
+class WaitForSpec(_Model):
+    event: str = Field(min_length=1)
+    timeout: DurationMs
+    where: Condition | None = None
+
+
+class _Step(_Model):
+    id: str | None = Field(default=None, min_length=1)
+
+
+class WaitStep(_Step):
+    wait: DurationMs
+
+
+class WaitUntilStep(_Step):
+    wait_until: WaitUntilSpec
+
+
+class SendStep(_Step):
+    send: SendSpec
+
+
+class WaitForStep(_Step):
+    wait_for: WaitForSpec
+    on_event: tuple[Step, ...] = ()
+    on_timeout: tuple[Step, ...] = ()
+
+
+class IfStep(_Step):
+    if_: Condition = Field(alias="if")
+    then: tuple[Step, ...] = ()
+    else_: tuple[Step, ...] = Field(default=(), alias="else")
+
+
+class SplitArm(_Model):
+    weight: float = Field(gt=0, description="relative weight; must be positive")
+    steps: tuple[Step, ...] = ()
+
+
+class SplitStep(_Step):
+    split: tuple[SplitArm, ...] = Field(min_length=1)
+
+
+class ExitStep(_Step):
+    exit: Literal[True] = True
+
+
+class _UnknownStep(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _explain(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            kinds = [k for k in value if k in STEP_TYPES]
+            if len(kinds) > 1:
+                raise ValueError(f"a step has exactly one type, this one has {' and '.join(kinds)}")
+            other = [str(k) for k in value if k != "id"]
+            name = other[0] if other else "(none)"
+            raise ValueError(f"unknown step type {name!r}: use one of {', '.join(STEP_TYPES)}")
+        raise ValueError(f"a step must be a mapping such as {{wait: 30m}} or the word exit, got {value!r}")
+
+
+def _step_kind(value: Any) -> str:
+    if value == "exit":
+        return "exit"
+    if isinstance(value, dict):
+        kinds = [k for k in value if k in STEP_TYPES]
+        if len(kinds) == 1:
+            return str(kinds[0])
+    elif isinstance(value, BaseModel):
+        for kind, model in _STEP_MODELS.items():
+            if isinstance(value, model):
+                return kind
+    return "unknown"
+
+
+def _exit_shorthand(value: Any) -> Any:
+    if value == "exit":
+        return {"exit": True}
+    if isinstance(value, dict) and "exit" in value and value["exit"] is None:
+        return {**value, "exit": True}
+    return value
+
+
+Step = Annotated[
+    Annotated[WaitStep, Tag("wait")]
+    | Annotated[WaitUntilStep, Tag("wait_until")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[SendStep, Tag("send")]
+    | Annotated[IfStep, Tag("if")]
+    | Annotated[SplitStep, Tag("split")]
+    | Annotated[Annotated[ExitStep, BeforeValidator(_exit_shorthand)], Tag("exit")]
+    | Annotated[_UnknownStep, Tag("unknown")],
+    Discriminator(_step_kind),
+]
+AnyStep = WaitStep | WaitUntilStep | WaitForStep | SendStep | IfStep | SplitStep | ExitStep
+_STEP_MODELS: dict[str, type[BaseModel]] = {
+    "wait": WaitStep, "wait_until": WaitUntilStep, "wait_for": WaitForStep, "send": SendStep,
+    "if": IfStep, "split": SplitStep, "exit": ExitStep,
+}  # fmt: skip
+
+
+class Trigger(_Model):
+    event: str = Field(min_length=1)
+    where: Condition | None = None
+
+
+class Goal(_Model):
+    event: str = Field(min_length=1)
+    within: DurationMs
+
+
+def _reentry(value: Any) -> str | int:
+    if value in ("never", "always"):
+        return str(value)
+    try:
+        return _duration(value)
+    except ValueError:
+        raise ValueError(f"bad reentry {value!r}: use never, always or a cool-down such as 7d") from None
+
+
+class Journey(_Model):
+    id: str = Field(min_length=1, max_length=64)
+    name: str | None = None
+    description: str | None = None
+    version: int = Field(default=1, ge=1)
+    enabled: bool = True
+    priority: int = Field(default=50, ge=0, le=100)
+    trigger: Trigger
+    reentry: Annotated[str | int, BeforeValidator(_reentry)] = "never"
+    exit_on: tuple[str, ...] = ()
+    goal: Goal | None = None
+    holdout: Percent = 0.0
+    steps: tuple[Step, ...] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not JOURNEY_ID.fullmatch(value):
+            raise ValueError(f"bad journey id {value!r}: use lower-case letters, digits and dashes")
+        return value
+
+
+class QuietHours(_Model):
+    start: Clock
+    end: Clock
+    channels: tuple[Channel, ...] = ("sms", "push")
+
+
+class Policy(_Model):
+    """Contact policy. Without `journeys/policy.yaml` these defaults hold: consent is required before
+    email, SMS or push (privacy by default), no daily cap, no quiet hours."""
+
+    default_timezone: Annotated[str, BeforeValidator(_timezone)] = "UTC"
+    consent_required: tuple[Channel, ...] = ("email", "sms", "push")
+    max_per_day: dict[Channel, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = None
+
+
+# Every key a journey or policy file may use, for "did you mean" hints.
+FIELD_NAMES = tuple(sorted({
+    field.alias or name
+    for model in (*_STEP_MODELS.values(), Journey, Policy, QuietHours, Trigger, Goal, SendSpec, Coupon,
+                  WaitForSpec, WaitUntilSpec, SplitArm)
+    for name, field in model.model_fields.items()
+}))  # fmt: skip

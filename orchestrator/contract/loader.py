@@ -1,0 +1,222 @@
+"""Load journeys and the contact policy from YAML files, collecting every problem with file and line.
+
+Nothing here raises on bad input: `load` returns what it could read plus a list of `Problem`s,
+so `validate`, `simulate` and the worker all print the same messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.contract.errors import Loc, describe_error, dotted
+from orchestrator.contract.journeys import (
+    FIELD_NAMES,
+    STEP_TYPES,
+    AnyStep,
+    IfStep,
+    Journey,
+    Policy,
+    SplitStep,
+    WaitForStep,
+)
+
+POLICY_NAMES = ("policy.yaml", "policy.yml")
+_TAGS = (*STEP_TYPES, "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int | None
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        place = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
+
+
+@dataclass(slots=True)
+class Loaded:
+    journeys: list[Journey] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
+    policy_file: str | None = None
+    files: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _line_map(node: yaml.Node, path: Loc, lines: dict[Loc, int], dupes: list[tuple[Loc, int]]) -> None:
+    """Record the 1-based line of every mapping key and sequence item; note duplicate keys."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = (*path, key)
+            if key in seen:
+                dupes.append((child, key_node.start_mark.line + 1))
+            seen.add(key)
+            lines[child] = key_node.start_mark.line + 1
+            _line_map(value_node, child, lines, dupes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, (*path, index), lines, dupes)
+
+
+def _strip_tags(loc: Sequence[str | int]) -> Loc:
+    """Pydantic puts the union tag after a step's index (`steps.2.send.send.channel`); ops don't need it."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if i > 0 and isinstance(loc[i - 1], int) and part in _TAGS:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _validation_problems(
+    file: str, exc: ValidationError, lines: dict[Loc, int], model: type[BaseModel]
+) -> list[Problem]:
+    errors = [(_strip_tags(e["loc"]), e) for e in exc.errors(include_url=False)]
+    problems = []
+    for loc, error in errors:
+        nested = any(other[: len(loc)] == loc and len(other) > len(loc) for other, _ in errors)
+        if error["type"] == "too_short" and nested:
+            continue  # "steps too short" only restates the broken steps reported beside it
+        where = dotted(loc[:-1]) if error["type"] in ("missing", "extra_forbidden") else dotted(loc)
+        problems.append(Problem(file, _line_for(loc, lines), where, describe_error(error, FIELD_NAMES)))
+    return problems
+
+
+def _walk(steps: Iterable[AnyStep], base: Loc) -> Iterable[tuple[Loc, AnyStep]]:
+    for index, step in enumerate(steps):
+        loc = (*base, index)
+        yield loc, step
+        if isinstance(step, WaitForStep):
+            yield from _walk(step.on_event, (*loc, "on_event"))
+            yield from _walk(step.on_timeout, (*loc, "on_timeout"))
+        elif isinstance(step, IfStep):
+            yield from _walk(step.then, (*loc, "then"))
+            yield from _walk(step.else_, (*loc, "else"))
+        elif isinstance(step, SplitStep):
+            for arm_index, arm in enumerate(step.split):
+                yield from _walk(arm.steps, (*loc, "split", arm_index, "steps"))
+
+
+def walk_steps(journey: Journey) -> Iterable[tuple[str, AnyStep]]:
+    """Every step with its path (`steps.2.on_timeout.0`), depth first, in file order."""
+    for loc, step in _walk(journey.steps, ("steps",)):  # type: ignore[arg-type]
+        yield dotted(loc), step
+
+
+def _step_id_problems(file: str, journey: Journey, lines: dict[Loc, int]) -> list[Problem]:
+    problems = []
+    seen: dict[str, str] = {}
+    for path, step in walk_steps(journey):
+        if step.id is None:
+            continue
+        if step.id in seen:
+            line = _line_for(tuple(int(p) if p.isdigit() else p for p in path.split(".")), lines)
+            problems.append(Problem(file, line, path, f"duplicate step id {step.id!r} (also at {seen[step.id]})"))
+        seen[step.id] = path
+    return problems
+
+
+def _read_yaml(file: str, text: str) -> tuple[Any, dict[Loc, int], list[Problem]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        return None, {}, [Problem(file, line, "", f"not valid YAML: {reason}")]
+    lines: dict[Loc, int] = {}
+    dupes: list[tuple[Loc, int]] = []
+    if node is not None:
+        _line_map(node, (), lines, dupes)
+    problems = [Problem(file, line, dotted(loc), f"key {loc[-1]!r} is given twice") for loc, line in dupes]
+    return data, lines, problems
+
+
+def load_file(path: Path, into: Loaded) -> int | None:
+    """Read one file into `into`; returns the line of the journey's id when a journey was added."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        into.problems.append(Problem(file, None, "", f"cannot read the file: {exc}"))
+        return None
+    into.files.append(file)
+    data, lines, problems = _read_yaml(file, text)
+    into.problems.extend(problems)
+    if problems:
+        return None
+    is_policy = path.name in POLICY_NAMES
+    if data is None:
+        if not is_policy:
+            into.problems.append(Problem(file, None, "", "the file is empty: a journey needs id, trigger and steps"))
+        return None
+    if not isinstance(data, dict):
+        what = "the contact policy" if is_policy else "a journey"
+        into.problems.append(Problem(file, 1, "", f"{what} must be a YAML mapping, got {type(data).__name__}"))
+        return None
+    model: type[BaseModel] = Policy if is_policy else Journey
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        into.problems.extend(_validation_problems(file, exc, lines, model))
+        return None
+    if isinstance(parsed, Policy):
+        into.policy, into.policy_file = parsed, file
+        return None
+    assert isinstance(parsed, Journey)
+    into.problems.extend(_step_id_problems(file, parsed, lines))
+    into.journeys.append(parsed)
+    return lines.get(("id",))
+
+
+def load(paths: Sequence[Path]) -> Loaded:
+    """Load every journey file (and policy.yaml) under the given files or folders."""
+    loaded = Loaded()
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                loaded.problems.append(Problem(str(path), None, "", "no journey files (*.yaml) in this folder"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            loaded.problems.append(Problem(str(path), None, "", "no such file or folder"))
+    first_seen: dict[tuple[str, int], str] = {}
+    for file in files:
+        id_line = load_file(file, loaded)
+        if id_line is None:
+            continue
+        journey = loaded.journeys[-1]
+        key = (journey.id, journey.version)
+        if key in first_seen:
+            loaded.problems.append(Problem(
+                str(file), id_line, "id",
+                f"duplicate journey id {journey.id!r} version {journey.version} (also in {first_seen[key]})",
+            ))  # fmt: skip
+        first_seen.setdefault(key, str(file))
+    return loaded

@@ -1,0 +1,120 @@
+"""A journey compiled into a flat table of steps addressed by path, each knowing the step after it.
+
+A run's position is then one string (the step path), which keeps run state small and lets a
+runs resume on exactly the version of the journey it entered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from orchestrator.contract.conditions import Predicate, compile_condition
+from orchestrator.contract.journeys import (
+    DAYS,
+    AnyStep,
+    ExitStep,
+    IfStep,
+    Journey,
+    SendSpec,
+    SendStep,
+    SplitStep,
+    WaitForStep,
+    WaitStep,
+    WaitUntilStep,
+)
+from orchestrator.contract.templates import Render, compile_template
+from orchestrator.timefmt import parse_clock
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    path: str
+    name: str  # the step's id, else its path: what actions and audit records call it
+    kind: str  # wait, wait_until, wait_for, send, if, split, exit
+    next: str | None  # where the run goes when this step is done (None: the run completes)
+    duration: int = 0  # wait; wait_for timeout
+    clock: tuple[int, int] = (0, 0)  # wait_until
+    weekdays: frozenset[int] = frozenset()  # wait_until
+    event: str = ""  # wait_for
+    test: Predicate | None = None  # wait_for where; if condition
+    branch_a: str | None = None  # wait_for on_event; if then
+    branch_b: str | None = None  # wait_for on_timeout; if else
+    arms: tuple[tuple[float, str | None], ...] = ()  # split: (cumulative share, first step)
+    send: SendSpec | None = None
+    render: Render | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledJourney:
+    spec: Journey
+    first: str | None
+    nodes: dict[str, Node]
+    trigger_test: Predicate | None
+    exit_on: frozenset[str]
+    waited_events: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+
+def _compile_list(steps: Sequence[AnyStep], base: str, after: str | None, nodes: dict[str, Node]) -> str | None:
+    """Compile a list of steps whose last step continues at `after`; returns the first step's path."""
+    paths = [f"{base}.{i}" for i in range(len(steps))]
+    for i, step in enumerate(steps):
+        following = paths[i + 1] if i + 1 < len(steps) else after
+        nodes[paths[i]] = _compile_step(step, paths[i], following, nodes)
+    return paths[0] if paths else after
+
+
+def _compile_step(step: AnyStep, path: str, after: str | None, nodes: dict[str, Node]) -> Node:
+    name = step.id or path
+    if isinstance(step, WaitStep):
+        return Node(path, name, "wait", after, duration=step.wait)
+    if isinstance(step, WaitUntilStep):
+        days = frozenset(DAYS.index(d) for d in step.wait_until.days)
+        return Node(path, name, "wait_until", after, clock=parse_clock(step.wait_until.time), weekdays=days)
+    if isinstance(step, WaitForStep):
+        spec = step.wait_for
+        return Node(
+            path, name, "wait_for", after, duration=spec.timeout, event=spec.event,
+            test=compile_condition(spec.where) if spec.where else None,
+            branch_a=_compile_list(step.on_event, f"{path}.on_event", after, nodes),
+            branch_b=_compile_list(step.on_timeout, f"{path}.on_timeout", after, nodes),
+        )  # fmt: skip
+    if isinstance(step, SendStep):
+        return Node(path, name, "send", after, send=step.send, render=compile_template(step.send.data))
+    if isinstance(step, IfStep):
+        return Node(
+            path, name, "if", after, test=compile_condition(step.if_),
+            branch_a=_compile_list(step.then, f"{path}.then", after, nodes),
+            branch_b=_compile_list(step.else_, f"{path}.else", after, nodes),
+        )  # fmt: skip
+    if isinstance(step, SplitStep):
+        total = sum(arm.weight for arm in step.split)
+        arms, cumulative = [], 0.0
+        for i, arm in enumerate(step.split):
+            cumulative += arm.weight / total
+            arms.append((cumulative, _compile_list(arm.steps, f"{path}.split.{i}.steps", after, nodes)))
+        return Node(path, name, "split", after, arms=tuple(arms))
+    if isinstance(step, ExitStep):
+        return Node(path, name, "exit", None)
+    raise AssertionError(f"unhandled step type {type(step).__name__}")
+
+
+def compile_journey(journey: Journey) -> CompiledJourney:
+    nodes: dict[str, Node] = {}
+    first = _compile_list(journey.steps, "steps", None, nodes)  # type: ignore[arg-type]
+    return CompiledJourney(
+        spec=journey,
+        first=first,
+        nodes=nodes,
+        trigger_test=compile_condition(journey.trigger.where) if journey.trigger.where else None,
+        exit_on=frozenset(journey.exit_on),
+        waited_events=frozenset(n.event for n in nodes.values() if n.kind == "wait_for"),
+    )

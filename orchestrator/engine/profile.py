@@ -1,0 +1,59 @@
+"""Built-in profile effects, applied before any journey sees the event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.contract.events import Event
+
+
+def _money(value: float) -> float:
+    return round(value, 2)
+
+
+def _cart_value(cart: list[dict[str, Any]]) -> float:
+    return _money(sum(item["price"] * item["quantity"] for item in cart))
+
+
+def apply_event(profile: dict[str, Any], event: Event) -> None:
+    """Fold one event into the profile (in place). Properties were validated at the edge."""
+    channels = profile["channels"]
+    if event.channel not in channels:
+        channels.append(event.channel)
+    profile["last_channel"] = event.channel
+    profile["last_seen_at"] = event.data["occurred_at"]
+    counts = profile["events"]
+    counts[event.type] = counts.get(event.type, 0) + 1
+
+    kind = event.type
+    props = event.data.get("properties", {})
+    if kind in ("identify", "profile_update"):
+        profile["traits"].update(props)
+    elif kind == "cart_add":
+        cart = profile["cart"]
+        for item in cart:
+            if item["sku"] == props["sku"]:
+                item["quantity"] += props["quantity"]
+                item["price"] = props["price"]
+                if "name" in props:
+                    item["name"] = props["name"]
+                break
+        else:
+            item = {"sku": props["sku"], "price": props["price"], "quantity": props["quantity"]}
+            if "name" in props:
+                item["name"] = props["name"]
+            cart.append(item)
+        profile["cart_value"] = _cart_value(cart)
+    elif kind == "cart_remove":
+        profile["cart"] = [item for item in profile["cart"] if item["sku"] != props["sku"]]
+        profile["cart_value"] = _cart_value(profile["cart"])
+    elif kind == "purchase":
+        profile["lifetime_value"] = _money(profile["lifetime_value"] + props["value"])
+        profile["orders"] += 1
+        profile["last_purchase_at"] = event.data["occurred_at"]
+        profile["cart"] = []
+        profile["cart_value"] = 0
+    elif kind == "store_visit":
+        profile["last_store_id"] = props["store_id"]
+    elif kind == "consent_update":
+        profile["consent"][props["channel"]] = props["granted"]

@@ -1,0 +1,277 @@
+"""The journey engine: one customer's state, one event or timer, the time -> what happens.
+
+Order of work for an event: drop it if its id was seen; apply the built-in profile effects; then
+offer it to each interested journey, higher priority first, then by id. Within a journey: goal
+conversion, `exit_on`, a waiting run's `wait_for`, and last the trigger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.contract.conditions import Scope
+from orchestrator.contract.events import Event
+from orchestrator.contract.journeys import Journey, Policy
+from orchestrator.engine.compiled import CompiledJourney, Node, compile_journey
+from orchestrator.engine.ids import action_id, coupon_code, unit_interval
+from orchestrator.engine.localtime import customer_zone, next_local_time
+from orchestrator.engine.policy import DEFER as DEFER_SEND
+from orchestrator.engine.policy import SUPPRESS, ContactPolicy, record_send
+from orchestrator.engine.profile import apply_event
+from orchestrator.engine.state import (
+    DEFER,
+    SEEN_EVENT_IDS,
+    WAIT,
+    WAIT_FOR,
+    CustomerState,
+    History,
+    Run,
+    Timer,
+    Wait,
+)
+from orchestrator.timefmt import format_ms
+
+DEV_SECRET = b"orchestrator-dev-secret"
+
+Record = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Outcome:
+    state: CustomerState
+    now: int
+    actions: list[Record] = field(default_factory=list)
+    audit: list[Record] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)  # newly scheduled; older ones may have gone stale
+    duplicate: bool = False
+    _at: str = ""
+
+    @property
+    def at(self) -> str:
+        if not self._at:
+            self._at = format_ms(self.now)
+        return self._at
+
+
+class Engine:
+    """Immutable once built: the compiled journeys (every version given) and the contact policy."""
+
+    def __init__(self, journeys: Iterable[Journey], policy: Policy | None = None, *, secret: bytes = DEV_SECRET):
+        self.versions: dict[str, dict[int, CompiledJourney]] = {}
+        for journey in journeys:
+            self.versions.setdefault(journey.id, {})[journey.version] = compile_journey(journey)
+        self.latest = {jid: by_version[max(by_version)] for jid, by_version in self.versions.items()}
+        self.order = tuple(sorted(self.latest, key=lambda jid: (-self.latest[jid].spec.priority, jid)))
+        self.policy = ContactPolicy(policy or Policy())
+        self.secret = secret
+        interest: dict[str, list[str]] = {}
+        for jid in self.order:
+            types: set[str] = set()
+            for compiled in self.versions[jid].values():
+                types |= compiled.exit_on | compiled.waited_events
+                if compiled.spec.goal:
+                    types.add(compiled.spec.goal.event)
+            latest = self.latest[jid].spec
+            if latest.enabled:
+                types.add(latest.trigger.event)
+            for event_type in types:
+                interest.setdefault(event_type, []).append(jid)
+        self.interest = {event_type: tuple(jids) for event_type, jids in interest.items()}
+
+    # ----------------------------------------------------------------------------------- inputs
+
+    def on_event(self, state: CustomerState, event: Event, now: int) -> Outcome:
+        out = Outcome(state, now)
+        if event.id in state.seen:
+            out.duplicate = True
+            return out
+        state.seen[event.id] = None
+        if len(state.seen) > SEEN_EVENT_IDS:
+            del state.seen[next(iter(state.seen))]
+        apply_event(state.profile, event)
+        for jid in self.interest.get(event.type, ()):
+            self._offer(out, jid, event)
+        return out
+
+    def on_timer(self, state: CustomerState, timer: Timer, now: int) -> Outcome:
+        """Resume the run the timer belongs to; pass `now=timer.due` for replayable results."""
+        out = Outcome(state, now)
+        run = state.runs.get(timer.journey)
+        if run is None or run.wait is None or run.wait.token != timer.token:
+            return out  # the run moved on (event, exit, merge) since the timer was set
+        compiled = self.versions.get(run.journey, {}).get(run.version)
+        if compiled is None:
+            self._end(out, run, "version_removed")
+            return out
+        wait, run.wait = run.wait, None
+        node = compiled.nodes[wait.step]
+        if wait.kind == WAIT:
+            self._advance(out, run, compiled, node.next)
+        elif wait.kind == WAIT_FOR:
+            self._audit(out, "timed_out", run, step=node.name)
+            self._advance(out, run, compiled, node.branch_b)
+        elif self._send(out, run, node):  # DEFER: the quiet window is over, decide the send again
+            self._advance(out, run, compiled, node.next)
+        return out
+
+    # ---------------------------------------------------------------------------------- journeys
+
+    def _offer(self, out: Outcome, jid: str, event: Event) -> None:
+        state, now = out.state, out.now
+        history = state.history.get(jid)
+        if history is not None and not history.converted:
+            goal_of = self.versions[jid].get(history.version)
+            goal = goal_of.spec.goal if goal_of else None
+            if goal is not None and event.type == goal.event and now - history.entered <= goal.within:
+                history.converted = True
+                self._audit(out, "converted", None, journey=jid, version=history.version, run=history.runs,
+                            holdout=history.holdout, event_id=event.id)  # fmt: skip
+        run = state.runs.get(jid)
+        if run is not None:
+            compiled = self.versions[jid].get(run.version)
+            if compiled is None:
+                self._end(out, run, "version_removed")
+            elif event.type in compiled.exit_on:
+                self._end(out, run, f"exit_on:{event.type}", event_id=event.id)
+            elif run.wait is not None and run.wait.kind == WAIT_FOR:
+                node = compiled.nodes[run.wait.step]
+                if node.event == event.type and (
+                    node.test is None or node.test((event.data, run.entry, state.profile))
+                ):
+                    run.wait, run.cause = None, event.data
+                    self._audit(out, "matched", run, step=node.name, event_id=event.id)
+                    self._advance(out, run, compiled, node.branch_a)
+        if jid not in state.runs:
+            self._maybe_enter(out, jid, event, history)
+
+    def _maybe_enter(self, out: Outcome, jid: str, event: Event, history: History | None) -> None:
+        compiled = self.latest[jid]
+        spec = compiled.spec
+        if not spec.enabled or event.type != spec.trigger.event:
+            return
+        state, now = out.state, out.now
+        if compiled.trigger_test is not None and not compiled.trigger_test((event.data, event.data, state.profile)):
+            return
+        if history is not None and history.runs:
+            if spec.reentry == "never":
+                return
+            if spec.reentry != "always" and (history.exited is None or now < history.exited + int(spec.reentry)):
+                return
+        history = state.history.setdefault(jid, History())
+        holdout = spec.holdout > 0 and unit_interval("holdout", jid, state.key) * 100 < spec.holdout
+        history.runs += 1
+        history.version, history.entered, history.exited = spec.version, now, None
+        history.holdout, history.converted = holdout, False
+        run = Run(jid, spec.version, history.runs, now, event.data, event.data, holdout)
+        state.runs[jid] = run
+        self._audit(out, "entered", run, event_id=event.id, holdout=holdout)
+        self._advance(out, run, compiled, compiled.first)
+
+    # ------------------------------------------------------------------------------------- steps
+
+    def _advance(self, out: Outcome, run: Run, compiled: CompiledJourney, path: str | None) -> None:
+        """Run steps at this instant until one waits or the run ends."""
+        state, now = out.state, out.now
+        while path is not None:
+            node = compiled.nodes[path]
+            kind = node.kind
+            if kind == "wait":
+                self._wait(out, run, node, WAIT, now + node.duration)
+                return
+            if kind == "wait_until":
+                zone = customer_zone(state.profile, self.policy.policy.default_timezone)
+                self._wait(out, run, node, WAIT, next_local_time(now, *node.clock, node.weekdays, zone))
+                return
+            if kind == "wait_for":
+                self._wait(out, run, node, WAIT_FOR, now + node.duration)
+                return
+            self._audit(out, "step", run, step=node.name, type=kind)
+            if kind == "send":
+                if not self._send(out, run, node):
+                    return
+                path = node.next
+            elif kind == "if":
+                assert node.test is not None
+                path = node.branch_a if node.test(self._scope(run, state)) else node.branch_b
+            elif kind == "split":
+                share = unit_interval("split", run.journey, state.key, node.path)
+                path = next((first for cumulative, first in node.arms if share < cumulative), node.arms[-1][1])
+            elif kind == "exit":
+                self._end(out, run, "exit")
+                return
+            else:
+                raise AssertionError(f"unhandled step kind {kind}")
+        self._end(out, run, "completed")
+
+    def _wait(self, out: Outcome, run: Run, node: Node, kind: str, due: int) -> None:
+        state = out.state
+        state.timer_seq += 1
+        token = f"{run.number}.{state.timer_seq}"
+        run.wait = Wait(kind, node.path, due, token)
+        out.timers.append(Timer(due, state.key, run.journey, token))
+        if kind != DEFER:
+            self._audit(out, "step", run, step=node.name, type=node.kind, until=format_ms(due))
+
+    def _send(self, out: Outcome, run: Run, node: Node) -> bool:
+        """Decide and maybe emit one send; False when the run must wait (quiet hours)."""
+        state, now = out.state, out.now
+        spec = node.send
+        assert spec is not None and node.render is not None
+        decision = self.policy.decide(spec, state.profile, state.sends, now, run.holdout)
+        if decision.verdict == SUPPRESS:
+            self._audit(out, "suppressed", run, step=node.name, channel=decision.channel,
+                        template=spec.template, reason=decision.reason)  # fmt: skip
+            return True
+        if decision.verdict == DEFER_SEND:
+            assert decision.until is not None
+            self._wait(out, run, node, DEFER, decision.until)
+            self._audit(out, "deferred", run, step=node.name, channel=decision.channel,
+                        template=spec.template, reason=decision.reason, until=format_ms(decision.until))  # fmt: skip
+            return False
+        aid = action_id(run.journey, run.version, state.key, run.number, node.path)
+        action: Record = {
+            "action_id": aid,
+            "at": out.at,
+            "channel": decision.channel,
+            "template": spec.template,
+            "customer_id": state.key,
+            "journey": run.journey,
+            "journey_version": run.version,
+            "step": node.name,
+            "data": node.render(self._scope(run, state)),
+        }
+        if spec.coupon is not None:
+            action["coupon"] = {
+                "code": coupon_code(aid, self.secret),
+                "discount_percent": spec.coupon.discount_percent,
+                "expires_at": format_ms(now + spec.coupon.valid_for),
+            }
+        action["event_id"] = run.cause.get("event_id")
+        record_send(state.sends, now, decision.channel)
+        out.actions.append(action)
+        self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=spec.template,
+                    action_id=aid)  # fmt: skip
+        return True
+
+    def _end(self, out: Outcome, run: Run, reason: str, **extra: Any) -> None:
+        out.state.runs.pop(run.journey, None)
+        history = out.state.history.get(run.journey)
+        if history is not None:
+            history.exited = out.now
+        self._audit(out, "exited", run, reason=reason, **extra)
+
+    # ----------------------------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _scope(run: Run, state: CustomerState) -> Scope:
+        return (run.cause, run.entry, state.profile)
+
+    @staticmethod
+    def _audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:
+        record: Record = {"at": out.at, "customer": out.state.key, "kind": kind}
+        if of is not None:
+            record.update(journey=of.journey, version=of.version, run=of.number)
+        record.update(fields)
+        out.audit.append(record)

@@ -1,0 +1,130 @@
+"""Per-customer state as plain slotted dataclasses, with a JSON-ready form carrying a schema version.
+
+The engine mutates the state it is given and hands it back; callers that need the old one copy it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+SEEN_EVENT_IDS = 1000  # per customer; an older duplicate than this is processed again
+
+# What a waiting run waits for.
+WAIT = "wait"  # a `wait` or `wait_until` step: resume at `due`
+WAIT_FOR = "wait_for"  # an event, or its timeout at `due`
+DEFER = "defer"  # a send held back by quiet hours until `due`
+
+
+def new_profile() -> dict[str, Any]:
+    return {
+        "channels": [],
+        "events": {},
+        "traits": {},
+        "cart": [],
+        "cart_value": 0,
+        "lifetime_value": 0,
+        "orders": 0,
+        "consent": {},
+    }
+
+
+@dataclass(slots=True)
+class Wait:
+    kind: str
+    step: str  # path of the step that waits
+    due: int  # epoch ms
+    token: str  # matches the Timer that resumes it; a stale timer finds another token and does nothing
+
+
+@dataclass(slots=True)
+class Run:
+    journey: str
+    version: int
+    number: int  # 1 for the customer's first run of this journey, 2 for the next...
+    entered: int
+    entry: dict[str, Any]  # the event that made the customer enter (`entry.` paths)
+    cause: dict[str, Any]  # the event that last moved the run (`event.` paths when a timer resumes it)
+    holdout: bool
+    wait: Wait | None = None
+
+
+@dataclass(slots=True)
+class History:
+    """What is remembered of a journey after its runs end: re-entry, conversion."""
+
+    runs: int = 0
+    version: int = 0
+    entered: int = 0
+    exited: int | None = None
+    holdout: bool = False
+    converted: bool = False
+
+
+@dataclass(slots=True, frozen=True, order=True)
+class Timer:
+    """A request to call `Engine.on_timer` at `due` for this customer; stale ones are harmless."""
+
+    due: int
+    customer: str
+    journey: str
+    token: str
+
+
+@dataclass(slots=True)
+class CustomerState:
+    key: str
+    profile: dict[str, Any] = field(default_factory=new_profile)
+    runs: dict[str, Run] = field(default_factory=dict)
+    history: dict[str, History] = field(default_factory=dict)
+    sends: list[tuple[int, str]] = field(default_factory=list)  # (at, channel) in the last 24 h
+    seen: dict[str, None] = field(default_factory=dict)  # recent event ids, oldest first
+    timer_seq: int = 0
+
+    def pending_timers(self) -> list[Timer]:
+        """Timers this state still waits on: what a recovering worker re-indexes."""
+        return sorted(
+            Timer(run.wait.due, self.key, run.journey, run.wait.token) for run in self.runs.values() if run.wait
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": SCHEMA_VERSION,
+            "key": self.key,
+            "profile": self.profile,
+            "runs": {
+                j: {
+                    "journey": r.journey, "version": r.version, "number": r.number, "entered": r.entered,
+                    "entry": r.entry, "cause": r.cause, "holdout": r.holdout,
+                    "wait": None if r.wait is None else [r.wait.kind, r.wait.step, r.wait.due, r.wait.token],
+                }
+                for j, r in self.runs.items()
+            },
+            "history": {
+                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted] for j, h in self.history.items()
+            },
+            "sends": [list(s) for s in self.sends],
+            "seen": list(self.seen),
+            "timer_seq": self.timer_seq,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerState:
+        if data.get("v") != SCHEMA_VERSION:
+            raise ValueError(f"customer state has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}")
+        runs = {}
+        for j, r in data["runs"].items():
+            wait = Wait(*r["wait"]) if r["wait"] is not None else None
+            runs[j] = Run(
+                r["journey"], r["version"], r["number"], r["entered"], r["entry"], r["cause"], r["holdout"], wait
+            )
+        return cls(
+            key=data["key"],
+            profile=data["profile"],
+            runs=runs,
+            history={j: History(*h) for j, h in data["history"].items()},
+            sends=[(s[0], s[1]) for s in data["sends"]],
+            seen=dict.fromkeys(data["seen"]),
+            timer_seq=data["timer_seq"],
+        )
