@@ -66,8 +66,12 @@ class Result:
 class Simulator:
     """The engine plus an in-memory customer table and timer heap; `simulate` and tests drive it."""
 
-    def __init__(self, engine: Engine, on_outcome: Callable[[Outcome], None] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, on_outcome: Callable[[Outcome], None] | None = None, *, record_events: bool = False
+    ) -> None:
+        """`record_events` adds an `event` (or `duplicate`) record to the audit before each event's decisions."""
         self.engine = engine
+        self.record_events = record_events
         self.result = Result()
         self._heap: list[tuple[int, str, int, str, Timer]] = []
         self._rank = {jid: i for i, jid in enumerate(engine.order)}
@@ -99,6 +103,12 @@ class Simulator:
     def feed(self, event: Event) -> Outcome:
         self.advance_to(event.ts)
         outcome = self.engine.on_event(self.state(event.customer), event, event.ts)
+        if self.record_events:
+            self.result.audit.append({
+                "at": event.data["occurred_at"], "customer": event.customer,
+                "kind": "duplicate" if outcome.duplicate else "event",
+                "event_id": event.id, "type": event.type, "channel": event.channel,
+            })  # fmt: skip
         self.result.events += 1
         self.result.duplicates += outcome.duplicate
         self._collect(outcome)

@@ -7,4 +7,4 @@ Nothing in this package performs I/O, reads a clock, draws random numbers or kee
 from orchestrator.engine.runner import Engine, Outcome
 from orchestrator.engine.state import CustomerState, Timer
 
-__all__ = ["CustomerState", "Engine", "Outcome", "Timer"]
+__all__ = ("CustomerState", "Engine", "Outcome", "Timer")

@@ -1,0 +1,171 @@
+"""The `orchestrator` command. Exit codes: 0 fine, 1 the input is wrong (journeys, events),
+2 the command line is wrong, 70 an internal error (set ORCH_DEBUG=1 for the traceback)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+import orjson
+
+from orchestrator.contract.loader import Loaded, load
+from orchestrator.engine import Engine
+from orchestrator.explain import diff_actions, render_diff, timelines
+from orchestrator.settings import ENV_PREFIX, Settings
+from orchestrator.simulate import EventLog, Result, Simulator, read_event_lines
+from orchestrator.timefmt import parse_rfc3339, to_ms
+
+EXIT_INPUT = 1
+EXIT_INTERNAL = 70
+
+
+def _err(line: str = "") -> None:
+    click.echo(line, err=True)
+
+
+def _load_or_exit(paths: Iterable[Path]) -> Loaded:
+    loaded = load(list(paths))
+    for problem in loaded.problems:
+        _err(str(problem))
+    if not loaded.ok:
+        _err(f"{len(loaded.problems)} problem(s): fix them and run `orchestrator validate` again")
+        raise SystemExit(EXIT_INPUT)
+    return loaded
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": ENV_PREFIX[:-1]})
+@click.version_option(package_name="orchestrator")
+def cli() -> None:
+    """Event-streaming journey orchestrator for omnichannel retail marketing.
+
+    Settings come from ORCH_* environment variables; see README.md.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check journey files (and policy.yaml) without running anything.
+
+    PATHS are files or folders (default: journeys/). Every problem is listed with its file,
+    line and step; the exit code is 0 when all is valid, 1 otherwise.
+    """
+    targets = list(paths) or [Settings().journeys_dir]
+    loaded = load(targets)
+    for problem in loaded.problems:
+        click.echo(str(problem))
+    if not loaded.ok:
+        click.echo(f"{len(loaded.problems)} problem(s) in {', '.join(map(str, targets))}")
+        raise SystemExit(EXIT_INPUT)
+    policy = loaded.policy_file or "built-in defaults (no policy.yaml)"
+    names = ", ".join(f"{j.id} v{j.version}" for j in loaded.journeys)
+    click.echo(f"ok: {len(loaded.journeys)} journey(s) valid ({names}); contact policy: {policy}")
+
+
+def _parse_until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return to_ms(parse_rfc3339(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _read_events(path: str) -> EventLog:
+    try:
+        if path == "-":
+            log = read_event_lines(sys.stdin.buffer)
+        else:
+            with open(path, "rb") as handle:
+                log = read_event_lines(handle)
+    except OSError as exc:
+        _err(f"{path}: cannot read the event log: {exc.strerror or exc}")
+        raise SystemExit(EXIT_INPUT) from None
+    for bad in log.bad:
+        _err(f"{path}:{bad.line}: skipped: {bad.reason}")
+    return log
+
+
+def _run(loaded: Loaded, log: EventLog, until: int | None, *, explain: bool) -> Result:
+    secret = Settings().coupon_secret.get_secret_value().encode()
+    engine = Engine(loaded.journeys, loaded.policy, secret=secret)
+    return Simulator(engine, record_events=explain).run(log.events, until)
+
+
+def _summary(result: Result, log: EventLog) -> str:
+    channels = Counter(action["channel"] for action in result.actions)
+    suppressed = Counter(r["reason"] for r in result.audit if r["kind"] == "suppressed")
+    parts = [
+        f"{result.events} events for {len(result.states)} customers",
+        f"{len(log.bad)} bad line(s) skipped",
+        f"{result.duplicates} duplicate(s) ignored",
+        f"{len(result.actions)} action(s)" + (f" ({', '.join(f'{c} {n}' for c, n in sorted(channels.items()))})"
+                                              if channels else ""),  # fmt: skip
+        f"{sum(suppressed.values())} suppressed" + (f" ({', '.join(f'{r} {n}' for r, n in sorted(suppressed.items()))})"
+                                                    if suppressed else ""),  # fmt: skip
+    ]
+    if result.after_until:
+        parts.append(f"{result.after_until} event(s) after --until not run")
+    return "simulated " + "; ".join(parts)
+
+
+@cli.command()
+@click.option("--journeys", "journeys_dir", type=click.Path(path_type=Path), default=None,
+              help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).")
+@click.option("--events", "events_file", required=True, metavar="FILE.jsonl",
+              help="Event log, one JSON event per line ('-' reads stdin).")
+@click.option("--until", callback=_parse_until, metavar="TIME",
+              help="Stop the virtual clock at this RFC 3339 time (default: run every timer).")
+@click.option("--explain", is_flag=True, help="Print each customer's timeline of decisions on stderr.")
+@click.option("--audit", "audit_file", type=click.Path(path_type=Path), default=None,
+              help="Also write every audit record as JSON lines to this file.")
+@click.option("--compare", "compare_dir", type=click.Path(path_type=Path), default=None, metavar="OTHER_DIR",
+              help="Replay the log against a second journeys folder and print what would change.")
+def simulate(
+    journeys_dir: Path | None, events_file: str, until: int | None, explain: bool,
+    audit_file: Path | None, compare_dir: Path | None,
+) -> None:  # fmt: skip
+    """Run journeys over a recorded event log with a virtual clock; no Kafka, no Redis.
+
+    Prints the actions that would be sent as JSON lines on stdout, in the order decided.
+    A bad input line is reported on stderr with its number and skipped.
+    """
+    loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
+    other = _load_or_exit([compare_dir]) if compare_dir else None
+    log = _read_events(events_file)
+    result = _run(loaded, log, until, explain=explain)
+    if other is None:
+        out = sys.stdout.buffer
+        for action in result.actions:
+            out.write(orjson.dumps(action) + b"\n")
+        out.flush()
+    else:
+        after = _run(other, log, until, explain=False)
+        for line in render_diff(diff_actions(result.actions, after.actions)):
+            click.echo(line)
+    if audit_file is not None:
+        with audit_file.open("wb") as handle:
+            handle.writelines(orjson.dumps(record) + b"\n" for record in result.audit)
+    if explain:
+        for line in timelines(result.audit):
+            _err(line)
+    _err(_summary(result, log))
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="orchestrator", standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise SystemExit(130) from None
+    except Exception as exc:  # the last line of defence: never show a user a traceback
+        if os.environ.get(f"{ENV_PREFIX}DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set {ENV_PREFIX}DEBUG=1 for details)")
+        raise SystemExit(EXIT_INTERNAL) from None

@@ -1,0 +1,127 @@
+"""Human-readable timelines of audit records, and the action diff behind `simulate --compare`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from orchestrator.engine.runner import Record
+from orchestrator.simulate import by_customer
+
+
+def describe(record: Record) -> str:
+    """One audit record as a line an ops person reads: what happened, in which journey, and why."""
+    kind = record["kind"]
+    where = f"{record.get('journey')} v{record.get('version')}"
+    step = f"{where} › {record['step']}" if "step" in record else where
+    if kind == "event":
+        return f"{record['type']} via {record['channel']} ({record['event_id']})"
+    if kind == "duplicate":
+        return f"{record['type']} ({record['event_id']}) ignored: event_id seen before"
+    if kind == "entered":
+        holdout = ", holdout: nothing will be sent" if record.get("holdout") else ""
+        return f"{where} run {record['run']}{holdout}"
+    if kind == "step":
+        until = f" until {record['until']}" if "until" in record else ""
+        return f"{step} ({record['type']}){until}"
+    if kind == "sent":
+        return f"{step}: {record['channel']} {record['template']} ({record['action_id']})"
+    if kind == "suppressed":
+        return f"{step}: {record['channel']} {record['template']} not sent: {record['reason']}"
+    if kind == "deferred":
+        return f"{step}: {record['channel']} {record['template']} held until {record['until']} ({record['reason']})"
+    if kind == "matched":
+        return f"{step}: awaited event {record['event_id']} arrived"
+    if kind == "timed_out":
+        return f"{step}: awaited event did not come"
+    if kind == "exited":
+        return f"{where} run {record['run']} ({record['reason']})"
+    if kind == "converted":
+        group = "holdout" if record.get("holdout") else "treatment"
+        return f"{where} run {record['run']} reached its goal ({group})"
+    return " ".join(f"{k}={v}" for k, v in record.items() if k not in ("at", "customer", "kind"))
+
+
+def timelines(records: Iterable[Record]) -> Iterable[str]:
+    for customer, group in by_customer(records):
+        yield f"customer {customer}"
+        for record in group:
+            yield f"  {record['at']}  {record['kind']:<10}  {describe(record)}"
+
+
+# ------------------------------------------------------------------------------------- compare
+
+_Key = tuple[str, str, str, str, str]  # customer, journey, step, channel, template
+
+
+@dataclass(slots=True)
+class Change:
+    change: str  # added, removed, moved
+    customer: str
+    journey: str
+    step: str
+    channel: str
+    template: str
+    at: str  # in B for added and moved, in A for removed
+    was: str | None = None  # moved: the time in A
+
+
+@dataclass(slots=True)
+class Diff:
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+
+    def totals(self) -> Counter[tuple[str, str, str]]:
+        return Counter((c.journey, c.channel, c.change) for c in self.changes)
+
+
+def _key(action: Record) -> _Key:
+    return (action["customer_id"], action["journey"], action["step"], action["channel"], action["template"])
+
+
+def diff_actions(before: Sequence[Record], after: Sequence[Record]) -> Diff:
+    """Match actions by (customer, journey, step, channel, template), in order; versions may differ."""
+    pending: dict[_Key, list[Record]] = {}
+    for action in before:
+        pending.setdefault(_key(action), []).append(action)
+    diff = Diff()
+    for action in after:
+        key = _key(action)
+        olds = pending.get(key)
+        if olds:
+            old = olds.pop(0)
+            if old["at"] == action["at"]:
+                diff.unchanged += 1
+            else:
+                diff.changes.append(Change("moved", *key, at=action["at"], was=old["at"]))
+        else:
+            diff.changes.append(Change("added", *key, at=action["at"]))
+    for key, olds in pending.items():
+        diff.changes.extend(Change("removed", *key, at=old["at"]) for old in olds)
+    diff.changes.sort(key=lambda c: (c.customer, c.at, c.journey, c.step))
+    return diff
+
+
+def render_diff(diff: Diff) -> Iterable[str]:
+    marks = {"added": "+", "removed": "-", "moved": "~"}
+    customer = None
+    for change in diff.changes:
+        if change.customer != customer:
+            customer = change.customer
+            yield f"customer {customer}"
+        what = f"{change.channel} {change.template}  {change.journey} › {change.step}"
+        when = f"{change.was} -> {change.at}" if change.change == "moved" else change.at
+        yield f"  {marks[change.change]} {change.change:<7}  {when}  {what}"
+    totals = diff.totals()
+    if not totals:
+        yield f"no change: the same {diff.unchanged} actions at the same times"
+        return
+    yield ""
+    yield f"{'journey':<24} {'channel':<12} {'added':>6} {'removed':>8} {'moved':>6}"
+    for journey, channel in sorted({(j, c) for j, c, _ in totals}):
+        counts = [totals[(journey, channel, kind)] for kind in ("added", "removed", "moved")]
+        yield f"{journey:<24} {channel:<12} {counts[0]:>6} {counts[1]:>8} {counts[2]:>6}"
+    added, removed, moved = (sum(v for (_, _, k), v in totals.items() if k == kind)
+                             for kind in ("added", "removed", "moved"))  # fmt: skip
+    yield f"total: {added} added, {removed} removed, {moved} moved, {diff.unchanged} unchanged"
