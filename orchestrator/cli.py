@@ -96,17 +96,20 @@ def _run(loaded: Loaded, log: EventLog, until: int | None, *, explain: bool) -> 
     return Simulator(engine, record_events=explain).run(log.events, until)
 
 
+def _counted(total: int, what: str, by: Counter[str]) -> str:
+    """`5 suppressed (holdout 2, no_consent 3)`"""
+    detail = ", ".join(f"{key} {n}" for key, n in sorted(by.items()))
+    return f"{total} {what}" + (f" ({detail})" if detail else "")
+
+
 def _summary(result: Result, log: EventLog) -> str:
-    channels = Counter(action["channel"] for action in result.actions)
     suppressed = Counter(r["reason"] for r in result.audit if r["kind"] == "suppressed")
     parts = [
         f"{result.events} events for {len(result.states)} customers",
         f"{len(log.bad)} bad line(s) skipped",
         f"{result.duplicates} duplicate(s) ignored",
-        f"{len(result.actions)} action(s)" + (f" ({', '.join(f'{c} {n}' for c, n in sorted(channels.items()))})"
-                                              if channels else ""),  # fmt: skip
-        f"{sum(suppressed.values())} suppressed" + (f" ({', '.join(f'{r} {n}' for r, n in sorted(suppressed.items()))})"
-                                                    if suppressed else ""),  # fmt: skip
+        _counted(len(result.actions), "action(s)", Counter(a["channel"] for a in result.actions)),
+        _counted(suppressed.total(), "suppressed", suppressed),
     ]
     if result.after_until:
         parts.append(f"{result.after_until} event(s) after --until not run")
@@ -114,17 +117,42 @@ def _summary(result: Result, log: EventLog) -> str:
 
 
 @cli.command()
-@click.option("--journeys", "journeys_dir", type=click.Path(path_type=Path), default=None,
-              help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).")
-@click.option("--events", "events_file", required=True, metavar="FILE.jsonl",
-              help="Event log, one JSON event per line ('-' reads stdin).")
-@click.option("--until", callback=_parse_until, metavar="TIME",
-              help="Stop the virtual clock at this RFC 3339 time (default: run every timer).")
+@click.option(
+    "--journeys",
+    "journeys_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).",
+)
+@click.option(
+    "--events",
+    "events_file",
+    required=True,
+    metavar="FILE.jsonl",
+    help="Event log, one JSON event per line ('-' reads stdin).",
+)
+@click.option(
+    "--until",
+    callback=_parse_until,
+    metavar="TIME",
+    help="Stop the virtual clock at this RFC 3339 time (default: run every timer).",
+)
 @click.option("--explain", is_flag=True, help="Print each customer's timeline of decisions on stderr.")
-@click.option("--audit", "audit_file", type=click.Path(path_type=Path), default=None,
-              help="Also write every audit record as JSON lines to this file.")
-@click.option("--compare", "compare_dir", type=click.Path(path_type=Path), default=None, metavar="OTHER_DIR",
-              help="Replay the log against a second journeys folder and print what would change.")
+@click.option(
+    "--audit",
+    "audit_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write every audit record as JSON lines to this file.",
+)
+@click.option(
+    "--compare",
+    "compare_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="OTHER_DIR",
+    help="Replay the log against a second journeys folder and print what would change.",
+)
 def simulate(
     journeys_dir: Path | None, events_file: str, until: int | None, explain: bool,
     audit_file: Path | None, compare_dir: Path | None,

@@ -14,7 +14,7 @@ def describe(record: Record) -> str:
     """One audit record as a line an ops person reads: what happened, in which journey, and why."""
     kind = record["kind"]
     where = f"{record.get('journey')} v{record.get('version')}"
-    step = f"{where} › {record['step']}" if "step" in record else where
+    step = f"{where} > {record['step']}" if "step" in record else where
     if kind == "event":
         return f"{record['type']} via {record['channel']} ({record['event_id']})"
     if kind == "duplicate":
@@ -110,7 +110,7 @@ def render_diff(diff: Diff) -> Iterable[str]:
         if change.customer != customer:
             customer = change.customer
             yield f"customer {customer}"
-        what = f"{change.channel} {change.template}  {change.journey} › {change.step}"
+        what = f"{change.channel} {change.template}  {change.journey} > {change.step}"
         when = f"{change.was} -> {change.at}" if change.change == "moved" else change.at
         yield f"  {marks[change.change]} {change.change:<7}  {when}  {what}"
     totals = diff.totals()

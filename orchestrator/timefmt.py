@@ -32,7 +32,7 @@ def parse_clock(value: str | int) -> tuple[int, int]:
     match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
     if not match:
         shown = f"{value // 60}:{value % 60:02d}" if isinstance(value, int) else value  # undo YAML's base 60
-        raise ValueError(f"bad time of day {shown!r}: use HH:MM on a 24-hour clock, e.g. \"08:30\"")
+        raise ValueError(f'bad time of day {shown!r}: use HH:MM on a 24-hour clock, e.g. "08:30"')
     return int(match.group(1)), int(match.group(2))
 
 

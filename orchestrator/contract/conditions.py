@@ -79,6 +79,7 @@ def _compare(op: str, want: Any) -> Callable[[Any], bool]:
             raise ValueError("exists needs true or false")
         return (lambda got: got is not None) if want else (lambda got: got is None)
     if op == "contains":
+
         def contains(got: Any) -> bool:
             if isinstance(got, str):
                 return isinstance(want, str) and want in got
@@ -109,23 +110,30 @@ def _leaf(path: str, spec: Any) -> Predicate:
 def compile_condition(cond: Any) -> Predicate:
     """Check and compile a condition; ValueError names the part that is wrong."""
     if not isinstance(cond, Mapping) or not cond:
-        raise ValueError(f"a condition must be a non-empty mapping like {{profile.cart_value: {{gte: 30}}}}, got {cond!r}")
+        raise ValueError(
+            f"a condition must be a non-empty mapping like {{profile.cart_value: {{gte: 30}}}}, got {cond!r}"
+        )
     parts: list[Predicate] = []
     for key, spec in cond.items():
         if key in ("all", "any"):
             if not isinstance(spec, list) or not spec:
                 raise ValueError(f"{key} needs a non-empty list of conditions")
-            subs = [compile_condition(sub) for sub in spec]
-            parts.append(
-                (lambda scope, s=subs: all(p(scope) for p in s))
-                if key == "all"
-                else (lambda scope, s=subs: any(p(scope) for p in s))
-            )
+            parts.append(_all([compile_condition(sub) for sub in spec]) if key == "all"
+                         else _any([compile_condition(sub) for sub in spec]))  # fmt: skip
         elif key == "not":
-            sub = compile_condition(spec)
-            parts.append(lambda scope, s=sub: not s(scope))
+            parts.append(_not(compile_condition(spec)))
         else:
             parts.append(_leaf(str(key), spec))
-    if len(parts) == 1:
-        return parts[0]
+    return parts[0] if len(parts) == 1 else _all(parts)
+
+
+def _all(parts: list[Predicate]) -> Predicate:
     return lambda scope: all(p(scope) for p in parts)
+
+
+def _any(parts: list[Predicate]) -> Predicate:
+    return lambda scope: any(p(scope) for p in parts)
+
+
+def _not(part: Predicate) -> Predicate:
+    return lambda scope: not part(scope)

@@ -16,7 +16,7 @@ def dotted(loc: Iterable[str | int]) -> str:
 
 
 def describe_error(error: ErrorDetails, known_fields: Sequence[str] = ()) -> str:
-    """One pydantic error as words: `missing required field 'channel'`, `unknown field 'chanel' (did you mean 'channel'?)`."""
+    """One pydantic error in words, e.g. `unknown field 'chanel' (did you mean 'channel'?)`."""
     kind = error["type"]
     loc = error["loc"]
     field = str(loc[-1]) if loc else ""

@@ -27,7 +27,8 @@ from orchestrator.contract.events import CHANNEL_PATTERN
 from orchestrator.contract.templates import compile_template
 from orchestrator.timefmt import parse_clock, parse_duration_ms
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STEP_TYPES = ("wait", "wait_until", "wait_for", "send", "if", "split", "exit")
 JOURNEY_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 
@@ -100,7 +101,7 @@ class SendSpec(_Model):
 
 class WaitUntilSpec(_Model):
     time: Clock
-    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = DAYS
+    days: tuple[Day, ...] = DAYS
 
     @field_validator("days")
     @classmethod
@@ -157,7 +158,9 @@ class ExitStep(_Step):
     exit: Literal[True] = True
 
 
-class _UnknownStep(BaseModel):
+class UnknownStep(_Step):
+    """Never valid: stands in the union so that a step of no known type gets a useful message."""
+
     @model_validator(mode="before")
     @classmethod
     def _explain(cls, value: Any) -> Any:
@@ -201,10 +204,10 @@ Step = Annotated[
     | Annotated[IfStep, Tag("if")]
     | Annotated[SplitStep, Tag("split")]
     | Annotated[Annotated[ExitStep, BeforeValidator(_exit_shorthand)], Tag("exit")]
-    | Annotated[_UnknownStep, Tag("unknown")],
+    | Annotated[UnknownStep, Tag("unknown")],
     Discriminator(_step_kind),
 ]
-AnyStep = WaitStep | WaitUntilStep | WaitForStep | SendStep | IfStep | SplitStep | ExitStep
+AnyStep = WaitStep | WaitUntilStep | WaitForStep | SendStep | IfStep | SplitStep | ExitStep | UnknownStep
 _STEP_MODELS: dict[str, type[BaseModel]] = {
     "wait": WaitStep, "wait_until": WaitUntilStep, "wait_for": WaitForStep, "send": SendStep,
     "if": IfStep, "split": SplitStep, "exit": ExitStep,
@@ -269,9 +272,8 @@ class Policy(_Model):
 
 
 # Every key a journey or policy file may use, for "did you mean" hints.
-FIELD_NAMES = tuple(sorted({
-    field.alias or name
-    for model in (*_STEP_MODELS.values(), Journey, Policy, QuietHours, Trigger, Goal, SendSpec, Coupon,
-                  WaitForSpec, WaitUntilSpec, SplitArm)
-    for name, field in model.model_fields.items()
-}))  # fmt: skip
+_MODELS: tuple[type[BaseModel], ...] = (
+    *_STEP_MODELS.values(), Journey, Policy, QuietHours, Trigger, Goal, SendSpec, Coupon, WaitForSpec,
+    WaitUntilSpec, SplitArm,
+)  # fmt: skip
+FIELD_NAMES = tuple(sorted({field.alias or name for model in _MODELS for name, field in model.model_fields.items()}))

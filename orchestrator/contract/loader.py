@@ -121,7 +121,7 @@ def _walk(steps: Iterable[AnyStep], base: Loc) -> Iterable[tuple[Loc, AnyStep]]:
 
 def walk_steps(journey: Journey) -> Iterable[tuple[str, AnyStep]]:
     """Every step with its path (`steps.2.on_timeout.0`), depth first, in file order."""
-    for loc, step in _walk(journey.steps, ("steps",)):  # type: ignore[arg-type]
+    for loc, step in _walk(journey.steps, ("steps",)):
         yield dotted(loc), step
 
 

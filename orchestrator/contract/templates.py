@@ -26,6 +26,13 @@ def _as_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def _detached(value: Any) -> Any:
+    """A copy of lists and mappings, so an emitted action never changes when the profile does later."""
+    if isinstance(value, list | dict):
+        return orjson.loads(orjson.dumps(value))
+    return value
+
+
 def compile_template(value: Any) -> Render:
     """Compile a data tree once; ValueError names a bad placeholder path."""
     if isinstance(value, dict):
@@ -38,7 +45,8 @@ def compile_template(value: Any) -> Render:
         return lambda scope: value
     whole = _PLACEHOLDER.fullmatch(value.strip())
     if whole:
-        return compile_path(whole.group(1))
+        get = compile_path(whole.group(1))
+        return lambda scope: _detached(get(scope))
     pieces: list[str | Getter] = []
     last = 0
     for match in _PLACEHOLDER.finditer(value):

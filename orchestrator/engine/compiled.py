@@ -109,7 +109,7 @@ def _compile_step(step: AnyStep, path: str, after: str | None, nodes: dict[str, 
 
 def compile_journey(journey: Journey) -> CompiledJourney:
     nodes: dict[str, Node] = {}
-    first = _compile_list(journey.steps, "steps", None, nodes)  # type: ignore[arg-type]
+    first = _compile_list(journey.steps, "steps", None, nodes)
     return CompiledJourney(
         spec=journey,
         first=first,

@@ -33,12 +33,15 @@ def test_timer_due_at_the_event_time_fires_before_the_event() -> None:
     assert sends(result) == [("2026-03-02T10:30:00Z", "email", "r")]
 
 
-WAIT_FOR = CART + """\
+WAIT_FOR = (
+    CART
+    + """\
   - wait_for: {event: store_visit, timeout: 3d, where: {event.properties.store_id: {ne: closed}}}
     on_event: [{send: {channel: instore, template: coupon, data: {store: "{{ event.properties.store_id }}"}}}]
     on_timeout: [{send: {channel: push, template: last-call}}]
   - send: {channel: email, template: after, data: {sku: "{{ entry.properties.sku }}"}}
 """
+)
 
 
 def test_wait_for_event_runs_on_event_then_the_next_step() -> None:
@@ -62,12 +65,15 @@ def test_wait_for_timeout_runs_on_timeout() -> None:
 
 
 def test_if_then_else_and_exit() -> None:
-    j = journey(CART + """\
+    j = journey(
+        CART
+        + """\
   - if: {profile.cart_value: {gte: 50}}
     then: [{send: {channel: email, template: big}}]
     else: [exit]
   - send: {channel: email, template: next}
-""")
+"""
+    )
     big = run(j, [ev("cart_add", "2026-03-02T10:00:00Z", sku="A", price=60)])
     small = run(j, [ev("cart_add", "2026-03-02T10:00:00Z", sku="A", price=6)])
     assert [t for _, _, t in sends(big)] == ["big", "next"]
@@ -75,11 +81,14 @@ def test_if_then_else_and_exit() -> None:
 
 
 def test_split_is_stable_per_customer_and_follows_weights() -> None:
-    j = journey(CART + """\
+    j = journey(
+        CART
+        + """\
   - split:
       - {weight: 80, steps: [{send: {channel: email, template: a}}]}
       - {weight: 20, steps: [{send: {channel: sms, template: b}}]}
-""")
+"""
+    )
     events = [ev("cart_add", "2026-03-02T10:00:00Z", customer=f"c-{i}", sku="A", price=1) for i in range(2000)]
     first, second = run(j, events), run(j, events)
     assert first.actions == second.actions
@@ -101,8 +110,10 @@ def test_wait_until_uses_the_customers_time_zone_and_days() -> None:
 
 def test_one_run_at_a_time_and_reentry_rules() -> None:
     body = "  - wait: 1h\n  - send: {channel: email, template: r}\n"
-    carts = [ev("cart_add", at, sku="A", price=1) for at in
-             ("2026-03-02T10:00:00Z", "2026-03-02T10:30:00Z", "2026-03-02T12:00:00Z", "2026-03-03T12:00:00Z")]
+    carts = [
+        ev("cart_add", at, sku="A", price=1)
+        for at in ("2026-03-02T10:00:00Z", "2026-03-02T10:30:00Z", "2026-03-02T12:00:00Z", "2026-03-03T12:00:00Z")
+    ]
     never = run(journey(CART + body), carts)
     always = run(journey(CART.replace("steps:", "reentry: always\nsteps:") + body), carts)
     cool = run(journey(CART.replace("steps:", "reentry: 1d\nsteps:") + body), carts)
@@ -197,8 +208,12 @@ def test_action_ids_are_deterministic_and_coupons_keyed() -> None:
 
 
 def test_higher_priority_journeys_see_events_first() -> None:
-    low = journey("id: a-low\npriority: 10\ntrigger: {event: cart_add}\nsteps: [{send: {channel: email, template: low}}]")
-    high = journey("id: z-high\npriority: 90\ntrigger: {event: cart_add}\nsteps: [{send: {channel: email, template: high}}]")
+    low = journey(
+        "id: a-low\npriority: 10\ntrigger: {event: cart_add}\nsteps: [{send: {channel: email, template: low}}]"
+    )
+    high = journey(
+        "id: z-high\npriority: 90\ntrigger: {event: cart_add}\nsteps: [{send: {channel: email, template: high}}]"
+    )
     from tests.helpers import policy
 
     capped = policy("consent_required: []\nmax_per_day: {email: 1}")

@@ -66,20 +66,23 @@ def test_problems_name_file_line_step_and_cause(tmp_path: Path, replace: str, by
 
 
 def test_nested_steps_are_located(tmp_path: Path) -> None:
-    text = VALID + """\
+    text = (
+        VALID
+        + """\
   - wait_for: {event: store_visit, timeout: 3d}
     on_timeout:
       - send: {channel: push, template: last-call}
       - if: {profile.tier: gold}
         then: [{sned: {channel: sms}}]
 """
+    )
     found = problems(tmp_path, text)
     assert found == [f"{tmp_path}/j.yaml:10: steps.2.on_timeout.1.then.0: unknown step type 'sned': "
                      "use one of wait, wait_until, wait_for, send, if, split, exit"]  # fmt: skip
 
 
 def test_yaml_syntax_errors_and_duplicate_keys(tmp_path: Path) -> None:
-    assert problems(tmp_path, "id: x\nsteps: [\n") [0].startswith(f"{tmp_path}/j.yaml:3: not valid YAML")
+    assert problems(tmp_path, "id: x\nsteps: [\n")[0].startswith(f"{tmp_path}/j.yaml:3: not valid YAML")
     found = problems(tmp_path, VALID + "id: other\n")
     assert found == [f"{tmp_path}/j.yaml:6: id: key 'id' is given twice"]
 
@@ -89,8 +92,9 @@ def test_duplicate_journey_ids_and_step_ids(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(VALID)
     (tmp_path / "c.yaml").write_text(VALID.replace("id: cart", "id: cart\nversion: 2"))  # a new version is fine
     (tmp_path / "d.yaml").write_text(
-        VALID.replace("id: cart", "id: steps").replace("  - wait", "  - id: w\n    wait").replace(
-            "  - send", "  - id: w\n    send")
+        VALID.replace("id: cart", "id: steps")
+        .replace("  - wait", "  - id: w\n    wait")
+        .replace("  - send", "  - id: w\n    send")
     )
     found = [str(p) for p in load([tmp_path]).problems]
     assert found == [

@@ -62,8 +62,8 @@ quiet_hours: {start: "21:00", end: "08:00", channels: [sms, push]}
 
 
 def test_quiet_hours_defer_to_the_end_of_the_window_in_local_time() -> None:
-    j = journey(SEND.replace("HOLDOUT", "0%").replace("channel: email, template: t, fallback: [sms, push]",
-                                                      "channel: sms, template: t") + "  - send: {channel: email, template: after}\n")  # fmt: skip
+    sms_only = SEND.replace("HOLDOUT", "0%").replace("email, template: t, fallback: [sms, push]", "sms, template: t")
+    j = journey(sms_only + "  - send: {channel: email, template: after}\n")
     # 22:30 in Rome (21:30Z): held until 08:00 Rome (07:00Z); the run waits with it.
     late = run(j, [cart("2026-03-02T21:30:00Z")], QUIET)
     assert sends(late) == [("2026-03-03T07:00:00Z", "sms", "t"), ("2026-03-03T07:00:00Z", "email", "after")]
@@ -80,15 +80,23 @@ def test_quiet_hours_defer_to_the_end_of_the_window_in_local_time() -> None:
 def test_daily_cap_is_rolling_per_channel_and_counts_only_emitted_actions() -> None:
     capped = policy("consent_required: [email]\nmax_per_day: {email: 2}")
     j = journey(SEND.replace("HOLDOUT", "0%").replace(", fallback: [sms, push]", ""))
-    times = ["2026-03-02T10:00:00Z", "2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z", "2026-03-03T10:00:00Z",
-             "2026-03-03T10:00:01Z"]
+    times = [
+        "2026-03-02T10:00:00Z",
+        "2026-03-02T11:00:00Z",
+        "2026-03-02T12:00:00Z",
+        "2026-03-03T10:00:00Z",
+        "2026-03-03T10:00:01Z",
+    ]
     # The first cart comes before consent: suppressed (no_consent), and it does not count toward the cap.
     events = [cart(times[0]), consent("email", True, "2026-03-02T10:30:00Z")] + [cart(t) for t in times[1:]]
     result = run(j, events, capped)
     assert [a["at"] for a in result.actions] == ["2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z"]
     reasons = [(r["at"], r["reason"]) for r in kinds(result, "suppressed")]
     # At 10:00 on the 3rd, the 24 h window still holds the 11:00 and 12:00 sends of the 2nd: capped.
-    assert reasons == [("2026-03-02T10:00:00Z", "no_consent"), ("2026-03-03T10:00:00Z", "frequency_cap"),
-                       ("2026-03-03T10:00:01Z", "frequency_cap")]
+    assert reasons == [
+        ("2026-03-02T10:00:00Z", "no_consent"),
+        ("2026-03-03T10:00:00Z", "frequency_cap"),
+        ("2026-03-03T10:00:01Z", "frequency_cap"),
+    ]
     later = run(j, [*events, cart("2026-03-03T11:00:00Z")], capped)  # the 11:00 send has left the window
     assert [a["at"] for a in later.actions][-1] == "2026-03-03T11:00:00Z"
