@@ -35,6 +35,7 @@ from orchestrator.contract.events import Event, event_from_document
 from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import load
 from orchestrator.engine import CustomerState, Engine
+from orchestrator.process import tune_gc
 from orchestrator.simulate import Result, Simulator
 from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
@@ -87,7 +88,8 @@ STORE_FOLLOW_UP = {
 
 FIRST_NAMES = ("Anna", "Luca", "Giulia", "Marco", "Sara", "Paolo", "Elena", "Davide", "Chiara", "Matteo")
 TIMEZONES = ("Europe/Rome",) * 6 + ("Europe/London", "Europe/Berlin", "America/New_York", "UTC")
-SESSION_CHANNELS = (("web", 45), ("app", 30), ("email", 10), ("social", 7), ("store", 16))
+SESSION_CHANNELS: tuple[str, ...] = ("web", "app", "email", "social", "store")
+SESSION_WEIGHTS: tuple[int, ...] = (45, 30, 10, 7, 16)
 PAGES = ("/", "/search", "/c/shoes", "/c/bags", "/c/sale", "/p", "/p", "/p", "/cart", "/account")
 
 
@@ -107,12 +109,16 @@ def generate_log(customers: int, events: int, seed: int, days: int) -> list[dict
     rng = random.Random(seed)
     catalog = [(f"SKU-{i:04d}", round(rng.uniform(5, 250), 2), f"Item {i}") for i in range(2000)]
     people = [_Customer(i) for i in range(customers)]
-    channels, weights = zip(*SESSION_CHANNELS, strict=True)
     out: list[tuple[int, dict[str, Any]]] = []
     seq = 0
 
     def hour_of_day() -> float:  # busier in the day and evening, a trickle at night
-        return rng.choices(range(24), weights=(1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 9, 10, 10, 9, 7, 4, 2))[0] + rng.random()
+        return (
+            rng.choices(range(24), weights=(1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 9, 10, 10, 9, 7, 4, 2))[
+                0
+            ]
+            + rng.random()
+        )
 
     def emit(ts: int, who: _Customer, kind: str, channel: str, props: dict[str, Any], anonymous: bool = False) -> None:
         nonlocal seq
@@ -135,7 +141,7 @@ def generate_log(customers: int, events: int, seed: int, days: int) -> list[dict
     while len(out) < events:
         who = people[min(int(customers * rng.random() ** 1.3), customers - 1)]  # a few customers are busier
         ts = START + rng.randrange(days) * DAY_MS + int(hour_of_day() * HOUR_MS)
-        channel = rng.choices(channels, weights)[0]
+        channel = rng.choices(SESSION_CHANNELS, SESSION_WEIGHTS)[0]
 
         def step() -> int:
             nonlocal ts
@@ -166,7 +172,9 @@ def generate_log(customers: int, events: int, seed: int, days: int) -> list[dict
             ch = rng.choice(("email", "push", "sms"))
             granted = ch not in who.consent
             (who.consent.add if granted else who.consent.discard)(ch)
-            emit(step(), who, "consent_update", "email" if ch == "email" else "app", {"channel": ch, "granted": granted})
+            emit(
+                step(), who, "consent_update", "email" if ch == "email" else "app", {"channel": ch, "granted": granted}
+            )
 
         site = "app" if channel == "app" else "web"
         landing = channel  # email / social click-throughs land with their own channel
@@ -278,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     # rescanning half a million events on every collection (a streaming worker never holds them).
     gc.collect()
     gc.freeze()
+    tune_gc()  # as `orchestrator simulate` and the worker run
 
     run_simulator(engine, events[: args.warmup])  # warm-up: imports, caches (zoneinfo), allocator
     run_on_event(engine, events[: args.warmup])
@@ -313,8 +322,10 @@ def main(argv: list[str] | None = None) -> None:
     timers_fired, actions = stats["timers"], stats["actions"]
     print(f"\n(a) Simulator.run (engine + timers): {sim_rate:,.0f} events/s, {sim_s * 1e6 / n:.1f} µs/event "
           f"({sim_s:.2f} s)")  # fmt: skip
-    print(f"    timers fired {timers_fired:,}, actions {actions:,}, audit records {stats['audit']:,}, "
-          f"duplicates {stats['duplicates']:,}, customer keys {stats['customers']:,}")
+    print(
+        f"    timers fired {timers_fired:,}, actions {actions:,}, audit records {stats['audit']:,}, "
+        f"duplicates {stats['duplicates']:,}, customer keys {stats['customers']:,}"
+    )
     print("    audit: " + ", ".join(f"{k} {v:,}" for k, v in stats["kinds"].most_common()))
 
     raw_s, raw_actions = min((run_on_event(engine, events) for _ in range(args.repeat)), key=lambda pair: pair[0])
@@ -323,8 +334,10 @@ def main(argv: list[str] | None = None) -> None:
           f"({raw_s:.2f} s), actions {raw_actions:,}")  # fmt: skip
 
     print("\nREADME row:\n")
-    print("| date | Python | CPU | customers | events | parse ev/s | engine ev/s (Simulator.run) | µs/event "
-          "| on_event ev/s (no timers) | timers fired | actions |")
+    print(
+        "| date | Python | CPU | customers | events | parse ev/s | engine ev/s (Simulator.run) | µs/event "
+        "| on_event ev/s (no timers) | timers fired | actions |"
+    )
     print("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     shown_python = f"{python}, GC off" if args.no_gc else python
     print(f"| {today} | {shown_python} | {cpu} | {args.customers:,} | {n:,} | {parse_rate:,.0f} | {sim_rate:,.0f} "

@@ -15,6 +15,7 @@ import orjson
 from orchestrator.contract.loader import Loaded, load
 from orchestrator.engine import Engine
 from orchestrator.explain import diff_actions, render_diff, timelines
+from orchestrator.process import tune_gc
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.simulate import EventLog, Result, Simulator, read_event_lines
 from orchestrator.timefmt import parse_rfc3339, to_ms
@@ -185,6 +186,7 @@ def simulate(
 
 
 def main() -> None:
+    tune_gc()
     try:
         cli.main(prog_name="orchestrator", standalone_mode=True)
     except SystemExit:

@@ -6,6 +6,7 @@ The engine works on integer milliseconds so that comparisons at a timer's due ti
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,9 +56,17 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+@lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).strftime("%Y-%m-%dT")
+
+
 def format_ms(ms: int) -> str:
-    """Epoch ms -> `2026-03-02T10:30:00Z` (milliseconds only when there are any)."""
-    moment = from_ms(ms)
-    if ms % 1000:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Epoch ms -> `2026-03-02T10:30:00Z` (milliseconds only when there are any). On the hot path: no strftime."""
+    days, rest = divmod(ms, 86_400_000)
+    seconds, millis = divmod(rest, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    if millis:
+        return f"{_day(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
+    return f"{_day(days)}{hours:02d}:{minutes:02d}:{seconds:02d}Z"

@@ -68,7 +68,7 @@ _PROPERTY_SCHEMAS: dict[str, type[_Props]] = {
 class TouchpointEvent(BaseModel):
     """The event contract. Unknown top-level fields are kept (and reachable as `event.<field>`)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow")
 
     event_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     type: str = Field(min_length=1, max_length=100)
@@ -92,7 +92,8 @@ class TouchpointEvent(BaseModel):
         schema = _PROPERTY_SCHEMAS.get(self.type)
         if schema is not None:
             try:
-                schema.model_validate(self.properties)
+                # Built-in effects read normalised properties (quantity defaults to 1, numbers are numbers).
+                self.properties = schema.model_validate(self.properties).model_dump(exclude_none=True)
             except ValidationError as exc:
                 raise ValueError(f"{self.type} properties: {describe_validation_error(exc)}") from None
         return self
@@ -120,10 +121,6 @@ def event_from_model(model: TouchpointEvent) -> Event:
     ts = to_ms(model.occurred_at)
     data = model.model_dump(mode="json", exclude_none=True)
     data["occurred_at"] = format_ms(ts)  # normalised to UTC so that times compare as text
-    # Built-in effects read normalised properties (quantity defaults to 1, numbers are numbers).
-    schema = _PROPERTY_SCHEMAS.get(model.type)
-    if schema is not None:
-        data["properties"] = schema.model_validate(model.properties).model_dump(exclude_none=True)
     return Event(
         id=model.event_id,
         type=model.type,
