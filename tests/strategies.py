@@ -6,7 +6,6 @@ A log is a list of event *documents* (JSON-like dicts, file order); `to_events` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -27,7 +26,7 @@ CHANNELS = ("web", "app", "store", "email", "social")
 SKUS = ("SNK-42", "SOCK-1", "TEE-7", "CAP-3")
 STORES = ("milano-1", "roma-2", "torino-3")
 ZONES = ("Europe/Rome", "America/New_York", "Asia/Tokyo", "UTC")
-OFFSETS = (timezone.utc, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5)))
+OFFSETS = (UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5)))
 
 # ------------------------------------------------------------------------------------ journeys
 
@@ -200,7 +199,7 @@ def format_time(ms: int, zone: timezone) -> str:
 def customer_events(draw: st.DrawFn, who: str) -> list[dict[str, Any]]:
     """One customer's events in file order; event ids are filled in by `event_logs`."""
     anonymous = who.startswith("a-")
-    weights = st.sampled_from(EVENT_TYPES + ("cart_add", "cart_add", "page_view", "consent_update"))
+    weights = st.sampled_from((*EVENT_TYPES, "cart_add", "cart_add", "page_view", "consent_update"))
     count = draw(st.integers(1, 12))
     t = draw(st.integers(0, 2 * 86400)) * _S
     docs = []
@@ -217,7 +216,7 @@ def customer_events(draw: st.DrawFn, who: str) -> list[dict[str, Any]]:
             doc["anonymous_id"] = who
         else:
             doc["customer_id"] = who
-            if draw(st.integers(0, 9)) == 0:
+            if draw(st.sampled_from(range(10))) == 0:
                 doc["anonymous_id"] = f"ck-{who}"  # known customer: the customer_id wins
         docs.append(doc)
     return docs
@@ -246,7 +245,7 @@ def event_logs(draw: st.DrawFn, min_customers: int = 1, max_customers: int = 4) 
         doc = dict(per_customer[who][cursors[who]])
         cursors[who] += 1
         earlier = ids_of.setdefault(customer_key(doc), [])
-        if earlier and draw(st.integers(0, 14)) == 0:
+        if earlier and draw(st.sampled_from(range(15))) == 0:
             doc["event_id"] = draw(st.sampled_from(earlier))
         else:
             doc["event_id"] = f"e-{n:03d}"
@@ -274,6 +273,3 @@ def duplicating(docs: list[dict[str, Any]]) -> st.SearchStrategy[list[dict[str, 
         return out
 
     return build()
-
-
-Check = Callable[[list[dict[str, Any]]], None]

@@ -35,6 +35,9 @@ from tests.strategies import (
 )
 
 DAY_MS = 24 * 3600 * 1000
+# libcst (which Hypothesis imports to print a failing example as a patch) warns on import; under
+# filterwarnings=error that turned every falsified property into an INTERNALERROR without the example.
+pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 PROPERTY = settings(max_examples=120, deadline=None, derandomize=True)
 
 
@@ -236,18 +239,6 @@ def test_state_survives_a_json_round_trip_and_replay_continues_identically(
         assert copied.pending_timers() == state.pending_timers()
         copies[customer] = copied
 
-    # The next event of each customer, given to the original and to the copy: the same outcome.
-    engine = make_engine(key)
-    for event in tail:
-        if event.customer in copies and event.customer not in ("__done__",):
-            mirror = round_trip(original.result.states[event.customer])
-            probe = round_trip(original.result.states[event.customer])
-            left, right = engine.on_event(probe, event, event.ts), engine.on_event(mirror, event, event.ts)
-            assert frozen(left.actions) == frozen(right.actions)
-            assert frozen(left.audit) == frozen(right.audit)
-            assert [*left.timers] == [*right.timers]
-            assert orjson.dumps(probe.to_dict()) == orjson.dumps(mirror.to_dict())
-
     resumed_emitted: list[bytes] = []
     resumed = restart(key, copies, resumed_emitted)
     resumed.run(tail)
@@ -308,14 +299,10 @@ def test_no_send_on_a_quiet_channel_inside_the_customers_quiet_hours(
 # ----------------------------------------------------------------------- 9. emitted actions frozen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a send's data aliases the live profile (`{{ profile.cart }}` returns the list itself), "
-    "so later cart_add events rewrite actions already emitted",
-)
 @PROPERTY
 @given(key=engine_keys, docs=event_logs())
 def test_an_emitted_action_never_changes_afterwards(key: tuple[str, str], docs: list[dict[str, Any]]) -> None:
+    """Regression: `{{ profile.cart }}` once handed out the live list, so a later cart_add rewrote sent actions."""
     emitted: list[bytes] = []
     result = Simulator(make_engine(key), snapshotting(emitted)).run(to_events(docs))
     assert [orjson.dumps(a) for a in result.actions] == emitted
