@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 import orjson
@@ -183,6 +185,80 @@ def simulate(
         for line in timelines(result.audit):
             _err(line)
     _err(_summary(result, log))
+
+
+@cli.command()
+@click.option(
+    "--journeys",
+    "journeys_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).",
+)
+def worker(journeys_dir: Path | None) -> None:
+    """Run the streaming worker (Faust) on Kafka until stopped with Ctrl-C or SIGTERM.
+
+    Journeys are validated first: a bad file stops the start with the validator's messages.
+    Every setting comes from ORCH_* environment variables (see docs/streaming.md).
+    """
+    from orchestrator.stream.admin import ArchiveConflict
+    from orchestrator.stream.worker import run_worker
+
+    settings = Settings()
+    loaded = _load_or_exit([journeys_dir or settings.journeys_dir])
+    _err(f"worker {settings.app_id}: {len(loaded.journeys)} journey(s), Kafka {settings.kafka_bootstrap_servers}, "
+         f"store {settings.store}, {settings.processing_guarantee}")  # fmt: skip
+    try:
+        run_worker(settings, loaded)
+    except ArchiveConflict as exc:
+        _err(f"refusing to start: {exc}")
+        raise SystemExit(EXIT_INPUT) from None
+
+
+@cli.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--topic", default=None, help="Topic (default: $ORCH_TOPIC_TOUCHPOINTS or touchpoints).")
+def send(file: BinaryIO, topic: str | None) -> None:
+    """Produce the events of FILE (JSON lines, '-' for stdin) to Kafka, keyed by customer.
+
+    Lines are sent as they are, even invalid ones: the worker puts those on the dead-letter topic.
+    """
+    from orchestrator.stream.client import send_lines
+
+    settings = Settings()
+    target = topic or settings.topic_touchpoints
+    lines = file.readlines()
+    with click.progressbar(length=len(lines), label=f"sending to {target}", file=sys.stderr) as bar:
+        sent = asyncio.run(send_lines(settings, lines, target, bar.update))
+    _err(f"sent {sent} record(s) to {target} on {settings.kafka_bootstrap_servers}")
+
+
+@cli.command()
+@click.argument("channels", nargs=-1)
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest action, not the newest.")
+@click.option("--max", "limit", type=click.IntRange(min=1), default=None, help="Stop after this many actions.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Stop after this many idle seconds.")
+def tail(channels: tuple[str, ...], from_beginning: bool, limit: int | None, timeout: float | None) -> None:
+    """Print actions as they arrive (JSON lines) from actions.<CHANNEL> topics, or all of them.
+
+    Reads with isolation_level=read_committed, as every sender must.
+    """
+    from orchestrator.stream.client import tail_actions
+
+    settings = Settings()
+
+    async def show() -> int:
+        count = 0
+        async for value in tail_actions(settings, channels, from_beginning=from_beginning, idle_timeout=timeout):
+            sys.stdout.buffer.write(value + b"\n")
+            sys.stdout.buffer.flush()
+            count += 1
+            if limit is not None and count >= limit:
+                break
+        return count
+
+    shown = asyncio.run(show())
+    _err(f"{shown} action(s)")
 
 
 def main() -> None:

@@ -1,10 +1,14 @@
-"""All settings in one frozen object, read once from `ORCH_*` environment variables (or flags)."""
+"""All settings in one frozen object, read once from `ORCH_*` environment variables (or flags).
+
+Topic names are declared here and nowhere else; `stream/topology.py` turns them into Faust objects.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "ORCH_"
@@ -17,3 +21,38 @@ class Settings(BaseSettings):
     journeys_dir: Path = Path("journeys")
     # Keys coupon codes so they cannot be guessed from action ids; set your own in production.
     coupon_secret: SecretStr = SecretStr(DEV_COUPON_SECRET)
+
+    # --- Kafka and Redis
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # --- topics (the worker creates them when missing)
+    app_id: str = Field(default="orchestrator", pattern=r"^[A-Za-z0-9._-]+$")
+    topic_touchpoints: str = "touchpoints"
+    topic_dlq: str = "touchpoints.dlq"
+    topic_actions_prefix: str = "actions."  # + channel: actions.email, actions.instore, ...
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    max_event_bytes: int = Field(default=1_048_576, ge=1024)  # larger inputs go to the DLQ
+
+    # --- worker
+    store: str = "rocksdb://"  # production default: state larger than RAM; tests use memory://
+    data_dir: Path = Path(".orchestrator-data")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    timer_interval: float = Field(default=0.2, gt=0, le=1)  # seconds between timer-index checks
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_enabled: bool = False
+    log_level: str = "warning"
+
+    @property
+    def topic_customers(self) -> str:
+        """Internal: events and timer firings re-keyed by customer key (the worker's own topic)."""
+        return f"{self.app_id}.customers"
+
+    @property
+    def topic_journeys(self) -> str:
+        """Internal, compacted: every journey version the worker ever ran, so runs in flight can finish."""
+        return f"{self.app_id}.journeys"
+
+    def actions_topic(self, channel: str) -> str:
+        return f"{self.topic_actions_prefix}{channel}"

@@ -49,6 +49,7 @@ class Loaded:
     policy_file: str | None = None
     files: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # `id@version` -> the YAML text it came from
 
     @property
     def ok(self) -> bool:
@@ -189,6 +190,7 @@ def load_file(path: Path, into: Loaded) -> int | None:
     assert isinstance(parsed, Journey)
     into.problems.extend(_step_id_problems(file, parsed, lines))
     into.journeys.append(parsed)
+    into.sources[f"{parsed.id}@{parsed.version}"] = text
     return lines.get(("id",))
 
 

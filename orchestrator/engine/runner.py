@@ -58,12 +58,38 @@ class Outcome:
 class Engine:
     """Immutable once built: the compiled journeys (every version given) and the contact policy."""
 
-    def __init__(self, journeys: Iterable[Journey], policy: Policy | None = None, *, secret: bytes = DEV_SECRET):
+    def __init__(
+        self,
+        journeys: Iterable[Journey],
+        policy: Policy | None = None,
+        *,
+        retired: Iterable[Journey] = (),
+        secret: bytes = DEV_SECRET,
+    ) -> None:
+        """`journeys` take new entrants (the highest version of each id); `retired` versions only finish
+        the runs already in them (a worker keeps every version it ever ran)."""
         self.versions: dict[str, dict[int, CompiledJourney]] = {}
+        current: dict[str, int] = {}
         for journey in journeys:
             self.versions.setdefault(journey.id, {})[journey.version] = compile_journey(journey)
-        self.latest = {jid: by_version[max(by_version)] for jid, by_version in self.versions.items()}
-        self.order = tuple(sorted(self.latest, key=lambda jid: (-self.latest[jid].spec.priority, jid)))
+            current[journey.id] = max(current.get(journey.id, 0), journey.version)
+        for journey in retired:
+            self.versions.setdefault(journey.id, {}).setdefault(journey.version, compile_journey(journey))
+        self.latest = {jid: self.versions[jid][version] for jid, version in current.items()}
+
+        def rank(jid: str) -> tuple[int, str]:
+            newest = self.latest.get(jid) or self.versions[jid][max(self.versions[jid])]
+            return (-newest.spec.priority, jid)
+
+        self.order = tuple(sorted(self.versions, key=rank))
+        self.channels = frozenset(
+            channel
+            for by_version in self.versions.values()
+            for compiled in by_version.values()
+            for node in compiled.nodes.values()
+            if node.send is not None
+            for channel in (node.send.channel, *node.send.fallback)
+        )
         self.policy = ContactPolicy(policy or Policy())
         self.secret = secret
         interest: dict[str, list[str]] = {}
@@ -73,9 +99,9 @@ class Engine:
                 types |= compiled.exit_on | compiled.waited_events
                 if compiled.spec.goal:
                     types.add(compiled.spec.goal.event)
-            latest = self.latest[jid].spec
-            if latest.enabled:
-                types.add(latest.trigger.event)
+            latest = self.latest.get(jid)
+            if latest is not None and latest.spec.enabled:
+                types.add(latest.spec.trigger.event)
             for event_type in types:
                 interest.setdefault(event_type, []).append(jid)
         self.interest = {event_type: tuple(jids) for event_type, jids in interest.items()}
@@ -116,6 +142,23 @@ class Engine:
             self._advance(out, run, compiled, node.next)
         return out
 
+    def fire_due(self, state: CustomerState, now: int) -> list[Outcome]:
+        """Fire this customer's own timers due at or before `now`, in due order, each at its due time.
+
+        A streaming worker calls this before each event (and for each timer record) so that one
+        customer's results never depend on when the timer loop happened to run: the oracle holds.
+        """
+        outcomes: list[Outcome] = []
+        while True:
+            due = [t for t in state.pending_timers() if t.due <= now]
+            if not due:
+                return outcomes
+            timer = min(due, key=lambda t: (t.due, self._rank(t.journey), t.token))
+            outcomes.append(self.on_timer(state, timer, timer.due))
+
+    def _rank(self, jid: str) -> int:
+        return self.order.index(jid) if jid in self.order else len(self.order)
+
     # ---------------------------------------------------------------------------------- journeys
 
     def _offer(self, out: Outcome, jid: str, event: Event) -> None:
@@ -147,7 +190,9 @@ class Engine:
             self._maybe_enter(out, jid, event, history)
 
     def _maybe_enter(self, out: Outcome, jid: str, event: Event, history: History | None) -> None:
-        compiled = self.latest[jid]
+        compiled = self.latest.get(jid)
+        if compiled is None:
+            return  # only retired versions: no new entrants
         spec = compiled.spec
         if not spec.enabled or event.type != spec.trigger.event:
             return

@@ -1,0 +1,1 @@
+"""The streaming shell around the engine: Faust agents on Kafka. The only package that imports faust."""

@@ -1,0 +1,111 @@
+"""Topics and the journey archive, set up before the Faust app starts (aiokafka admin and clients)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+import orjson
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from orchestrator.contract.journeys import Journey
+from orchestrator.settings import Settings
+
+INPUT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the broker takes large inputs so the worker can refuse them with a reason
+_TOPIC_EXISTS = 36
+
+
+class ArchiveConflict(RuntimeError):
+    """A journey's content changed under the same version: runs in flight would change journey mid-way."""
+
+
+async def ensure_topics(settings: Settings, channels: Iterable[str]) -> None:
+    """Create the topics this worker reads and writes, where missing (partitions and replication from settings)."""
+    partitions, replication = settings.topic_partitions, settings.topic_replication
+    large = {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)}
+    wanted = [
+        NewTopic(settings.topic_touchpoints, partitions, replication, topic_configs=large),
+        NewTopic(settings.topic_dlq, partitions, replication),
+        NewTopic(settings.topic_customers, partitions, replication),
+        NewTopic(settings.topic_journeys, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"}),
+        *(NewTopic(settings.actions_topic(c), partitions, replication) for c in sorted(set(channels))),
+    ]  # fmt: skip
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            response = await admin.create_topics(missing)
+            for name, code, *rest in response.topic_errors:
+                if code not in (0, _TOPIC_EXISTS):
+                    raise RuntimeError(f"cannot create topic {name}: error {code} {rest}")
+            await _until_led(admin, [t.name for t in missing])
+    finally:
+        await admin.close()
+
+
+async def _until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:
+    """A new topic's partitions need a leader before anyone can read offsets from them."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(topics)
+        if all(t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+               for t in described):  # fmt: skip
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"topics {topics} have no leader after {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+async def _read_archive(settings: Settings) -> dict[str, str]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        partition = TopicPartition(settings.topic_journeys, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        archive: dict[str, str] = {}
+        while await consumer.position(partition) < end:
+            batch = await consumer.getmany(partition, timeout_ms=1000)
+            for message in batch.get(partition, []):
+                if message.key is not None:
+                    if message.value is None:
+                        archive.pop(message.key.decode(), None)
+                    else:
+                        archive[message.key.decode()] = orjson.loads(message.value)["source"]
+        return archive
+    finally:
+        await consumer.stop()
+
+
+async def sync_archive(settings: Settings, journeys: Sequence[Journey], sources: dict[str, str]) -> list[Journey]:
+    """Record the journeys being deployed; return the retired versions that runs in flight may still need.
+
+    `sources` maps `id@version` to the YAML text of that journey.
+    """
+    archive = await _read_archive(settings)
+    current = {f"{j.id}@{j.version}": j for j in journeys}
+    for key, journey in current.items():
+        if key in archive and Journey.model_validate(yaml.safe_load(archive[key])) != journey:
+            raise ArchiveConflict(
+                f"journey {journey.id!r} version {journey.version} differs from the one already deployed "
+                f"under that version: give it `version: {journey.version + 1}` so runs in flight finish on theirs"
+            )
+    new = {key: sources[key] for key in current if key not in archive}
+    if new:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await asyncio.gather(*(
+                producer.send_and_wait(settings.topic_journeys, orjson.dumps({"source": text}), key=key.encode())
+                for key, text in new.items()
+            ))  # fmt: skip
+        finally:
+            await producer.stop()
+    return [Journey.model_validate(yaml.safe_load(text)) for key, text in archive.items() if key not in current]

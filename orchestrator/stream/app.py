@@ -1,0 +1,169 @@
+"""The Faust app: topics, tables and agents around the engine.
+
+Data flow:  touchpoints --ingest--> <app>.customers --customer agent--> actions.<channel>
+                  \\--(bad input)--> touchpoints.dlq        ^ timer loop (fire records, same partition)
+
+The ingest agent validates and re-keys by customer key, so producers may key events any way (or
+not at all). The customer agent owns per-customer state in the `customers` table and the pending
+timers in the `timers` table, both changelog-backed; the timer loop only sends "fire" records, and
+the agent that owns the customer applies them (Faust tables are written only inside a stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+import orjson
+from faust.serializers import codecs
+
+from orchestrator.contract.events import Event
+from orchestrator.engine import CustomerState, Engine, Outcome, Timer
+from orchestrator.settings import Settings
+from orchestrator.stream.admin import INPUT_MAX_MESSAGE_BYTES
+from orchestrator.stream.records import Rejected, accept, decode_internal, dlq_record, encode_event, encode_timer
+from orchestrator.stream.timers import TimerIndex, timer_key
+
+log = logging.getLogger("orchestrator.worker")
+
+
+class _StateCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(obj.to_dict())
+
+    def _loads(self, s: bytes) -> Any:
+        return CustomerState.from_dict(orjson.loads(s))
+
+
+class _OrjsonCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return orjson.loads(s)
+
+
+codecs.register("orch-state", _StateCodec())
+codecs.register("orch-json", _OrjsonCodec())
+
+
+def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.App:
+    """Build the app for these settings and this engine; nothing is read from globals."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        processing_guarantee=settings.processing_guarantee,
+        consumer_auto_offset_reset="earliest",
+        consumer_max_fetch_size=INPUT_MAX_MESSAGE_BYTES + 65_536,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    touchpoints = raw_topic(settings.topic_touchpoints)
+    dlq = raw_topic(settings.topic_dlq)
+    customer_topic = raw_topic(settings.topic_customers)
+    actions = {channel: raw_topic(settings.actions_topic(channel)) for channel in channels}
+    customers = app.Table(
+        "customers", default=None, partitions=settings.topic_partitions,
+        schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="orch-state"),
+    )  # fmt: skip
+    timers = app.Table(
+        "timers", default=None, partitions=settings.topic_partitions,
+        schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="orch-json"),
+    )  # fmt: skip
+    index = TimerIndex()
+
+    async def to_dlq(reason: str, message: Any) -> None:
+        log.info("to DLQ: %s (%s[%s]@%s)", reason, message.topic, message.partition, message.offset)
+        await dlq.send(
+            key=message.key,
+            value=dlq_record(reason, topic=message.topic, partition=message.partition, offset=message.offset,
+                             timestamp_ms=message.timestamp and int(message.timestamp * 1000),
+                             key=message.key, value=message.value),
+        )  # fmt: skip
+
+    @app.agent(touchpoints)
+    async def ingest(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            result = accept(event.value, settings.max_event_bytes)
+            if isinstance(result, Rejected):
+                await to_dlq(result.reason, event.message)
+            else:
+                await customer_topic.send(key=result.customer.encode(), value=encode_event(result))
+
+    async def publish(outcomes: list[Outcome], key: bytes) -> None:
+        for outcome in outcomes:
+            for action in outcome.actions:
+                await actions[action["channel"]].send(key=key, value=orjson.dumps(action))
+
+    def reindex(key: bytes, before: dict[str, Timer], state: CustomerState, partition: int) -> None:
+        after = {t.token: t for t in state.pending_timers()}
+        for token in before.keys() - after.keys():
+            timers.pop(timer_key(before[token]).encode(), None)
+        for token in after.keys() - before.keys():
+            timer = after[token]
+            timers[timer_key(timer).encode()] = [timer.due, timer.customer, timer.journey, timer.token, partition]
+            index.add(timer, partition)
+
+    @app.agent(customer_topic)
+    async def customer(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                item = decode_internal(event.value)
+                key = item.customer.encode()
+                state = customers.get(key) or CustomerState(item.customer)
+                before = {t.token: t for t in state.pending_timers()}
+                if isinstance(item, Event):
+                    outcomes = engine.fire_due(state, item.ts)
+                    outcomes.append(engine.on_event(state, item, item.ts))
+                else:
+                    outcomes = engine.fire_due(state, item.due)
+                await publish(outcomes, key)
+                customers[key] = state
+                reindex(key, before, state, message.partition)
+            except Exception as exc:  # a bug must not stop every customer: park the record with the reason
+                log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
+                await to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)
+
+    @timers.on_recover
+    async def rebuild_index() -> None:
+        owned = _owned_partitions(app, settings.topic_customers)
+        entries = []
+        for value in timers.values():
+            due, customer_key, journey, token, partition = value
+            if partition in owned:
+                entries.append((Timer(due, customer_key, journey, token), partition))
+        index.rebuild(entries)
+        log.info("timer index rebuilt: %d pending timers on partitions %s", len(entries), sorted(owned))
+
+    @app.timer(interval=settings.timer_interval)
+    async def fire_timers() -> None:
+        if app.rebalancing:
+            return
+        owned = _owned_partitions(app, settings.topic_customers)
+        for timer, partition in index.pop_due(int(time.time() * 1000)):
+            if partition not in owned or timers.get(timer_key(timer).encode()) is None:
+                continue  # another worker owns it now, or it already fired
+            try:
+                await customer_topic.send(key=timer.customer.encode(), value=encode_timer(timer), partition=partition)
+            except Exception:
+                index.add(timer, partition)  # try again on the next tick
+                raise
+
+    return app
+
+
+def _owned_partitions(app: faust.App, topic: str) -> set[int]:
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}

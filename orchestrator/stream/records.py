@@ -1,0 +1,85 @@
+"""What travels on the worker's topics, as bytes: pure functions, tested without a broker.
+
+- `touchpoints` (input): the event contract's JSON, from any producer.
+- `<app>.customers` (internal): the validated event, or a timer firing, keyed by customer key.
+- `touchpoints.dlq`: what could not be accepted, with the reason and where it came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from orchestrator.contract.events import Event, InvalidEvent, parse_event
+from orchestrator.engine import Timer
+
+DLQ_VALUE_BYTES = 65_536  # original bytes kept in a DLQ record; the size and a SHA-256 tell the rest
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+
+
+def accept(raw: bytes | None, max_bytes: int) -> Event | Rejected:
+    """Validate one input record; never raises."""
+    if raw is None:
+        return Rejected("empty record (no value)")
+    if len(raw) > max_bytes:
+        return Rejected(f"too large: {len(raw):,} bytes, the limit is {max_bytes:,} (ORCH_MAX_EVENT_BYTES)")
+    try:
+        return parse_event(raw)
+    except InvalidEvent as exc:
+        return Rejected(str(exc))
+    except RecursionError:
+        return Rejected("not JSON (nested too deeply)")
+
+
+def encode_event(event: Event) -> bytes:
+    return orjson.dumps({"event": event.data, "ts": event.ts, "customer": event.customer})
+
+
+def encode_timer(timer: Timer) -> bytes:
+    return orjson.dumps({"timer": [timer.due, timer.customer, timer.journey, timer.token]})
+
+
+def decode_internal(raw: bytes) -> Event | Timer:
+    """The internal topic is written only by the worker, so it is trusted (no re-validation)."""
+    record = orjson.loads(raw)
+    if "timer" in record:
+        due, customer, journey, token = record["timer"]
+        return Timer(due, customer, journey, token)
+    data = record["event"]
+    return Event(data["event_id"], data["type"], record["ts"], data["channel"], record["customer"], data)
+
+
+def _text_or_base64(raw: bytes, field: str) -> dict[str, Any]:
+    try:
+        return {field: raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {f"{field}_base64": base64.b64encode(raw).decode()}
+
+
+def dlq_record(
+    reason: str, *, topic: str, partition: int, offset: int, timestamp_ms: int | None, key: bytes | None,
+    value: bytes | None,
+) -> bytes:  # fmt: skip
+    """The reason, where the record came from, and its original bytes (the first 64 KiB of huge ones)."""
+    record: dict[str, Any] = {
+        "reason": reason,
+        "source": {"topic": topic, "partition": partition, "offset": offset, "timestamp_ms": timestamp_ms},
+    }
+    if key is not None:
+        record.update(_text_or_base64(key, "key"))
+    if value is not None:
+        kept = value[:DLQ_VALUE_BYTES]
+        record.update(_text_or_base64(kept, "value"))
+        record["size"] = len(value)
+        if len(kept) < len(value):
+            record["truncated"] = True
+            record["sha256"] = hashlib.sha256(value).hexdigest()
+    return orjson.dumps(record)

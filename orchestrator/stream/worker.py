@@ -1,0 +1,31 @@
+"""`orchestrator worker`: prepare topics and the journey archive, then run the Faust app until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from faust.worker import Worker
+
+from orchestrator.contract.loader import Loaded
+from orchestrator.engine import Engine
+from orchestrator.settings import Settings
+from orchestrator.stream.admin import ensure_topics, sync_archive
+from orchestrator.stream.app import create_app
+
+
+async def prepare(settings: Settings, loaded: Loaded) -> Engine:
+    """Topics first, then the archive: the engine keeps every version that runs in flight may be on."""
+    secret = settings.coupon_secret.get_secret_value().encode()
+    await ensure_topics(settings, Engine(loaded.journeys, loaded.policy).channels)
+    retired = await sync_archive(settings, loaded.journeys, loaded.sources)
+    engine = Engine(loaded.journeys, loaded.policy, retired=retired, secret=secret)
+    await ensure_topics(settings, engine.channels)
+    return engine
+
+
+def run_worker(settings: Settings, loaded: Loaded) -> None:
+    """Blocks until the worker stops (SIGINT or SIGTERM)."""
+    engine = asyncio.run(prepare(settings, loaded))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, engine, set(engine.channels))
+    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
