@@ -17,36 +17,25 @@ from typing import Any
 
 import faust
 import orjson
-from faust.serializers import codecs
 
 from orchestrator.contract.events import Event
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.settings import Settings
 from orchestrator.stream.admin import INPUT_MAX_MESSAGE_BYTES
-from orchestrator.stream.records import Rejected, accept, decode_internal, dlq_record, encode_event, encode_timer
+from orchestrator.stream.records import (
+    Rejected,
+    accept,
+    decode_internal,
+    decode_state,
+    decode_timer,
+    dlq_record,
+    encode_event,
+    encode_state,
+    encode_timer,
+)  # fmt: skip
 from orchestrator.stream.timers import TimerIndex, timer_key
 
 log = logging.getLogger("orchestrator.worker")
-
-
-class _StateCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(obj.to_dict())
-
-    def _loads(self, s: bytes) -> Any:
-        return CustomerState.from_dict(orjson.loads(s))
-
-
-class _OrjsonCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return orjson.loads(s)
-
-
-codecs.register("orch-state", _StateCodec())
-codecs.register("orch-json", _OrjsonCodec())
 
 
 def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.App:
@@ -67,6 +56,8 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
         value_serializer="raw",
     )
 
+    partitions = settings.topic_partitions
+
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
@@ -74,14 +65,9 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
     dlq = raw_topic(settings.topic_dlq)
     customer_topic = raw_topic(settings.topic_customers)
     actions = {channel: raw_topic(settings.actions_topic(channel)) for channel in channels}
-    customers = app.Table(
-        "customers", default=None, partitions=settings.topic_partitions,
-        schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="orch-state"),
-    )  # fmt: skip
-    timers = app.Table(
-        "timers", default=None, partitions=settings.topic_partitions,
-        schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="orch-json"),
-    )  # fmt: skip
+    # Values are our own bytes (orjson of the engine's state): Faust never guesses a codec.
+    customers = app.Table("customers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
+    timers = app.Table("timers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
     index = TimerIndex()
 
     async def to_dlq(reason: str, message: Any) -> None:
@@ -113,7 +99,7 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
             timers.pop(timer_key(before[token]).encode(), None)
         for token in after.keys() - before.keys():
             timer = after[token]
-            timers[timer_key(timer).encode()] = [timer.due, timer.customer, timer.journey, timer.token, partition]
+            timers[timer_key(timer).encode()] = encode_timer(timer, partition)
             index.add(timer, partition)
 
     @app.agent(customer_topic)
@@ -123,7 +109,8 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
             try:
                 item = decode_internal(event.value)
                 key = item.customer.encode()
-                state = customers.get(key) or CustomerState(item.customer)
+                stored = customers.get(key)
+                state = decode_state(stored) if stored else CustomerState(item.customer)
                 before = {t.token: t for t in state.pending_timers()}
                 if isinstance(item, Event):
                     outcomes = engine.fire_due(state, item.ts)
@@ -131,7 +118,7 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
                 else:
                     outcomes = engine.fire_due(state, item.due)
                 await publish(outcomes, key)
-                customers[key] = state
+                customers[key] = encode_state(state)
                 reindex(key, before, state, message.partition)
             except Exception as exc:  # a bug must not stop every customer: park the record with the reason
                 log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
@@ -142,9 +129,9 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
         owned = _owned_partitions(app, settings.topic_customers)
         entries = []
         for value in timers.values():
-            due, customer_key, journey, token, partition = value
+            timer, partition = decode_timer(value)
             if partition in owned:
-                entries.append((Timer(due, customer_key, journey, token), partition))
+                entries.append((timer, partition))
         index.rebuild(entries)
         log.info("timer index rebuilt: %d pending timers on partitions %s", len(entries), sorted(owned))
 
@@ -157,7 +144,8 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
             if partition not in owned or timers.get(timer_key(timer).encode()) is None:
                 continue  # another worker owns it now, or it already fired
             try:
-                await customer_topic.send(key=timer.customer.encode(), value=encode_timer(timer), partition=partition)
+                await customer_topic.send(key=timer.customer.encode(), value=encode_timer(timer, partition),
+                                          partition=partition)  # fmt: skip
             except Exception:
                 index.add(timer, partition)  # try again on the next tick
                 raise

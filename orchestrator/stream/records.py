@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from orchestrator.contract.events import Event, InvalidEvent, parse_event
-from orchestrator.engine import Timer
+from orchestrator.engine import CustomerState, Timer
 
 DLQ_VALUE_BYTES = 65_536  # original bytes kept in a DLQ record; the size and a SHA-256 tell the rest
 
@@ -43,16 +43,29 @@ def encode_event(event: Event) -> bytes:
     return orjson.dumps({"event": event.data, "ts": event.ts, "customer": event.customer})
 
 
-def encode_timer(timer: Timer) -> bytes:
-    return orjson.dumps({"timer": [timer.due, timer.customer, timer.journey, timer.token]})
+def encode_timer(timer: Timer, partition: int) -> bytes:
+    """A timer firing on the internal topic, and an entry of the `timers` table: the same bytes."""
+    return orjson.dumps({"timer": [timer.due, timer.customer, timer.journey, timer.token], "partition": partition})
+
+
+def decode_timer(raw: bytes) -> tuple[Timer, int]:
+    record = orjson.loads(raw)
+    return Timer(*record["timer"]), record["partition"]
+
+
+def encode_state(state: CustomerState) -> bytes:
+    return orjson.dumps(state.to_dict())
+
+
+def decode_state(raw: bytes) -> CustomerState:
+    return CustomerState.from_dict(orjson.loads(raw))
 
 
 def decode_internal(raw: bytes) -> Event | Timer:
     """The internal topic is written only by the worker, so it is trusted (no re-validation)."""
     record = orjson.loads(raw)
     if "timer" in record:
-        due, customer, journey, token = record["timer"]
-        return Timer(due, customer, journey, token)
+        return decode_timer(raw)[0]
     data = record["event"]
     return Event(data["event_id"], data["type"], record["ts"], data["channel"], record["customer"], data)
 

@@ -1,0 +1,165 @@
+"""Integration fixtures: the real Kafka and Redis from `scripts/services`, real worker processes.
+
+Every test gets its own app id and topic names, so tests never see each other's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from orchestrator.stream.client import key_of
+
+ROOT = Path(__file__).parents[2]
+JOURNEYS = Path(__file__).parent / "journeys"
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[dict[str, str]]:
+    """Start Kafka and Redis with the project's own script; stop them after if this session started them."""
+    script = str(ROOT / "scripts" / "services")
+    was_up = subprocess.run([script, "status"], capture_output=True).returncode == 0
+    if not was_up:
+        subprocess.run([script, "up"], check=True, timeout=600)
+    yield {"ORCH_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:" + os.environ.get("ORCH_KAFKA_PORT", "9092"),
+           "ORCH_REDIS_URL": "redis://127.0.0.1:" + os.environ.get("ORCH_REDIS_PORT", "6379") + "/0"}  # fmt: skip
+    if not was_up:
+        subprocess.run([script, "down"], check=False, timeout=120)
+
+
+def at(seconds: float, base: datetime | None = None) -> str:
+    moment = (base or datetime.now(UTC)) + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Stack:
+    """One test's names and processes on the shared broker."""
+
+    env: dict[str, str]
+    tmp: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.env["ORCH_KAFKA_BOOTSTRAP_SERVERS"]
+
+    def topic(self, name: str) -> str:
+        return {"touchpoints": self.env["ORCH_TOPIC_TOUCHPOINTS"], "dlq": self.env["ORCH_TOPIC_DLQ"]}.get(
+            name, f"{self.env['ORCH_APP_ID']}.{name}"
+        )
+
+    def actions_topic(self, channel: str) -> str:
+        return self.env["ORCH_TOPIC_ACTIONS_PREFIX"] + channel
+
+    def start_worker(self, name: str = "w1", journeys: Path = JOURNEYS, wait: bool = True) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **self.env, "ORCH_DATA_DIR": str(self.tmp / f"data-{name}"), "ORCH_LOG_LEVEL": "info"}
+        with (self.tmp / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys",
+                 str(journeys)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
+            )  # fmt: skip
+        self.workers.append(process)
+        if wait:
+            self.wait_for_log(name, "timer index rebuilt", count=self.log(name).count("timer index rebuilt") + 1)
+        return process
+
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_for_log(self, name: str, text: str, count: int = 1, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log(name).count(text) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not log {text!r} in {timeout} s:\n{self.log(name)[-3000:]}")
+            time.sleep(0.2)
+
+    def stop(self, process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+    def produce(
+        self, records: list[bytes | dict[str, Any]], key: bytes | None | Literal["customer"] = "customer"
+    ) -> None:
+        """Produce to the input topic, keyed by customer key like `orchestrator send` (or by `key`)."""
+
+        async def go() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, max_request_size=8 * 1024 * 1024)
+            await producer.start()
+            try:
+                for record in records:
+                    value = record if isinstance(record, bytes) else orjson.dumps(record)
+                    record_key = key_of(value) if key == "customer" else key
+                    await producer.send_and_wait(self.topic("touchpoints"), value, key=record_key)
+            finally:
+                await producer.stop()
+
+        asyncio.run(go())
+
+    def consume(self, topics: list[str], until: int, timeout: float = 60, settle: float = 2.0) -> list[dict[str, Any]]:
+        """Read committed records of `topics` from the start until `until` arrived (and `settle` s more)."""
+
+        async def go() -> list[dict[str, Any]]:
+            consumer = AIOKafkaConsumer(
+                *topics, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                isolation_level="read_committed", metadata_max_age_ms=1000,
+            )  # fmt: skip
+            await consumer.start()
+            found: list[dict[str, Any]] = []
+            try:
+                deadline = time.monotonic() + timeout
+                settled: float | None = None
+                while time.monotonic() < deadline and (settled is None or time.monotonic() < settled):
+                    batch = await consumer.getmany(timeout_ms=250)
+                    for records in batch.values():
+                        found.extend(orjson.loads(r.value) for r in records)
+                    if settled is None and len(found) >= until:
+                        settled = time.monotonic() + settle
+            finally:
+                await consumer.stop()
+            return found
+
+        return asyncio.run(go())
+
+    def actions(self, channels: list[str], until: int, **kwargs: Any) -> list[dict[str, Any]]:
+        return self.consume([self.actions_topic(c) for c in channels], until, **kwargs)
+
+
+@pytest.fixture
+def stack(services: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    env = {
+        **services,
+        "ORCH_APP_ID": name,
+        "ORCH_TOPIC_TOUCHPOINTS": f"{name}.touchpoints",
+        "ORCH_TOPIC_DLQ": f"{name}.touchpoints.dlq",
+        "ORCH_TOPIC_ACTIONS_PREFIX": f"{name}.actions.",
+        "ORCH_STORE": "memory://",
+        "ORCH_TIMER_INTERVAL": "0.1",
+    }
+    stack = Stack(env, tmp_path)
+    yield stack
+    for process in stack.workers:
+        stack.stop(process, signal.SIGKILL)

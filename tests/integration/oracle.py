@@ -1,0 +1,24 @@
+"""`simulate` on the same events and journeys: what the worker must publish."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator.contract.events import event_from_document
+from orchestrator.contract.loader import load
+from orchestrator.engine import Engine
+from orchestrator.settings import DEV_COUPON_SECRET
+from orchestrator.simulate import simulate
+
+
+def expected_actions(journeys: Path, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    loaded = load([journeys])
+    assert loaded.ok, loaded.problems
+    events = sorted((event_from_document(d) for d in documents), key=lambda e: e.ts)
+    engine = Engine(loaded.journeys, loaded.policy, secret=DEV_COUPON_SECRET.encode())
+    return simulate(engine, events).actions
+
+
+def by_id(actions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {a["action_id"]: a for a in actions}
