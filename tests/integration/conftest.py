@@ -101,7 +101,7 @@ class Stack:
                 process.wait(timeout=10)
 
     def produce(
-        self, records: list[bytes | dict[str, Any]], key: bytes | None | Literal["customer"] = "customer"
+        self, records: list[bytes | dict[str, Any]], key: bytes | Literal["customer"] | None = "customer"
     ) -> None:
         """Produce to the input topic, keyed by customer key like `orchestrator send` (or by `key`)."""
 
