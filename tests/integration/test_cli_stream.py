@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import ROOT, Stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 GOLDEN = ROOT / "tests" / "golden" / "shipped-journeys.expected.jsonl"
 
 

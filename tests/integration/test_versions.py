@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.conftest import Stack, at
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 V1 = """id: nudge
 version: 1

@@ -13,7 +13,7 @@ import pytest
 from tests.integration.conftest import JOURNEYS, Stack, at
 from tests.integration.oracle import by_id, expected_actions
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 CHANNELS = ["email", "push", "instore"]
 
 
@@ -56,7 +56,9 @@ def test_journeys_fire_on_the_real_stack_as_simulate_says(stack: Stack) -> None:
     assert coupon["discount_percent"] == 10 and len(coupon["code"]) == 19
 
 
-def test_pending_timers_fire_once_after_a_sigkill(stack: Stack) -> None:
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_pending_timers_fire_once_after_a_sigkill(stack: Stack, store: str) -> None:
+    stack.env["ORCH_STORE"] = store  # memory:// replays the changelog; rocksdb:// keeps a local copy too
     worker = stack.start_worker()
     t = at(0)
     events = [ev(f"k{i}", "cart_add", t, f"c-{i}", sku="S", price=5) for i in range(20)]
@@ -68,7 +70,7 @@ def test_pending_timers_fire_once_after_a_sigkill(stack: Stack) -> None:
     stack.start_worker()
     expected = expected_actions(JOURNEYS, events)
     assert len(expected) == 40
-    got = stack.actions(CHANNELS, until=40, timeout=60)
+    got = stack.actions(CHANNELS, until=40, timeout=120)
     assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)  # none lost, none twice
     assert by_id(got) == by_id(expected)
 
