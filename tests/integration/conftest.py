@@ -26,7 +26,6 @@ from orchestrator.stream.client import key_of
 
 ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
