@@ -93,10 +93,17 @@ def _read_events(path: str) -> EventLog:
     return log
 
 
+PROGRESS_FROM = 50_000  # events: below this a run takes well under a few seconds
+
+
 def _run(loaded: Loaded, log: EventLog, until: int | None, *, explain: bool) -> Result:
     secret = Settings().coupon_secret.get_secret_value().encode()
     engine = Engine(loaded.journeys, loaded.policy, secret=secret)
-    return Simulator(engine, record_events=explain).run(log.events, until)
+    simulator = Simulator(engine, record_events=explain)
+    if len(log.events) < PROGRESS_FROM:
+        return simulator.run(log.events, until)
+    with click.progressbar(log.events, label="simulating", file=sys.stderr) as events:
+        return simulator.run(events, until)
 
 
 def _counted(total: int, what: str, by: Counter[str]) -> str:
