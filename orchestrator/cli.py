@@ -49,6 +49,12 @@ def cli() -> None:
     """
 
 
+journeys_option = click.option(
+    "--journeys", "journeys_dir", type=click.Path(path_type=Path), default=None,
+    help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).",
+)  # fmt: skip
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
@@ -127,13 +133,7 @@ def _summary(result: Result, log: EventLog) -> str:
 
 
 @cli.command()
-@click.option(
-    "--journeys",
-    "journeys_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).",
-)
+@journeys_option
 @click.option(
     "--events",
     "events_file",
@@ -195,13 +195,7 @@ def simulate(
 
 
 @cli.command()
-@click.option(
-    "--journeys",
-    "journeys_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).",
-)
+@journeys_option
 def worker(journeys_dir: Path | None) -> None:
     """Run the streaming worker (Faust) on Kafka until stopped with Ctrl-C or SIGTERM.
 
