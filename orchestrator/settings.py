@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     # --- Kafka and Redis
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "orch:"
+    # Keys the hashes of identifiers (emails, phones, cards) in the identity graph; set your own in production.
+    identity_secret: SecretStr = SecretStr("orchestrator-dev-identity-secret")
+
+    # --- HTTP API (`orchestrator api`)
+    api_token: SecretStr | None = None  # required to start the API: every endpoint needs `Authorization: Bearer <token>`
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
 
     # --- topics (the worker creates them when missing)
     app_id: str = Field(default="orchestrator", pattern=r"^[A-Za-z0-9._-]+$")

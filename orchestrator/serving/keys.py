@@ -1,0 +1,36 @@
+"""Every Redis key the project uses, in one place. Values are JSON (orjson) unless said otherwise.
+
+| key | value | written by |
+| --- | --- | --- |
+| `{p}id:<identifier>` | customer key (plain string) | worker (identity graph) |
+| `{p}ids:<customer>` | Redis SET of the customer's identifiers | worker |
+| `{p}customer:<customer>` | summary JSON: `customer_id`, `traits` (safe ones only), `lifetime_value`, `orders`, `last_store_id`, `last_channel`, `last_seen_at`, `cart`, `cart_value`, `consent`, `channels`, `offers` (list of active coupon codes), `updated_at` | worker |
+| `{p}coupon:<code>` | `{"code", "customer", "journey", "action_id", "discount_percent", "issued_at", "expires_at", "status": "issued"|"redeemed", "redeemed_at"?, "store_id"?, "order_id"?}`, TTL = expiry + 30 days | worker |
+
+`<identifier>` is `kind:value` where value is a keyed hash for every kind except `anonymous_id`
+(see `orchestrator.engine.identity.identifier_key`). `{p}` is `ORCH_REDIS_PREFIX` (default `orch:`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COUPON_GRACE_SECONDS = 30 * 24 * 3600  # an expired coupon still answers "expired", not "unknown", this long
+SAFE_TRAITS = ("first_name", "tier", "timezone", "language", "preferred_store")  # never email, phone, address
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "orch:"
+
+    def identifier(self, identifier: str) -> str:
+        return f"{self.prefix}id:{identifier}"
+
+    def identifiers_of(self, customer: str) -> str:
+        return f"{self.prefix}ids:{customer}"
+
+    def customer(self, customer: str) -> str:
+        return f"{self.prefix}customer:{customer}"
+
+    def coupon(self, code: str) -> str:
+        return f"{self.prefix}coupon:{code}"
