@@ -103,9 +103,11 @@ PROGRESS_FROM = 50_000  # events: below this a run takes well under a few second
 
 
 def _run(loaded: Loaded, log: EventLog, until: int | None, *, explain: bool) -> Result:
-    secret = Settings().coupon_secret.get_secret_value().encode()
-    engine = Engine(loaded.journeys, loaded.policy, secret=secret)
-    simulator = Simulator(engine, record_events=explain)
+    settings = Settings()
+    engine = Engine(loaded.journeys, loaded.policy, secret=settings.coupon_secret.get_secret_value().encode())
+    simulator = Simulator(
+        engine, record_events=explain, identity_secret=settings.identity_secret.get_secret_value().encode()
+    )
     if len(log.events) < PROGRESS_FROM:
         return simulator.run(log.events, until)
     with click.progressbar(log.events, label="simulating", file=sys.stderr) as events:

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.engine.identity import DEV_IDENTITY_SECRET
+
 ENV_PREFIX = "ORCH_"
 DEV_COUPON_SECRET = "orchestrator-dev-secret"
 
@@ -27,10 +29,10 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "orch:"
     # Keys the hashes of identifiers (emails, phones, cards) in the identity graph; set your own in production.
-    identity_secret: SecretStr = SecretStr("orchestrator-dev-identity-secret")
+    identity_secret: SecretStr = SecretStr(DEV_IDENTITY_SECRET.decode())
 
     # --- HTTP API (`orchestrator api`)
-    api_token: SecretStr | None = None  # required to start the API: every endpoint needs `Authorization: Bearer <token>`
+    api_token: SecretStr | None = None  # required by the API: every endpoint needs `Authorization: Bearer <token>`
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
 

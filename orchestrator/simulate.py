@@ -16,6 +16,7 @@ import orjson
 
 from orchestrator.contract.events import Event, InvalidEvent, event_from_document
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
+from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.runner import Record
 
 
@@ -67,11 +68,18 @@ class Simulator:
     """The engine plus an in-memory customer table and timer heap; `simulate` and tests drive it."""
 
     def __init__(
-        self, engine: Engine, on_outcome: Callable[[Outcome], None] | None = None, *, record_events: bool = False
+        self,
+        engine: Engine,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        *,
+        record_events: bool = False,
+        identity_secret: bytes = DEV_IDENTITY_SECRET,
     ) -> None:
         """`record_events` adds an `event` (or `duplicate`) record to the audit before each event's decisions."""
         self.engine = engine
         self.record_events = record_events
+        self.identity_secret = identity_secret
+        self.graph: dict[str, str] = {}  # identifier -> customer key: the in-memory identity graph
         self.result = Result()
         self._heap: list[tuple[int, str, int, str, Timer]] = []
         self._rank = {jid: i for i, jid in enumerate(engine.order)}
@@ -97,12 +105,22 @@ class Simulator:
         heap = self._heap
         while heap and (now is None or heap[0][0] <= now):
             timer = heapq.heappop(heap)[-1]
+            if timer.customer not in self.result.states:
+                continue  # merged away: its runs moved, with new timers, to the known customer
             self.result.timers_fired += 1
             self._collect(self.engine.on_timer(self.state(timer.customer), timer, timer.due))
 
     def feed(self, event: Event) -> Outcome:
         self.advance_to(event.ts)
-        outcome = self.engine.on_event(self.state(event.customer), event, event.ts)
+        resolution, event = resolve_event(event, event_identifiers(event, self.identity_secret), self.graph)
+        self.graph.update(resolution.links)
+        state = self.state(resolution.customer)
+        for anonymous in resolution.merges:
+            other = self.result.states.pop(anonymous, None)
+            if other is not None:
+                self._collect(self.engine.absorb(state, other, event.ts))
+        self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
+        outcome = self.engine.on_event(state, event, event.ts)
         if self.record_events:
             self.result.audit.append({
                 "at": event.data["occurred_at"], "customer": event.customer,

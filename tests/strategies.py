@@ -123,7 +123,7 @@ def policies() -> dict[str, Policy]:
         "quiet-all": Policy.model_validate({
             "default_timezone": "America/New_York", "consent_required": ["email"],
             "max_per_day": {"email": 2, "push": 1, "sms": 0},
-            "quiet_hours": {"start": "12:00", "end": "13:30", "channels": ["email", "push", "sms"]},
+            "quiet_hours": {"start": "09:30", "end": "15:00", "channels": ["email", "push", "sms"]},
         }),
         "shipped": shipped()[1],
     }  # fmt: skip
@@ -183,7 +183,8 @@ PROPERTIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
 _S = 1000
 GAPS_MS = st.one_of(
     st.sampled_from([0, 1, 59 * _S, 60 * _S, 1799 * _S, 1800 * _S, 1801 * _S, 3600 * _S, 7200 * _S,
-                     6 * 3600 * _S, 86399 * _S, 86400 * _S, 86401 * _S, 2 * 86400 * _S, 3 * 86400 * _S]),
+                     6 * 3600 * _S, 12 * 3600 * _S, 18 * 3600 * _S, 23 * 3600 * _S, 86399 * _S, 86400 * _S,
+                     86401 * _S, 2 * 86400 * _S, 3 * 86400 * _S]),
     st.integers(0, 4 * 86400).map(lambda s: s * _S),
     st.integers(1, 3600 * _S).map(lambda ms: -ms),
     st.integers(0, 999),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -65,6 +65,10 @@ _PROPERTY_SCHEMAS: dict[str, type[_Props]] = {
 }
 
 
+IdentityKind = Annotated[str, Field(pattern=CHANNEL_PATTERN, max_length=50)]  # email, phone, loyalty_card, ...
+IdentityValue = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
 class TouchpointEvent(BaseModel):
     """The event contract. Unknown top-level fields are kept (and reachable as `event.<field>`)."""
 
@@ -77,6 +81,7 @@ class TouchpointEvent(BaseModel):
     customer_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
     anonymous_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
     properties: dict[str, Any] = Field(default_factory=dict)
+    identities: dict[IdentityKind, IdentityValue] = Field(default_factory=dict)
 
     @field_validator("occurred_at", mode="before")
     @classmethod
@@ -87,8 +92,8 @@ class TouchpointEvent(BaseModel):
 
     @model_validator(mode="after")
     def _who_and_what(self) -> TouchpointEvent:
-        if self.customer_id is None and self.anonymous_id is None:
-            raise ValueError("needs customer_id or anonymous_id (or both)")
+        if self.customer_id is None and self.anonymous_id is None and not self.identities:
+            raise ValueError("needs customer_id, anonymous_id or identities (at least one)")
         schema = _PROPERTY_SCHEMAS.get(self.type)
         if schema is not None:
             try:
@@ -107,19 +112,21 @@ class Event:
     type: str
     ts: int  # occurred_at as epoch milliseconds
     channel: str
-    customer: str  # the customer key
-    data: dict[str, Any]
+    customer: str  # the customer key (identity resolution may replace it)
+    data: dict[str, Any]  # never holds raw identities: they are hashed into identifier keys first
+    identities: tuple[tuple[str, str], ...] = ()  # raw (kind, value) pairs, only until resolution
 
 
 def customer_key(customer_id: str | None, anonymous_id: str | None) -> str:
+    """The key before identity resolution: `customer_id`, else `anon:` + `anonymous_id` (else empty)."""
     if customer_id is not None:
         return customer_id
-    return f"anon:{anonymous_id}"
+    return f"anon:{anonymous_id}" if anonymous_id is not None else ""
 
 
 def event_from_model(model: TouchpointEvent) -> Event:
     ts = to_ms(model.occurred_at)
-    data = model.model_dump(mode="json", exclude_none=True)
+    data = model.model_dump(mode="json", exclude_none=True, exclude={"identities"})
     data["occurred_at"] = format_ms(ts)  # normalised to UTC so that times compare as text
     return Event(
         id=model.event_id,
@@ -128,6 +135,7 @@ def event_from_model(model: TouchpointEvent) -> Event:
         channel=model.channel,
         customer=customer_key(model.customer_id, model.anonymous_id),
         data=data,
+        identities=tuple(model.identities.items()),
     )
 
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from orchestrator.contract.events import Event
+
+DEV_IDENTITY_SECRET = b"orchestrator-dev-identity-secret"
 ANON = "anon:"
 ANONYMOUS_ID = "anonymous_id"  # the event's cookie/device id, kept in clear as the contract's key
 _NOT_DIGITS = re.compile(r"[^\d+]")
@@ -90,3 +93,32 @@ def resolve(customer_id: str | None, identifiers: list[str], graph: Mapping[str,
             # An anonymous event names two known customers: keep the first, never move ids on a guess.
             del resolution.links[identifier]
     return resolution
+
+
+def event_identifiers(event: Event, secret: bytes) -> list[str]:
+    """The identifier keys an event carries: its anonymous_id (in clear), then each identity, hashed."""
+    identifiers = []
+    anonymous_id = event.data.get("anonymous_id")
+    if isinstance(anonymous_id, str):
+        identifiers.append(f"{ANONYMOUS_ID}:{anonymous_id}")
+    identifiers.extend(identifier_key(kind, value, secret) for kind, value in event.identities)
+    return identifiers
+
+
+def resolve_event(event: Event, identifiers: list[str], graph: Mapping[str, str]) -> tuple[Resolution, Event]:
+    """Resolve, and return the event keyed to its customer, its identities kept only as hashed keys."""
+    resolution = resolve(event.data.get("customer_id"), identifiers, graph)
+    data = event.data
+    if event.identities:
+        hashed = dict(zip((kind for kind, _ in event.identities), identifiers[-len(event.identities) :], strict=True))
+        data = {**data, "identities": hashed}
+    return resolution, replace(event, customer=resolution.customer, data=data, identities=())
+
+
+def conflict_records(resolution: Resolution, at: str) -> list[dict[str, str]]:
+    """Audit records for identifiers that moved between two known customers (never a merge)."""
+    return [
+        {"at": at, "customer": resolution.customer, "kind": "identity_conflict",
+         "identifier_kind": identifier.partition(":")[0], "from": previous}
+        for identifier, previous in resolution.conflicts
+    ]  # fmt: skip

@@ -11,7 +11,7 @@ def _money(value: float) -> float:
     return round(value, 2)
 
 
-def _cart_value(cart: list[dict[str, Any]]) -> float:
+def cart_value(cart: list[dict[str, Any]]) -> float:
     return _money(sum(item["price"] * item["quantity"] for item in cart))
 
 
@@ -43,10 +43,10 @@ def apply_event(profile: dict[str, Any], event: Event) -> None:
             if "name" in props:
                 item["name"] = props["name"]
             cart.append(item)
-        profile["cart_value"] = _cart_value(cart)
+        profile["cart_value"] = cart_value(cart)
     elif kind == "cart_remove":
         profile["cart"] = [item for item in profile["cart"] if item["sku"] != props["sku"]]
-        profile["cart_value"] = _cart_value(profile["cart"])
+        profile["cart_value"] = cart_value(profile["cart"])
     elif kind == "purchase":
         profile["lifetime_value"] = _money(profile["lifetime_value"] + props["value"])
         profile["orders"] += 1

@@ -17,6 +17,7 @@ from orchestrator.contract.journeys import Journey, Policy
 from orchestrator.engine.compiled import CompiledJourney, Node, compile_journey
 from orchestrator.engine.ids import action_id, coupon_code, unit_interval
 from orchestrator.engine.localtime import customer_zone, next_local_time
+from orchestrator.engine.merge import fold_profile
 from orchestrator.engine.policy import DEFER as DEFER_SEND
 from orchestrator.engine.policy import SUPPRESS, ContactPolicy, record_send
 from orchestrator.engine.profile import apply_event
@@ -140,6 +141,44 @@ class Engine:
             self._advance(out, run, compiled, node.branch_b)
         elif self._send(out, run, node):  # DEFER: the quiet window is over, decide the send again
             self._advance(out, run, compiled, node.next)
+        return out
+
+    def absorb(self, state: CustomerState, other: CustomerState, now: int) -> Outcome:
+        """Merge an anonymous customer into `state` (the known one it turned out to be).
+
+        Profile folded in; runs move over with their timers (renumbered, so their action ids never
+        collide with the known customer's), except into a journey the known customer is already
+        running: that run ends, reason `merged`. The caller then empties `other`.
+        """
+        out = Outcome(state, now)
+        fold_profile(state.profile, other.profile)
+        for jid, theirs in other.history.items():
+            mine = state.history.setdefault(jid, History())
+            if jid in other.runs and jid not in state.runs:
+                continue  # counted below, as the run moves over
+            mine.runs += theirs.runs
+            if theirs.exited is not None and (mine.exited is None or theirs.exited > mine.exited):
+                mine.exited = theirs.exited
+        for jid, run in other.runs.items():
+            self._audit(out, "merged", run, into=state.key, **{"from": other.key})
+            if jid in state.runs:
+                self._audit(out, "exited", run, reason="merged")
+                continue
+            history = state.history.setdefault(jid, History())
+            history.runs += 1
+            history.version, history.entered, history.exited = run.version, run.entered, None
+            history.holdout, history.converted = run.holdout, other.history[jid].converted
+            run.number = history.runs
+            state.runs[jid] = run
+            if run.wait is not None:
+                state.timer_seq += 1
+                run.wait.token = f"{run.number}.{state.timer_seq}"
+                out.timers.append(Timer(run.wait.due, state.key, jid, run.wait.token))
+        state.sends = sorted(state.sends + other.sends)
+        for event_id in other.seen:
+            state.seen.setdefault(event_id, None)
+        while len(state.seen) > SEEN_EVENT_IDS:
+            del state.seen[next(iter(state.seen))]
         return out
 
     def fire_due(self, state: CustomerState, now: int) -> list[Outcome]:

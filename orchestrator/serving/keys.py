@@ -1,11 +1,14 @@
 """Every Redis key the project uses, in one place. Values are JSON (orjson) unless said otherwise.
 
-| key | value | written by |
-| --- | --- | --- |
-| `{p}id:<identifier>` | customer key (plain string) | worker (identity graph) |
-| `{p}ids:<customer>` | Redis SET of the customer's identifiers | worker |
-| `{p}customer:<customer>` | summary JSON: `customer_id`, `traits` (safe ones only), `lifetime_value`, `orders`, `last_store_id`, `last_channel`, `last_seen_at`, `cart`, `cart_value`, `consent`, `channels`, `offers` (list of active coupon codes), `updated_at` | worker |
-| `{p}coupon:<code>` | `{"code", "customer", "journey", "action_id", "discount_percent", "issued_at", "expires_at", "status": "issued"|"redeemed", "redeemed_at"?, "store_id"?, "order_id"?}`, TTL = expiry + 30 days | worker |
+- `{p}id:<identifier>`: customer key (plain string): the identity graph.
+- `{p}ids:<customer>`: Redis SET of the customer's identifiers.
+- `{p}customer:<customer>`: summary JSON: `customer_id`, `traits` (safe ones only), `lifetime_value`, `orders`,
+  `last_store_id`, `last_channel`, `last_seen_at`, `cart`, `cart_value`, `consent`, `channels`, `offers` (active
+  coupon codes), `updated_at`.
+- `{p}coupon:<code>`: `{"code", "customer", "journey", "action_id", "discount_percent", "issued_at", "expires_at",
+  "status": "issued" | "redeemed", "redeemed_at"?, "store_id"?, "order_id"?}`, TTL = expiry + 30 days.
+
+All are written by the worker and read by `orchestrator api`, stores and senders.
 
 `<identifier>` is `kind:value` where value is a keyed hash for every kind except `anonymous_id`
 (see `orchestrator.engine.identity.identifier_key`). `{p}` is `ORCH_REDIS_PREFIX` (default `orch:`).

@@ -29,7 +29,7 @@ def test_unknown_fields_are_kept_for_event_paths() -> None:
         (GOOD.replace(b'"event_id":"e-1",', b""), "event_id: missing required field"),
         (GOOD.replace(b"2026-03-02T10:00:00Z", b"2026-03-02T10:00:00"), "occurred_at: .*no UTC offset"),
         (GOOD.replace(b'"channel":"web"', b'"channel":"Web Shop"'), "channel: string should match pattern"),
-        (GOOD.replace(b'"customer_id":"c-42"', b'"other":"x"'), "needs customer_id or anonymous_id"),
+        (GOOD.replace(b'"customer_id":"c-42"', b'"other":"x"'), "needs customer_id, anonymous_id or identities"),
         (GOOD.replace(b'"price":59.9', b'"price":"cheap"'), "cart_add properties: price"),
         (GOOD.replace(b'"sku":"SKU-1",', b""), "cart_add properties: sku: missing"),
         (GOOD.replace(b'"properties":{', b'"properties":[{').replace(b"}}", b"}]}"), "properties: input should be"),

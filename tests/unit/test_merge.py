@@ -1,0 +1,93 @@
+"""One customer across channels in `simulate`: resolution, anonymous->known merges, conflicts."""
+
+from typing import Any
+
+from orchestrator.contract.events import event_from_document
+from orchestrator.engine import Engine
+from orchestrator.simulate import Result, Simulator
+from tests.helpers import OPEN_POLICY, journey, kinds
+
+WEB_TO_STORE = journey("""
+id: web-to-store
+trigger: {event: cart_add, where: {event.channel: {in: [web, app]}}}
+exit_on: [purchase]
+steps:
+  - wait_for: {event: store_visit, timeout: 3d}
+    on_event:
+      - send: {channel: instore, template: coupon, data: {items: "{{ profile.cart }}"},
+               coupon: {discount_percent: 10, valid_for: 2d}}
+""")
+
+
+def doc(event_id: str, type_: str, at: str, channel: str = "web", **fields: Any) -> dict[str, Any]:
+    properties = fields.pop("properties", {})
+    return {"event_id": event_id, "type": type_, "occurred_at": at, "channel": channel, "properties": properties,
+            **fields}  # fmt: skip
+
+
+def simulate(*docs: dict[str, Any]) -> Result:
+    simulator = Simulator(Engine([WEB_TO_STORE], OPEN_POLICY))
+    return simulator.run(sorted((event_from_document(d) for d in docs), key=lambda e: e.ts))
+
+
+def test_anonymous_cart_then_login_then_loyalty_card_at_the_till_is_one_customer() -> None:
+    result = simulate(
+        doc("1", "cart_add", "2026-03-02T10:00:00Z", anonymous_id="ck-9", properties={"sku": "S", "price": 40}),
+        doc("2", "login", "2026-03-02T10:05:00Z", "app", customer_id="c-42", anonymous_id="ck-9",
+            identities={"loyalty_card": "L-77", "email": "Anna@Example.com"}),
+        doc("3", "store_visit", "2026-03-03T09:00:00Z", "store", identities={"loyalty_card": "L-77"},
+            properties={"store_id": "milano"}),
+    )  # fmt: skip
+    assert [(a["customer_id"], a["template"]) for a in result.actions] == [("c-42", "coupon")]
+    assert result.actions[0]["data"]["items"] == [{"sku": "S", "price": 40.0, "quantity": 1}]
+    assert set(result.states) == {"c-42"}  # the anonymous key was emptied
+    profile = result.states["c-42"].profile
+    assert profile["channels"] == ["web", "app", "store"] and profile["events"]["cart_add"] == 1
+    merged = kinds(result, "merged")
+    assert [(r["from"], r["into"], r["run"]) for r in merged] == [("anon:ck-9", "c-42", 1)]
+
+
+ITEM = {"sku": "A", "price": 5}
+
+
+def test_two_devices_of_one_customer_merge_and_carts_fold() -> None:
+    result = simulate(
+        doc("1", "cart_add", "2026-03-02T10:00:00Z", "app", anonymous_id="dev-phone", properties=ITEM),
+        doc("2", "cart_add", "2026-03-02T11:00:00Z", anonymous_id="ck-laptop", properties=ITEM),
+        doc("3", "login", "2026-03-02T12:00:00Z", "app", customer_id="c-7", anonymous_id="dev-phone"),
+        doc("4", "login", "2026-03-02T13:00:00Z", customer_id="c-7", anonymous_id="ck-laptop"),
+        doc("5", "page_view", "2026-03-02T14:00:00Z", anonymous_id="ck-laptop"),  # resolves to the known customer
+    )  # fmt: skip
+    assert set(result.states) == {"c-7"}
+    state = result.states["c-7"]
+    assert state.profile["cart"] == [{"sku": "A", "price": 5.0, "quantity": 2}] and state.profile["cart_value"] == 10
+    assert state.profile["events"] == {"cart_add": 2, "login": 2, "page_view": 1}
+    # The first device's run moved over; the second device's run ended: c-7 was already in the journey.
+    exits = [(r["reason"], r["customer"], r["at"]) for r in kinds(result, "exited")]
+    assert exits == [("merged", "c-7", "2026-03-02T13:00:00Z"), ("completed", "c-7", "2026-03-05T10:00:00Z")]
+    # Two runs on record: the phone's (moved, timed out 3 days after its cart) and the laptop's (ended, merged).
+    assert state.history["web-to-store"].runs == 2
+
+
+def test_two_known_customers_are_not_merged_the_identifier_moves() -> None:
+    result = simulate(
+        doc("1", "identify", "2026-03-02T10:00:00Z", customer_id="c-1", identities={"email": "shared@example.com"}),
+        doc("2", "identify", "2026-03-02T11:00:00Z", customer_id="c-2", identities={"email": "shared@example.com"}),
+        doc("3", "page_view", "2026-03-02T12:00:00Z", identities={"email": " SHARED@example.com"}),
+    )  # fmt: skip
+    assert set(result.states) == {"c-1", "c-2"}
+    conflicts = kinds(result, "identity_conflict")
+    assert [(c["customer"], c["from"], c["identifier_kind"]) for c in conflicts] == [("c-2", "c-1", "email")]
+    assert result.states["c-2"].profile["events"] == {"identify": 1, "page_view": 1}
+
+
+def test_raw_identities_never_reach_state_or_actions() -> None:
+    result = simulate(
+        doc("1", "cart_add", "2026-03-02T10:00:00Z", customer_id="c-1", identities={"phone": "+39 333 1234567"},
+            properties={"sku": "S", "price": 40}),
+        doc("2", "store_visit", "2026-03-02T11:00:00Z", "store", identities={"phone": "0039 333 1234567"},
+            properties={"store_id": "x"}),
+    )  # fmt: skip
+    assert [a["customer_id"] for a in result.actions] == ["c-1"]
+    dumped = str(result.states["c-1"].to_dict()) + str(result.actions) + str(result.audit)
+    assert "1234567" not in dumped
