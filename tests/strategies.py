@@ -204,13 +204,15 @@ def customer_events(draw: st.DrawFn, who: str) -> list[dict[str, Any]]:
     count = draw(st.integers(1, 12))
     t = draw(st.integers(0, 2 * 86400)) * _S
     docs = []
+    kind, channel = "", ""
     for _ in range(count):
         t += draw(GAPS_MS)
-        kind = draw(weights)
+        if not kind or draw(st.sampled_from((True, True, False))):  # habits: now and then the same again
+            kind, channel = draw(weights), draw(st.sampled_from(CHANNELS))
         doc: dict[str, Any] = {
             "type": kind,
             "occurred_at": format_time(t, draw(st.sampled_from(OFFSETS))),
-            "channel": draw(st.sampled_from(CHANNELS)),
+            "channel": channel,
             "properties": draw(PROPERTIES[kind]),
         }
         if anonymous:

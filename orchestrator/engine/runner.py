@@ -327,11 +327,13 @@ class Engine:
             "data": node.render(self._scope(run, state)),
         }
         if spec.coupon is not None:
-            action["coupon"] = {
+            coupon = {
                 "code": coupon_code(aid, self.secret),
                 "discount_percent": spec.coupon.discount_percent,
                 "expires_at": format_ms(now + spec.coupon.valid_for),
             }
+            action["coupon"] = coupon
+            state.profile.setdefault("offers", {})[coupon["code"]] = coupon["expires_at"]
         action["event_id"] = run.cause.get("event_id")
         record_send(state.sends, now, decision.channel)
         out.actions.append(action)

@@ -17,19 +17,27 @@ from typing import Any
 
 import faust
 import orjson
+from redis.asyncio import Redis
 
 from orchestrator.contract.events import Event
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
+from orchestrator.engine.identity import conflict_records, event_identifiers, resolve_event
+from orchestrator.serving.keys import Keys
+from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
 from orchestrator.stream.admin import INPUT_MAX_MESSAGE_BYTES
 from orchestrator.stream.records import (
+    Absorb,
+    Handover,
     Rejected,
     accept,
     decode_internal,
     decode_state,
     decode_timer,
     dlq_record,
+    encode_absorb,
     encode_event,
+    encode_handover,
     encode_state,
     encode_timer,
 )  # fmt: skip
@@ -79,22 +87,43 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
                              key=message.key, value=message.value),
         )  # fmt: skip
 
+    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    serving = Serving(redis, Keys(settings.redis_prefix))
+    identity_secret = settings.identity_secret.get_secret_value().encode()
+
     @app.agent(touchpoints)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
+        """Validate, resolve who the customer is (Redis graph), re-key onto the customer's partition."""
         async for event in stream.events():
             result = accept(event.value, settings.max_event_bytes)
             if isinstance(result, Rejected):
                 await to_dlq(result.reason, event.message)
-            else:
-                await customer_topic.send(key=result.customer.encode(), value=encode_event(result))
+                continue
+            identifiers = event_identifiers(result, identity_secret)
+            graph = await serving.lookup(identifiers)
+            resolution, resolved = resolve_event(result, identifiers, graph)
+            await serving.link(resolution.links, graph)
+            for record in conflict_records(resolution, resolved.data["occurred_at"]):
+                log.warning("identity conflict (not merged): %s", record)
+            if not resolution.merges:
+                await customer_topic.send(key=resolved.customer.encode(), value=encode_event(resolved))
+                continue
+            # The anonymous state lives on another partition: it hands itself over, then the event runs.
+            for index_, anonymous in enumerate(resolution.merges):
+                carried = resolved if index_ == len(resolution.merges) - 1 else None
+                await customer_topic.send(
+                    key=anonymous.encode(), value=encode_handover(anonymous, resolved.customer, resolved.ts, carried)
+                )
 
-    async def publish(outcomes: list[Outcome], key: bytes) -> None:
-        for outcome in outcomes:
-            for action in outcome.actions:
-                await actions[action["channel"]].send(key=key, value=orjson.dumps(action))
+    async def publish(key: str, outcomes: list[Outcome], state: CustomerState | None, now: int) -> None:
+        """Actions to their topics, then the Redis summary and coupons (idempotent, retried)."""
+        emitted = [action for outcome in outcomes for action in outcome.actions]
+        for action in emitted:
+            await actions[action["channel"]].send(key=key.encode(), value=orjson.dumps(action))
+        await serving.publish(state, key, emitted, now)
 
-    def reindex(key: bytes, before: dict[str, Timer], state: CustomerState, partition: int) -> None:
-        after = {t.token: t for t in state.pending_timers()}
+    def reindex(before: dict[str, Timer], state: CustomerState, partition: int, gone: bool = False) -> None:
+        after = {} if gone else {t.token: t for t in state.pending_timers()}
         for token in before.keys() - after.keys():
             timers.pop(timer_key(before[token]).encode(), None)
         for token in after.keys() - before.keys():
@@ -102,24 +131,40 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
             timers[timer_key(timer).encode()] = encode_timer(timer, partition)
             index.add(timer, partition)
 
+    async def process(item: Event | Timer | Handover | Absorb, partition: int) -> None:
+        key = item.customer.encode()
+        stored = customers.get(key)
+        state = decode_state(stored) if stored else CustomerState(item.customer)
+        before = {t.token: t for t in state.pending_timers()}
+        if isinstance(item, Timer):
+            outcomes = engine.fire_due(state, item.due)
+            now = item.due
+        else:
+            now = item.ts
+            outcomes = engine.fire_due(state, now)
+            if isinstance(item, Handover):
+                await publish(item.customer, outcomes, None, now)
+                customers.pop(key, None)  # the anonymous key is emptied (a tombstone in the changelog)
+                reindex(before, state, partition, gone=True)
+                forward = encode_absorb(item.to, state if stored else None, now, item.event)
+                await customer_topic.send(key=item.to.encode(), value=forward)
+                return
+            if isinstance(item, Absorb) and item.state is not None:
+                outcomes.append(engine.absorb(state, CustomerState.from_dict(item.state), now))
+            event = item if isinstance(item, Event) else item.event
+            if event is not None:
+                outcomes.append(engine.on_event(state, event, now))
+        await publish(state.key, outcomes, state, now)
+        customers[key] = encode_state(state)
+        reindex(before, state, partition)
+
     @app.agent(customer_topic)
     async def customer(stream: faust.StreamT[bytes]) -> None:
+        """Own each customer's state: events, timer firings and merges, in partition order."""
         async for event in stream.events():
             message = event.message
             try:
-                item = decode_internal(event.value)
-                key = item.customer.encode()
-                stored = customers.get(key)
-                state = decode_state(stored) if stored else CustomerState(item.customer)
-                before = {t.token: t for t in state.pending_timers()}
-                if isinstance(item, Event):
-                    outcomes = engine.fire_due(state, item.ts)
-                    outcomes.append(engine.on_event(state, item, item.ts))
-                else:
-                    outcomes = engine.fire_due(state, item.due)
-                await publish(outcomes, key)
-                customers[key] = encode_state(state)
-                reindex(key, before, state, message.partition)
+                await process(decode_internal(event.value), message.partition)
             except Exception as exc:  # a bug must not stop every customer: park the record with the reason
                 log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
                 await to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)

@@ -39,8 +39,46 @@ def accept(raw: bytes | None, max_bytes: int) -> Event | Rejected:
         return Rejected("not JSON (nested too deeply)")
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """To the anonymous customer's partition: give your state to `to` (then the event, if any, runs there)."""
+
+    customer: str  # the anonymous customer being merged away
+    to: str
+    ts: int
+    event: Event | None
+
+
+@dataclass(frozen=True, slots=True)
+class Absorb:
+    """To the known customer's partition: fold in this state (if any), then run the event (if any)."""
+
+    customer: str
+    state: dict[str, Any] | None
+    ts: int
+    event: Event | None
+
+
+def _event_fields(event: Event) -> dict[str, Any]:
+    return {"event": event.data, "ts": event.ts, "customer": event.customer}
+
+
+def _event_from(record: dict[str, Any]) -> Event:
+    data = record["event"]
+    return Event(data["event_id"], data["type"], record["ts"], data["channel"], record["customer"], data)
+
+
 def encode_event(event: Event) -> bytes:
-    return orjson.dumps({"event": event.data, "ts": event.ts, "customer": event.customer})
+    return orjson.dumps(_event_fields(event))
+
+
+def encode_handover(anonymous: str, to: str, ts: int, event: Event | None) -> bytes:
+    return orjson.dumps({"handover": {"from": anonymous, "to": to, "ts": ts, "event": event and _event_fields(event)}})
+
+
+def encode_absorb(to: str, state: CustomerState | None, ts: int, event: Event | None) -> bytes:
+    fields = {"to": to, "state": state and state.to_dict(), "ts": ts, "event": event and _event_fields(event)}
+    return orjson.dumps({"absorb": fields})
 
 
 def encode_timer(timer: Timer, partition: int) -> bytes:
@@ -61,13 +99,20 @@ def decode_state(raw: bytes) -> CustomerState:
     return CustomerState.from_dict(orjson.loads(raw))
 
 
-def decode_internal(raw: bytes) -> Event | Timer:
+def decode_internal(raw: bytes) -> Event | Timer | Handover | Absorb:
     """The internal topic is written only by the worker, so it is trusted (no re-validation)."""
     record = orjson.loads(raw)
     if "timer" in record:
         return decode_timer(raw)[0]
-    data = record["event"]
-    return Event(data["event_id"], data["type"], record["ts"], data["channel"], record["customer"], data)
+    if "handover" in record:
+        fields = record["handover"]
+        event = fields["event"] and _event_from(fields["event"])
+        return Handover(fields["from"], fields["to"], fields["ts"], event)
+    if "absorb" in record:
+        fields = record["absorb"]
+        event = fields["event"] and _event_from(fields["event"])
+        return Absorb(fields["to"], fields["state"], fields["ts"], event)
+    return _event_from(record)
 
 
 def _text_or_base64(raw: bytes, field: str) -> dict[str, Any]:

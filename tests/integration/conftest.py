@@ -156,6 +156,7 @@ def stack(services: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         "ORCH_TOPIC_DLQ": f"{name}.touchpoints.dlq",
         "ORCH_TOPIC_ACTIONS_PREFIX": f"{name}.actions.",
         "ORCH_STORE": "memory://",
+        "ORCH_REDIS_PREFIX": f"{name}:",
         "ORCH_TIMER_INTERVAL": "0.1",
     }
     stack = Stack(env, tmp_path)

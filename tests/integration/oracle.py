@@ -9,7 +9,7 @@ from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
 from orchestrator.settings import DEV_COUPON_SECRET
-from orchestrator.simulate import simulate
+from orchestrator.simulate import Simulator
 
 
 def expected_actions(journeys: Path, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -17,7 +17,7 @@ def expected_actions(journeys: Path, documents: list[dict[str, Any]]) -> list[di
     assert loaded.ok, loaded.problems
     events = sorted((event_from_document(d) for d in documents), key=lambda e: e.ts)
     engine = Engine(loaded.journeys, loaded.policy, secret=DEV_COUPON_SECRET.encode())
-    return simulate(engine, events).actions
+    return Simulator(engine).run(events).actions
 
 
 def by_id(actions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -37,7 +37,7 @@ DAY_MS = 24 * 3600 * 1000
 # libcst (which Hypothesis imports to print a failing example as a patch) warns on import; under
 # filterwarnings=error that turned every falsified property into an INTERNALERROR without the example.
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
-PROPERTY = settings(max_examples=120, deadline=None, derandomize=True)
+PROPERTY = settings(max_examples=200, deadline=None, derandomize=True)
 
 
 def ms(text: str) -> int:

@@ -1,0 +1,118 @@
+"""The worker's side of the Redis serving layer: identity graph, customer summaries, coupons.
+
+Every write is a single pipelined round trip and idempotent (a replay after a crash rewrites the
+same values), and every call retries with back-off while Redis is down: the worker stalls rather
+than guess who a customer is or lose a write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import orjson
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from orchestrator.engine import CustomerState
+from orchestrator.serving.keys import COUPON_GRACE_SECONDS, SAFE_TRAITS, Keys
+from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
+
+log = logging.getLogger("orchestrator.redis")
+T = TypeVar("T")
+RETRYABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError, OSError)
+MAX_BACKOFF = 5.0
+
+
+async def retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Call until it succeeds, backing off to 5 s: the partition waits, nothing is skipped."""
+    delay = 0.05
+    while True:
+        try:
+            return await call()
+        except RETRYABLE as exc:
+            log.warning("Redis unavailable during %s (%s); retrying in %.2f s", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+
+def summary(state: CustomerState, now: int) -> dict[str, Any]:
+    """What stores and senders may see of a customer: no raw email, phone or address."""
+    profile = state.profile
+    return {
+        "customer_id": state.key,
+        "traits": {name: profile["traits"][name] for name in SAFE_TRAITS if name in profile["traits"]},
+        "lifetime_value": profile["lifetime_value"],
+        "orders": profile["orders"],
+        "last_store_id": profile.get("last_store_id"),
+        "last_channel": profile.get("last_channel"),
+        "last_seen_at": profile.get("last_seen_at"),
+        "cart": profile["cart"],
+        "cart_value": profile["cart_value"],
+        "consent": profile["consent"],
+        "channels": profile["channels"],
+        "offers": sorted(code for code, expires in profile.get("offers", {}).items() if expires > format_ms(now)),
+        "updated_at": format_ms(now),
+    }
+
+
+class Serving:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def lookup(self, identifiers: list[str]) -> dict[str, str]:
+        """The graph's entries for these identifiers (one MGET)."""
+        if not identifiers:
+            return {}
+
+        async def mget() -> list[bytes | str | None]:
+            return await self.redis.mget([self.keys.identifier(i) for i in identifiers])
+
+        values = await retrying("identity lookup", mget)
+        return {
+            i: v.decode() if isinstance(v, bytes) else v for i, v in zip(identifiers, values, strict=True) if v is not None
+        }
+
+    async def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None:
+        """Point identifiers at their customer; keep each customer's identifier set in step."""
+        if not links:
+            return
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for identifier, customer in links.items():
+                pipe.set(self.keys.identifier(identifier), customer)
+                pipe.sadd(self.keys.identifiers_of(customer), identifier)
+                if identifier in previous and previous[identifier] != customer:
+                    pipe.srem(self.keys.identifiers_of(previous[identifier]), identifier)
+            await pipe.execute()
+
+        await retrying("identity link", write)
+
+    async def publish(self, state: CustomerState | None, key: str, actions: list[dict[str, Any]], now: int) -> None:
+        """The customer's summary (or its removal) and any coupons its actions issued."""
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            if state is None:
+                pipe.delete(self.keys.customer(key))
+            else:
+                pipe.set(self.keys.customer(key), orjson.dumps(summary(state, now)))
+            for action in actions:
+                coupon = action.get("coupon")
+                if coupon is None:
+                    continue
+                expires = to_ms(parse_rfc3339(coupon["expires_at"]))
+                record = {
+                    "code": coupon["code"], "customer": action["customer_id"], "journey": action["journey"],
+                    "action_id": action["action_id"], "discount_percent": coupon["discount_percent"],
+                    "issued_at": action["at"], "expires_at": coupon["expires_at"], "status": "issued",
+                }  # fmt: skip
+                ttl = max(1, (expires - now) // 1000 + COUPON_GRACE_SECONDS)
+                pipe.set(self.keys.coupon(coupon["code"]), orjson.dumps(record), nx=True, ex=ttl)
+            await pipe.execute()
+
+        await retrying("summary write", write)
