@@ -264,6 +264,23 @@ def tail(channels: tuple[str, ...], from_beginning: bool, limit: int | None, tim
     _err(f"{shown} action(s)")
 
 
+@cli.command()
+def api() -> None:
+    """Serve the HTTP API for stores and senders (customer lookup, offers, coupon checks) from Redis.
+
+    Needs ORCH_API_TOKEN: every endpoint but /healthz wants `Authorization: Bearer <token>`.
+    Listens on ORCH_API_HOST:ORCH_API_PORT (127.0.0.1:8080); the OpenAPI document is at /openapi.json.
+    """
+    from orchestrator.serving.api import run_api
+
+    settings = Settings()
+    if settings.api_token is None or not settings.api_token.get_secret_value().strip():
+        _err("refusing to start: set ORCH_API_TOKEN (every endpoint needs a bearer token)")
+        raise SystemExit(EXIT_INPUT)
+    _err(f"API on http://{settings.api_host}:{settings.api_port} (Redis {settings.redis_url})")
+    run_api(settings)
+
+
 def main() -> None:
     tune_gc()
     try:

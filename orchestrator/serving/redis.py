@@ -72,9 +72,8 @@ class Serving:
             return await self.redis.mget([self.keys.identifier(i) for i in identifiers])
 
         values = await retrying("identity lookup", mget)
-        return {
-            i: v.decode() if isinstance(v, bytes) else v for i, v in zip(identifiers, values, strict=True) if v is not None
-        }
+        found = zip(identifiers, values, strict=True)
+        return {i: v.decode() if isinstance(v, bytes) else v for i, v in found if v is not None}
 
     async def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None:
         """Point identifiers at their customer; keep each customer's identifier set in step."""
