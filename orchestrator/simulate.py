@@ -121,6 +121,10 @@ class Simulator:
                 self._collect(self.engine.absorb(state, other, event.ts))
         self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
         outcome = self.engine.on_event(state, event, event.ts)
+        if outcome.erased:
+            del self.result.states[state.key]
+            for identifier in [i for i, owner in self.graph.items() if owner == state.key]:
+                del self.graph[identifier]
         if self.record_events:
             self.result.audit.append({
                 "at": event.data["occurred_at"], "customer": event.customer,

@@ -55,6 +55,12 @@ class _ConsentUpdate(_Props):
     granted: bool = Field(strict=True)
 
 
+class _CouponRedeemed(_Props):
+    code: str = Field(pattern=r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$")
+    store_id: str | None = None
+    order_id: str | None = None
+
+
 # Event types whose built-in profile effects need well-formed properties.
 _PROPERTY_SCHEMAS: dict[str, type[_Props]] = {
     "cart_add": _CartAdd,
@@ -62,6 +68,7 @@ _PROPERTY_SCHEMAS: dict[str, type[_Props]] = {
     "purchase": _Purchase,
     "store_visit": _StoreVisit,
     "consent_update": _ConsentUpdate,
+    "coupon_redeemed": _CouponRedeemed,
 }
 
 
@@ -115,6 +122,7 @@ class Event:
     customer: str  # the customer key (identity resolution may replace it)
     data: dict[str, Any]  # never holds raw identities: they are hashed into identifier keys first
     identities: tuple[tuple[str, str], ...] = ()  # raw (kind, value) pairs, only until resolution
+    identifiers: tuple[str, ...] = ()  # after resolution: the identifier keys the event carried
 
 
 def customer_key(customer_id: str | None, anonymous_id: str | None) -> str:

@@ -112,7 +112,8 @@ def resolve_event(event: Event, identifiers: list[str], graph: Mapping[str, str]
     if event.identities:
         hashed = dict(zip((kind for kind, _ in event.identities), identifiers[-len(event.identities) :], strict=True))
         data = {**data, "identities": hashed}
-    return resolution, replace(event, customer=resolution.customer, data=data, identities=())
+    resolved = replace(event, customer=resolution.customer, data=data, identities=(), identifiers=tuple(identifiers))
+    return resolution, resolved
 
 
 def conflict_records(resolution: Resolution, at: str) -> list[dict[str, str]]:

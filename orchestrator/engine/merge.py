@@ -33,7 +33,7 @@ def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
             into[latest] = other[latest]
             if latest == "last_seen_at":
                 into["last_channel"] = other["last_channel"]
-    for code, expires in other.get("offers", {}).items():
-        into.setdefault("offers", {}).setdefault(code, expires)
+    for code, offer in other.get("offers", {}).items():
+        into.setdefault("offers", {}).setdefault(code, offer)
     if "last_store_id" in other:
         into.setdefault("last_store_id", other["last_store_id"])

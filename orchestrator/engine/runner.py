@@ -31,10 +31,13 @@ from orchestrator.engine.state import (
     Run,
     Timer,
     Wait,
+    new_profile,
 )
 from orchestrator.timefmt import format_ms
 
 DEV_SECRET = b"orchestrator-dev-secret"
+FORGET = "forget"
+COUPON_REDEEMED = "coupon_redeemed"
 
 Record = dict[str, Any]
 
@@ -47,6 +50,7 @@ class Outcome:
     audit: list[Record] = field(default_factory=list)
     timers: list[Timer] = field(default_factory=list)  # newly scheduled; older ones may have gone stale
     duplicate: bool = False
+    erased: bool = False  # a `forget` event: the shell deletes this customer's stored state and links
     _at: str = ""
 
     @property
@@ -117,7 +121,14 @@ class Engine:
         state.seen[event.id] = None
         if len(state.seen) > SEEN_EVENT_IDS:
             del state.seen[next(iter(state.seen))]
+        if event.type == FORGET:
+            self._forget(out, event)
+            return out
+        for identifier in event.identifiers:
+            state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
         apply_event(state.profile, event)
+        if event.type == COUPON_REDEEMED:
+            self._redeem(out, event)
         for jid in self.interest.get(event.type, ()):
             self._offer(out, jid, event)
         return out
@@ -168,6 +179,9 @@ class Engine:
             history.runs += 1
             history.version, history.entered, history.exited = run.version, run.entered, None
             history.holdout, history.converted = run.holdout, other.history[jid].converted
+            for offer in state.profile.get("offers", {}).values():  # coupons the moved run issued follow it
+                if offer["journey"] == jid and offer["run"] == run.number:
+                    offer["run"] = history.runs
             run.number = history.runs
             state.runs[jid] = run
             if run.wait is not None:
@@ -177,9 +191,42 @@ class Engine:
         state.sends = sorted(state.sends + other.sends)
         for event_id in other.seen:
             state.seen.setdefault(event_id, None)
+        for identifier, seen_at in other.identifiers.items():
+            state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), seen_at)
         while len(state.seen) > SEEN_EVENT_IDS:
             del state.seen[next(iter(state.seen))]
         return out
+
+    def _forget(self, out: Outcome, event: Event) -> None:
+        """Right to erasure: everything about the customer goes; the shell deletes the stored state."""
+        state = out.state
+        state.profile, state.runs, state.history = new_profile(), {}, {}
+        state.sends, state.seen, state.identifiers = [], {}, {}
+        out.erased = True
+        self._audit(out, "erased", None, event_id=event.id)
+
+    def _redeem(self, out: Outcome, event: Event) -> None:
+        """A coupon used at the till: once, before it expires; it converts the journey that issued it."""
+        props = event.data["properties"]
+        offer = out.state.profile.get("offers", {}).get(props["code"])
+        reason = None
+        if offer is None:
+            reason = "unknown"
+        elif offer["status"] == "redeemed":
+            reason = "already_redeemed"
+        elif offer["expires_at"] <= out.at:
+            reason = "expired"
+        if reason is not None or offer is None:
+            self._audit(out, "coupon_rejected", None, code=props["code"], reason=reason, event_id=event.id)
+            return
+        offer.update(status="redeemed", redeemed_at=out.at, store_id=props.get("store_id"),
+                     order_id=props.get("order_id"))  # fmt: skip
+        self._audit(out, "coupon_redeemed", None, code=props["code"], journey=offer["journey"], event_id=event.id)
+        history = out.state.history.get(offer["journey"])
+        if history is not None and history.runs == offer["run"] and not history.converted:
+            history.converted = True
+            self._audit(out, "converted", None, journey=offer["journey"], version=history.version, run=history.runs,
+                        holdout=history.holdout, event_id=event.id, via="coupon")  # fmt: skip
 
     def fire_due(self, state: CustomerState, now: int) -> list[Outcome]:
         """Fire this customer's own timers due at or before `now`, in due order, each at its due time.
@@ -333,7 +380,10 @@ class Engine:
                 "expires_at": format_ms(now + spec.coupon.valid_for),
             }
             action["coupon"] = coupon
-            state.profile.setdefault("offers", {})[coupon["code"]] = coupon["expires_at"]
+            state.profile.setdefault("offers", {})[coupon["code"]] = {
+                "journey": run.journey, "run": run.number, "action_id": aid, "issued_at": out.at,
+                "discount_percent": coupon["discount_percent"], "expires_at": coupon["expires_at"], "status": "issued",
+            }  # fmt: skip
         action["event_id"] = run.cause.get("event_id")
         record_send(state.sends, now, decision.channel)
         out.actions.append(action)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: identifiers
 SEEN_EVENT_IDS = 1000  # per customer; an older duplicate than this is processed again
 
 # What a waiting run waits for.
@@ -81,6 +81,8 @@ class CustomerState:
     sends: list[tuple[int, str]] = field(default_factory=list)  # (at, channel) in the last 24 h
     seen: dict[str, None] = field(default_factory=dict)  # recent event ids, oldest first
     timer_seq: int = 0
+    # Identifier keys seen on this customer's events -> when last seen: rebuilds the Redis graph from Kafka.
+    identifiers: dict[str, int] = field(default_factory=dict)
 
     def pending_timers(self) -> list[Timer]:
         """Timers this state still waits on: what a recovering worker re-indexes."""
@@ -107,11 +109,12 @@ class CustomerState:
             "sends": [list(s) for s in self.sends],
             "seen": list(self.seen),
             "timer_seq": self.timer_seq,
+            "identifiers": self.identifiers,
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
-        if data.get("v") != SCHEMA_VERSION:
+        if data.get("v") not in (1, SCHEMA_VERSION):
             raise ValueError(f"customer state has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}")
         runs = {}
         for j, r in data["runs"].items():
@@ -127,4 +130,5 @@ class CustomerState:
             sends=[(s[0], s[1]) for s in data["sends"]],
             seen=dict.fromkeys(data["seen"]),
             timer_seq=data["timer_seq"],
+            identifiers=data.get("identifiers", {}),
         )

@@ -38,6 +38,12 @@ async def retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
             delay = min(delay * 2, MAX_BACKOFF)
 
 
+def active_offers(profile: dict[str, Any], now: int) -> list[str]:
+    at = format_ms(now)
+    return sorted(code for code, offer in profile.get("offers", {}).items()
+                  if offer["status"] == "issued" and offer["expires_at"] > at)  # fmt: skip
+
+
 def summary(state: CustomerState, now: int) -> dict[str, Any]:
     """What stores and senders may see of a customer: no raw email, phone or address."""
     profile = state.profile
@@ -53,7 +59,7 @@ def summary(state: CustomerState, now: int) -> dict[str, Any]:
         "cart_value": profile["cart_value"],
         "consent": profile["consent"],
         "channels": profile["channels"],
-        "offers": sorted(code for code, expires in profile.get("offers", {}).items() if expires > format_ms(now)),
+        "offers": active_offers(profile, now),
         "updated_at": format_ms(now),
     }
 
@@ -91,27 +97,38 @@ class Serving:
 
         await retrying("identity link", write)
 
-    async def publish(self, state: CustomerState | None, key: str, actions: list[dict[str, Any]], now: int) -> None:
-        """The customer's summary (or its removal) and any coupons its actions issued."""
+    async def publish(self, state: CustomerState, now: int) -> None:
+        """The customer's summary and every coupon it holds, as the state says (the state is the truth)."""
 
         async def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
-            if state is None:
-                pipe.delete(self.keys.customer(key))
-            else:
-                pipe.set(self.keys.customer(key), orjson.dumps(summary(state, now)))
-            for action in actions:
-                coupon = action.get("coupon")
-                if coupon is None:
-                    continue
-                expires = to_ms(parse_rfc3339(coupon["expires_at"]))
-                record = {
-                    "code": coupon["code"], "customer": action["customer_id"], "journey": action["journey"],
-                    "action_id": action["action_id"], "discount_percent": coupon["discount_percent"],
-                    "issued_at": action["at"], "expires_at": coupon["expires_at"], "status": "issued",
-                }  # fmt: skip
-                ttl = max(1, (expires - now) // 1000 + COUPON_GRACE_SECONDS)
-                pipe.set(self.keys.coupon(coupon["code"]), orjson.dumps(record), nx=True, ex=ttl)
+            pipe.set(self.keys.customer(state.key), orjson.dumps(summary(state, now)))
+            for code, offer in state.profile.get("offers", {}).items():
+                expires = to_ms(parse_rfc3339(offer["expires_at"]))
+                ttl = (expires - now) // 1000 + COUPON_GRACE_SECONDS
+                if ttl > 0:
+                    record = {"code": code, "customer": state.key, **offer}
+                    pipe.set(self.keys.coupon(code), orjson.dumps(record), ex=ttl)
             await pipe.execute()
 
         await retrying("summary write", write)
+
+    async def erase(self, customer: str, state: CustomerState | None) -> None:
+        """Everything Redis holds about a customer: summary, coupons, identity links (the graph and its set)."""
+
+        async def write() -> None:
+            members = await self.redis.smembers(self.keys.identifiers_of(customer))
+            identifiers = {m.decode() if isinstance(m, bytes) else m for m in members}
+            if state is not None:
+                identifiers |= set(state.identifiers)
+            current = await self.lookup(sorted(identifiers))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.delete(self.keys.customer(customer), self.keys.identifiers_of(customer))
+            for identifier, owner in current.items():
+                if owner == customer:
+                    pipe.delete(self.keys.identifier(identifier))
+            for code in (state.profile.get("offers", {}) if state is not None else {}):
+                pipe.delete(self.keys.coupon(code))
+            await pipe.execute()
+
+        await retrying("erasure", write)

@@ -115,12 +115,10 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
                     key=anonymous.encode(), value=encode_handover(anonymous, resolved.customer, resolved.ts, carried)
                 )
 
-    async def publish(key: str, outcomes: list[Outcome], state: CustomerState | None, now: int) -> None:
-        """Actions to their topics, then the Redis summary and coupons (idempotent, retried)."""
-        emitted = [action for outcome in outcomes for action in outcome.actions]
-        for action in emitted:
-            await actions[action["channel"]].send(key=key.encode(), value=orjson.dumps(action))
-        await serving.publish(state, key, emitted, now)
+    async def publish(key: str, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            for action in outcome.actions:
+                await actions[action["channel"]].send(key=key.encode(), value=orjson.dumps(action))
 
     def reindex(before: dict[str, Timer], state: CustomerState, partition: int, gone: bool = False) -> None:
         after = {} if gone else {t.token: t for t in state.pending_timers()}
@@ -142,10 +140,11 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
         else:
             now = item.ts
             outcomes = engine.fire_due(state, now)
-            if isinstance(item, Handover):
-                await publish(item.customer, outcomes, None, now)
-                customers.pop(key, None)  # the anonymous key is emptied (a tombstone in the changelog)
+            if isinstance(item, Handover):  # this anonymous customer turned out to be `item.to`: move over
+                await publish(item.customer, outcomes)
+                customers.pop(key, None)  # emptied: a tombstone in the changelog
                 reindex(before, state, partition, gone=True)
+                await serving.erase(item.customer, None)  # its summary; its links already point to `to`
                 forward = encode_absorb(item.to, state if stored else None, now, item.event)
                 await customer_topic.send(key=item.to.encode(), value=forward)
                 return
@@ -154,9 +153,15 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
             event = item if isinstance(item, Event) else item.event
             if event is not None:
                 outcomes.append(engine.on_event(state, event, now))
-        await publish(state.key, outcomes, state, now)
+        await publish(state.key, outcomes)
+        if outcomes and outcomes[-1].erased:  # right to erasure: state, timers, Redis; tombstones in changelogs
+            customers.pop(key, None)
+            reindex(before, state, partition, gone=True)
+            await serving.erase(state.key, decode_state(stored) if stored else None)
+            return
         customers[key] = encode_state(state)
         reindex(before, state, partition)
+        await serving.publish(state, now)
 
     @app.agent(customer_topic)
     async def customer(stream: faust.StreamT[bytes]) -> None:

@@ -60,12 +60,15 @@ class Absorb:
 
 
 def _event_fields(event: Event) -> dict[str, Any]:
-    return {"event": event.data, "ts": event.ts, "customer": event.customer}
+    return {"event": event.data, "ts": event.ts, "customer": event.customer, "identifiers": event.identifiers}
 
 
 def _event_from(record: dict[str, Any]) -> Event:
     data = record["event"]
-    return Event(data["event_id"], data["type"], record["ts"], data["channel"], record["customer"], data)
+    return Event(
+        data["event_id"], data["type"], record["ts"], data["channel"], record["customer"], data,
+        identifiers=tuple(record["identifiers"]),
+    )  # fmt: skip
 
 
 def encode_event(event: Event) -> bytes:

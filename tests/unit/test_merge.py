@@ -91,3 +91,44 @@ def test_raw_identities_never_reach_state_or_actions() -> None:
     assert [a["customer_id"] for a in result.actions] == ["c-1"]
     dumped = str(result.states["c-1"].to_dict()) + str(result.actions) + str(result.audit)
     assert "1234567" not in dumped
+
+
+def coupon_journey_log(*extra: dict[str, Any]) -> Result:
+    return simulate(
+        doc("1", "cart_add", "2026-03-02T10:00:00Z", customer_id="c-1", properties={"sku": "S", "price": 40}),
+        doc("2", "store_visit", "2026-03-02T12:00:00Z", "store", customer_id="c-1", properties={"store_id": "x"}),
+        *extra,
+    )
+
+
+def test_a_coupon_is_redeemed_once_before_it_expires_and_converts_its_journey() -> None:
+    code = coupon_journey_log().actions[0]["coupon"]["code"]
+    redeem = {"code": code, "store_id": "x", "order_id": "o-1"}
+    result = coupon_journey_log(
+        doc("3", "coupon_redeemed", "2026-03-03T09:00:00Z", "store", customer_id="c-1", properties=redeem),
+        doc("4", "coupon_redeemed", "2026-03-03T09:05:00Z", "store", customer_id="c-1", properties=redeem),
+        doc("5", "coupon_redeemed", "2026-03-03T09:06:00Z", "store", customer_id="c-1",
+            properties={**redeem, "code": "AAAA-BBBB-CCCC-DDDD"}),
+    )  # fmt: skip
+    assert [r["code"] for r in kinds(result, "coupon_redeemed")] == [code]
+    assert [(r["reason"]) for r in kinds(result, "coupon_rejected")] == ["already_redeemed", "unknown"]
+    assert [(r["journey"], r.get("via")) for r in kinds(result, "converted")] == [("web-to-store", "coupon")]
+    offer = result.states["c-1"].profile["offers"][code]
+    assert offer["status"] == "redeemed" and offer["order_id"] == "o-1"
+    late = coupon_journey_log(
+        doc("3", "coupon_redeemed", "2026-03-04T12:00:00Z", "store", customer_id="c-1", properties=redeem)
+    )  # valid for 2 days from 12:00 on the 2nd: expired at 12:00 on the 4th
+    assert [r["reason"] for r in kinds(late, "coupon_rejected")] == ["expired"]
+
+
+def test_forget_erases_the_customer_and_later_events_start_fresh() -> None:
+    result = simulate(
+        doc("1", "cart_add", "2026-03-02T10:00:00Z", customer_id="c-1", identities={"email": "a@example.com"},
+            properties={"sku": "S", "price": 40}),
+        doc("2", "forget", "2026-03-02T11:00:00Z", "call_center", customer_id="c-1"),
+        doc("3", "page_view", "2026-03-02T12:00:00Z", identities={"email": "a@example.com"}),
+    )  # fmt: skip
+    assert result.actions == []  # the waiting run (and its timer) went with the customer
+    assert [r["kind"] for r in result.audit if r["customer"] == "c-1"][-1] == "erased"
+    assert "c-1" not in result.states  # the email no longer leads to c-1: a fresh anonymous customer
+    assert len(result.states) == 1 and next(iter(result.states)).startswith("anon:email:")
