@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -279,6 +280,37 @@ def api() -> None:
         raise SystemExit(EXIT_INPUT)
     _err(f"API on http://{settings.api_host}:{settings.api_port} (Redis {settings.redis_url})")
     run_api(settings)
+
+
+@cli.command()
+@click.option("--customer", "customer_id", required=True, help="The customer_id to erase.")
+def forget(customer_id: str) -> None:
+    """Erase a customer (right to erasure): sends a `forget` event that the worker applies.
+
+    The worker removes the profile, journey runs, pending timers, identity links, the Redis summary
+    and offers, and writes tombstones so compacted changelogs forget too.
+    """
+    from orchestrator.stream.client import send_lines
+    from orchestrator.timefmt import format_ms
+
+    settings = Settings()
+    now = int(time.time() * 1000)
+    event = {"event_id": f"forget-{customer_id}-{now}", "type": "forget", "occurred_at": format_ms(now),
+             "channel": "system", "customer_id": customer_id}  # fmt: skip
+    asyncio.run(send_lines(settings, [orjson.dumps(event)], settings.topic_touchpoints))
+    _err(f"erasure of {customer_id!r} requested ({event['event_id']})")
+
+
+@cli.command("rebuild-serving")
+def rebuild_serving() -> None:
+    """Refill Redis (summaries, coupons, identity graph) from the worker's tables in Kafka, e.g. after a flush."""
+    from orchestrator.stream.rebuild import read_states, write_serving
+
+    settings = Settings()
+    states = asyncio.run(read_states(settings))
+    with click.progressbar(length=len(states), label="rebuilding Redis", file=sys.stderr) as bar:
+        links = asyncio.run(write_serving(settings, states, bar.update))
+    _err(f"rebuilt {len(states)} customer(s) and {links} identifier link(s) in {settings.redis_url}")
 
 
 def main() -> None:

@@ -1,0 +1,71 @@
+"""`orchestrator rebuild-serving`: refill Redis from the worker's tables (their changelogs in Kafka).
+
+Kafka is the source of truth; Redis is an index and a cache. After a Redis flush (or a new Redis),
+this reads the compacted `customers` changelog to its end and writes every customer's summary,
+coupons and identity links again. An identifier claimed by two customers goes to the one that saw
+it last, as the live graph would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.asyncio import Redis
+
+from orchestrator.engine import CustomerState
+from orchestrator.serving.keys import Keys
+from orchestrator.serving.redis import Serving
+from orchestrator.settings import Settings
+from orchestrator.stream.records import decode_state
+
+
+def changelog_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-customers-changelog"
+
+
+async def read_states(settings: Settings) -> dict[str, CustomerState]:
+    """The latest state of every customer, as a recovering worker would see it."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        topic = changelog_topic(settings)
+        partitions = [TopicPartition(topic, p) for p in sorted(await consumer.partitions_for(topic) or ())]
+        if not partitions:
+            return {}
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        latest: dict[bytes, bytes | None] = {}
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(*partitions, timeout_ms=500)).values():
+                for record in records:
+                    latest[record.key] = record.value
+        return {key.decode(): decode_state(value) for key, value in latest.items() if value is not None}
+    finally:
+        await consumer.stop()
+
+
+async def write_serving(
+    settings: Settings, states: dict[str, CustomerState], progress: Callable[[int], None] = lambda n: None
+) -> int:
+    """Write every customer's summary, coupons and identifier links; returns the number of links."""
+    owners: dict[str, tuple[int, str]] = {}
+    for state in states.values():
+        for identifier, seen_at in state.identifiers.items():
+            if identifier not in owners or seen_at > owners[identifier][0]:
+                owners[identifier] = (seen_at, state.key)
+    redis = Redis.from_url(settings.redis_url)
+    serving = Serving(redis, Keys(settings.redis_prefix))
+    now = int(time.time() * 1000)
+    try:
+        for state in states.values():
+            await serving.publish(state, now)
+            progress(1)
+        await serving.link({identifier: owner for identifier, (_, owner) in owners.items()}, {})
+    finally:
+        await redis.aclose()
+    return len(owners)
