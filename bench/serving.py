@@ -20,7 +20,8 @@ Runs against the real Redis of ORCH_REDIS_URL (default redis://127.0.0.1:6379/0)
     port, its Redis client built by `api.connect` as `orchestrator api` does, and R requests fired by
     `aiohttp.ClientSession` at the given concurrency: lookups by email, loyalty_card and customer_id, and
     coupon checks. Baseline: R raw `redis.asyncio` GETs of the same summaries at the same concurrency, the
-    floor the API cannot beat. Client and server share this process and its event loop: the API's figure
+    floor the API cannot beat; and, to calibrate, the same client against a bare aiohttp handler answering a
+    fixed body (HTTP's own cost). Client and server share this process and its event loop: the API's figure
     includes the client's CPU.
 
 This is a benchmark, not a test: it asserts nothing, but it reports non-200 answers and wrong customers.
@@ -146,10 +147,10 @@ class NaiveServing:
     async def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None:
         for identifier, customer in links.items():
             await self.redis.set(self.keys.identifier(identifier), customer)
-            await self.redis.sadd(self.keys.identifiers_of(customer), identifier)  # type: ignore[misc]
+            await self.redis.sadd(self.keys.identifiers_of(customer), identifier)
             self.round_trips += 2
             if identifier in previous and previous[identifier] != customer:
-                await self.redis.srem(self.keys.identifiers_of(previous[identifier]), identifier)  # type: ignore[misc]
+                await self.redis.srem(self.keys.identifiers_of(previous[identifier]), identifier)
                 self.round_trips += 1
 
 
@@ -159,6 +160,7 @@ class Tally:
 
     latencies: list[int] = field(default_factory=list)
     redis_ns: int = 0
+    lookup_ns: int = 0
     cpu_ns: int = 0
     wall_ns: int = 0
     process_ns: int = 0  # this process's CPU time over the timed chunks
@@ -172,7 +174,7 @@ async def resolve_chunk(graph: Graph, events: Sequence[Event], secret: bytes, ta
     """The ingest agent's per-event identity work, one event at a time."""
     clock = time.perf_counter_ns
     latencies = tally.latencies
-    redis_ns = cpu_ns = trips = with_links = links = merges = 0
+    lookup_ns = link_ns = cpu_ns = trips = with_links = links = merges = 0
     p0 = time.process_time_ns()
     w0 = clock()
     for event in events:
@@ -187,7 +189,8 @@ async def resolve_chunk(graph: Graph, events: Sequence[Event], secret: bytes, ta
         t4 = clock()
         latencies.append(t4 - t0)
         cpu_ns += (t1 - t0) + (t3 - t2)
-        redis_ns += (t2 - t1) + (t4 - t3)
+        lookup_ns += t2 - t1
+        link_ns += t4 - t3
         trips += 1 + bool(resolution.links)  # Serving's count; the naive store keeps its own
         if resolution.links:
             with_links += 1
@@ -195,7 +198,8 @@ async def resolve_chunk(graph: Graph, events: Sequence[Event], secret: bytes, ta
         merges += len(resolution.merges)
     tally.wall_ns += clock() - w0
     tally.process_ns += time.process_time_ns() - p0
-    tally.redis_ns += redis_ns
+    tally.redis_ns += lookup_ns + link_ns
+    tally.lookup_ns += lookup_ns
     tally.cpu_ns += cpu_ns
     tally.round_trips += trips
     tally.with_links += with_links
@@ -218,6 +222,7 @@ class Figures:
     round_trips: float  # per op
     process_cpu: float  # process CPU time / wall time
     notes: str = ""
+    concurrency: int = 1
 
     @property
     def rate(self) -> float:
@@ -290,8 +295,11 @@ async def bench_identity(client: redis.asyncio.Redis, prefix: str, args: argpars
         print(f"    time in Redis calls {tally.redis_ns / total:.0%} ({tally.redis_ns / 1e3 / fig.ops:.1f} µs/event), "
               f"CPU (hashing + resolve) {tally.cpu_ns / total:.0%} ({tally.cpu_ns / 1e3 / fig.ops:.1f} µs/event); "
               f"process CPU {fig.process_cpu:.0%} of wall")  # fmt: skip
-        print(f"    events writing links {tally.with_links / fig.ops:.1%}, links {tally.links:,}, "
-              f"merges {tally.merges:,}")  # fmt: skip
+        link_ns = tally.redis_ns - tally.lookup_ns
+        per_link = link_ns / 1e3 / max(1, tally.with_links)
+        print(f"    lookup {tally.lookup_ns / 1e3 / fig.ops:.1f} µs/event; link {per_link:.1f} µs "
+              f"per event that links ({tally.with_links / fig.ops:.1%} of events, {tally.links:,} links, "
+              f"{tally.merges:,} merges)")  # fmt: skip
     print(f"\n  pipelining: {p.rate / n.rate:.2f}x the events/s, {n.round_trips / p.round_trips:.2f}x fewer round "
           f"trips, p99 {n.p99_us / p.p99_us:.2f}x lower")  # fmt: skip
     p.notes = f"Redis {p_tally.redis_ns / (p_tally.redis_ns + p_tally.cpu_ns):.0%} of time"
@@ -302,8 +310,8 @@ async def bench_identity(client: redis.asyncio.Redis, prefix: str, args: argpars
 # --------------------------------------------------------------------------------- part 2: the API
 
 
-def seeded_state(number: int, now: int, rng: random.Random) -> tuple[CustomerState, list[dict[str, Any]]]:
-    """A customer as the worker would hold it, and the actions that issued its coupons (60% have one)."""
+def seeded_state(number: int, now: int, rng: random.Random) -> CustomerState:
+    """A customer as the worker would hold it; 60% hold an issued coupon, as the runner records it."""
     key = customer_of(number)
     state = CustomerState(key)
     profile = state.profile
@@ -320,17 +328,15 @@ def seeded_state(number: int, now: int, rng: random.Random) -> tuple[CustomerSta
     profile["cart_value"] = 29.9
     profile["consent"] = {"email": True, "sms": rng.random() < 0.4}
     profile["channels"] = ["email", "web"]
-    actions: list[dict[str, Any]] = []
     if rng.random() < 0.6:
         action = f"bench-{number}"
-        code = coupon_code(action, b"bench-coupon-secret")
-        expires = format_ms(now + 14 * DAY_MS)
-        profile["offers"] = {code: expires}
-        actions.append({
-            "action_id": action, "customer_id": key, "journey": "cart-abandonment", "at": format_ms(now),
-            "coupon": {"code": code, "expires_at": expires, "discount_percent": 10},
-        })  # fmt: skip
-    return state, actions
+        profile["offers"] = {
+            coupon_code(action, b"bench-coupon-secret"): {
+                "journey": "cart-abandonment", "run": 1, "action_id": action, "issued_at": format_ms(now - DAY_MS),
+                "discount_percent": 10, "expires_at": format_ms(now + 14 * DAY_MS), "status": "issued",
+            }
+        }  # fmt: skip
+    return state
 
 
 async def seed(serving: Serving, customers: int, seed_: int, secret: bytes) -> dict[str, str]:
@@ -341,13 +347,13 @@ async def seed(serving: Serving, customers: int, seed_: int, secret: bytes) -> d
     gate = asyncio.Semaphore(64)
 
     async def one(number: int) -> None:
-        state, actions = seeded_state(number, now, rng)
-        codes.update((action["coupon"]["code"], state.key) for action in actions)
+        state = seeded_state(number, now, rng)
+        codes.update((code, state.key) for code in state.profile.get("offers", {}))
         links = {identifier_key(kind, value, secret): state.key
                  for kind, value in (("email", email_of(number)), ("loyalty_card", card_of(number)))}  # fmt: skip
         async with gate:
             await serving.link(links, {})
-            await serving.publish(state, state.key, actions, now)
+            await serving.publish(state, now)
 
     await asyncio.gather(*(one(number) for number in range(customers)))
     return codes
@@ -434,6 +440,29 @@ async def raw_gets(client: redis.asyncio.Redis, keys: list[str], concurrency: in
     return seconds, latencies
 
 
+async def http_floor(body: bytes, count: int, concurrency: int) -> tuple[float, list[int], float]:
+    """The same client against a bare aiohttp handler answering a fixed body: HTTP's own cost in this process."""
+
+    async def fixed(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-store"})
+
+    app = web.Application()
+    app.router.add_get("/fixed", fixed)
+    runner = web.AppRunner(app, access_log=api_log)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/fixed"
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await fire(session, [Request("fixed", url, "", 0)] * min(2_000, count), concurrency)
+            p0 = time.process_time()
+            seconds, latencies, _, _ = await fire(session, [Request("fixed", url, "", 0)] * count, concurrency)
+            return seconds, latencies, (time.process_time() - p0) / seconds
+    finally:
+        await runner.cleanup()
+
+
 async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> list[Figures]:
     token = uuid.uuid4().hex
     settings = Settings(redis_url=redis_url, redis_prefix=f"{prefix}api:", api_token=SecretStr(token))
@@ -447,8 +476,9 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
         codes = await seed(Serving(seeder, keys), args.customers, args.seed, secret)
     finally:
         await seeder.aclose()
-    print(f"\n## (2) API: {args.customers:,} customers seeded ({len(codes):,} coupons) in {time.perf_counter() - t0:.1f} s;"
-          f" {args.requests:,} requests at concurrency {args.concurrency}")  # fmt: skip
+    seeded_s = time.perf_counter() - t0
+    print(f"\n## (2) API: {args.customers:,} customers seeded ({len(codes):,} coupons) in {seeded_s:.1f} s; "
+          f"{args.requests:,} requests at concurrency {args.concurrency}")  # fmt: skip
 
     client = connect(settings)  # as `orchestrator api` builds it
     runner = web.AppRunner(create_app(settings, client), access_log=api_log)
@@ -465,11 +495,12 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
             # Warm-up, with every answer checked: right customer, right coupon, valid.
             check = plan_requests(base, args.customers, codes, min(2_000, args.requests), rng)
             _, _, check_statuses, wrong = await fire(session, check, args.concurrency, check=True)
-            async with aiohttp.ClientSession() as anonymous:
-                async with anonymous.get(f"{base}/v1/customers/{customer_of(0)}") as response:
-                    no_token = response.status
+            async with aiohttp.ClientSession() as anonymous, anonymous.get(f"{base}/v1/customers/c-000000") as response:
+                no_token = response.status
             print(f"    warm-up {len(check):,} requests checked: statuses {dict(check_statuses)}, wrong answers "
                   f"{wrong}; without a token: {no_token}")  # fmt: skip
+            async with session.get(f"{base}/v1/customers/{check[0].expected}") as response:
+                sample = await response.read()
 
             requests = plan_requests(base, args.customers, codes, args.requests, rng)
             mix = Counter(r.kind for r in requests)
@@ -483,6 +514,8 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
         p0 = time.process_time()
         raw_seconds, raw_latencies = await raw_gets(baseline, summaries, args.concurrency)
         raw_cpu = (time.process_time() - p0) / raw_seconds
+
+        floor_seconds, floor_latencies, floor_cpu = await http_floor(sample, args.requests, args.concurrency)
     finally:
         await baseline.aclose()
         await runner.cleanup()
@@ -492,19 +525,24 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
     trips = sum(r.round_trips for r in requests) / len(requests)
     api = Figures("API (aiohttp, in-process client)", len(requests), seconds, pct(latencies, 50) / 1e3,
                   pct(latencies, 99) / 1e3, trips, api_cpu,
-                  f"401: {statuses[401]}, errors: {errors}")  # fmt: skip
+                  f"401 rate {statuses[401] / len(requests):.0%}, errors {errors}", args.concurrency)  # fmt: skip
     raw = Figures("raw redis.asyncio GET", len(summaries), raw_seconds, pct(raw_latencies, 50) / 1e3,
-                  pct(raw_latencies, 99) / 1e3, 1.0, raw_cpu)  # fmt: skip
+                  pct(raw_latencies, 99) / 1e3, 1.0, raw_cpu, "", args.concurrency)  # fmt: skip
+    floor = Figures(f"aiohttp alone (fixed {len(sample)} B answer, no Redis)", args.requests, floor_seconds,
+                    pct(floor_latencies, 50) / 1e3, pct(floor_latencies, 99) / 1e3, 0.0, floor_cpu, "",
+                    args.concurrency)  # fmt: skip
     print("    mix: " + ", ".join(f"{k} {v / len(requests):.0%}" for k, v in mix.most_common()))
-    for fig in (api, raw):
+    for fig in (api, raw, floor):
         print(f"\n  {fig.name}")
         print(f"    {fig.rate:,.0f} requests/s, p50 {fig.p50_us / 1e3:.2f} ms, p99 {fig.p99_us / 1e3:.2f} ms; "
-              f"{fig.round_trips:.2f} Redis round trips/request; process CPU {fig.process_cpu:.0%} of wall")  # fmt: skip
+              f"{fig.round_trips:.2f} Redis round trips/req; process CPU {fig.process_cpu:.0%} of wall")  # fmt: skip
     rate_401 = statuses[401] / len(requests)
     print(f"    API statuses {dict(statuses)}: 401 rate {rate_401:.2%}, errors (non-200) {errors}")
-    print(f"\n  API / raw GET: {api.rate / raw.rate:.2f}x the throughput, p50 {api.p50_us / raw.p50_us:.1f}x, "
-          f"p99 {api.p99_us / raw.p99_us:.1f}x")  # fmt: skip
-    return [api, raw]
+    print(
+        f"\n  API / raw GET: {api.rate / raw.rate:.2f}x the throughput, p50 {api.p50_us / raw.p50_us:.1f}x, "
+        f"p99 {api.p99_us / raw.p99_us:.1f}x; API / aiohttp alone: {api.rate / floor.rate:.2f}x the throughput"
+    )
+    return [api, raw, floor]
 
 
 # --------------------------------------------------------------------------------- the report
@@ -535,21 +573,23 @@ async def drop(client: redis.asyncio.Redis, prefix: str) -> int:
 
 def markdown(identity: list[Figures], api: list[Figures], header: str) -> str:
     p, n = identity
-    a, r = api
+    a, r, f = api
     rows = [
-        f"| Identity resolution, {p.name} | {p.rate:,.0f} events/s | {p.mean_us:.0f} µs | {p.p50_us:.0f} µs | "
+        f"| Identity resolution, {p.name} | {p.rate:,.0f} events/s ({p.mean_us:.0f} µs/event) | {p.p50_us:.0f} µs | "
         f"{p.p99_us:.0f} µs | {p.round_trips:.2f} | {p.notes} |",
-        f"| Identity resolution, {n.name} | {n.rate:,.0f} events/s | {n.mean_us:.0f} µs | {n.p50_us:.0f} µs | "
-        f"{n.p99_us:.0f} µs | {n.round_trips:.2f} | {n.notes}; pipelined is {p.rate / n.rate:.1f}x faster |",
-        f"| {a.name} | {a.rate:,.0f} req/s | {a.mean_us:.0f} µs | {a.p50_us / 1e3:.2f} ms | {a.p99_us / 1e3:.2f} ms "
-        f"| {a.round_trips:.2f} | {a.notes} |",
-        f"| Baseline: {r.name} | {r.rate:,.0f} ops/s | {r.mean_us:.0f} µs | {r.p50_us / 1e3:.2f} ms | "
+        f"| Identity resolution, {n.name} | {n.rate:,.0f} events/s ({n.mean_us:.0f} µs/event) | {n.p50_us:.0f} µs | "
+        f"{n.p99_us:.0f} µs | {n.round_trips:.2f} | {n.notes}; pipelined = {p.rate / n.rate:.2f}x its events/s |",
+        f"| {a.name}, concurrency {a.concurrency} | {a.rate:,.0f} req/s | {a.p50_us / 1e3:.2f} ms | "
+        f"{a.p99_us / 1e3:.2f} ms | {a.round_trips:.2f} | {a.notes} |",
+        f"| Floor: {r.name}, concurrency {r.concurrency} | {r.rate:,.0f} GET/s | {r.p50_us / 1e3:.2f} ms | "
         f"{r.p99_us / 1e3:.2f} ms | 1 | API = {a.rate / r.rate:.2f}x its throughput |",
+        f"| Calibration: {f.name}, concurrency {f.concurrency} | {f.rate:,.0f} req/s | {f.p50_us / 1e3:.2f} ms | "
+        f"{f.p99_us / 1e3:.2f} ms | 0 | API = {a.rate / f.rate:.2f}x its throughput |",
     ]
     return "\n".join([
         header, "",
-        "| Stage | Throughput | Wall / op | p50 | p99 | Redis round trips / op | Notes |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| Stage | Throughput | p50 | p99 | Redis round trips / op | Notes |",
+        "|---|---:|---:|---:|---:|---|",
         *rows,
     ])  # fmt: skip
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from orchestrator.engine import CustomerState
@@ -19,6 +20,17 @@ from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
 from orchestrator.stream.records import decode_state
+
+
+async def partitions_of(bootstrap_servers: str, topic: str) -> set[int]:
+    """The topic's partitions (empty when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        return {p["partition"] for p in described["partitions"]} if described["error_code"] == 0 else set()
+    finally:
+        await admin.close()
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -33,7 +45,8 @@ async def read_states(settings: Settings) -> dict[str, CustomerState]:
     await consumer.start()
     try:
         topic = changelog_topic(settings)
-        partitions = [TopicPartition(topic, p) for p in sorted(await consumer.partitions_for(topic) or ())]
+        numbers = await partitions_of(settings.kafka_bootstrap_servers, topic)
+        partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
         if not partitions:
             return {}
         consumer.assign(partitions)

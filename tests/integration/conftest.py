@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from orchestrator.stream.client import key_of
+from orchestrator.stream.rebuild import partitions_of
 
 ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
@@ -139,6 +140,27 @@ class Stack:
             finally:
                 await consumer.stop()
             return found
+
+        return asyncio.run(go())
+
+    def raw_records(self, topic: str) -> list[tuple[bytes, bytes | None]]:
+        """(key, value) of every record of `topic` up to its end, tombstones included."""
+
+        async def go() -> list[tuple[bytes, bytes | None]]:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            await consumer.start()
+            try:
+                partitions = [TopicPartition(topic, p) for p in sorted(await partitions_of(self.bootstrap, topic))]
+                consumer.assign(partitions)
+                await consumer.seek_to_beginning(*partitions)
+                ends = await consumer.end_offsets(partitions)
+                found: list[tuple[bytes, bytes | None]] = []
+                while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                    for records in (await consumer.getmany(*partitions, timeout_ms=500)).values():
+                        found.extend((r.key, r.value) for r in records)
+                return found
+            finally:
+                await consumer.stop()
 
         return asyncio.run(go())
 

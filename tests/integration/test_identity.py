@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -10,7 +13,7 @@ import pytest
 import redis
 
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, identifier_key
-from tests.integration.conftest import JOURNEYS, Stack, at
+from tests.integration.conftest import JOURNEYS, ROOT, Stack, at
 from tests.integration.oracle import by_id, expected_actions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -71,3 +74,82 @@ def test_a_known_known_conflict_moves_the_identifier_and_merges_nothing(stack: S
     assert r.get(f"{prefix}id:{email}") == b"c-2"
     assert r.smembers(f"{prefix}ids:c-1") == set() and r.smembers(f"{prefix}ids:c-2") == {email.encode()}
     assert r.get(f"{prefix}customer:c-1") and r.get(f"{prefix}customer:c-2")
+
+
+def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from orchestrator.cli import main; main()", *args],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, **stack.env}, timeout=120,
+    )  # fmt: skip
+
+
+def redis_snapshot(stack: Stack) -> dict[bytes, Any]:
+    """Every key of this test's prefix with its value (strings as JSON where they are, sets as sets)."""
+    r, found = client(stack), {}
+    for key in r.scan_iter(f"{stack.env['ORCH_REDIS_PREFIX']}*"):
+        if r.type(key) == b"set":
+            found[key] = r.smembers(key)
+        else:
+            value = r.get(key) or b""
+            found[key] = orjson.loads(value) if value.startswith(b"{") else value
+    return found
+
+
+def with_coupon(stack: Stack, customer: str, card: str) -> list[dict[str, Any]]:
+    return [
+        ev(f"{customer}-1", "cart_add", at(0), customer_id=customer, identities={"loyalty_card": card},
+           properties={"sku": "S", "price": 40}),
+        ev(f"{customer}-2", "store_visit", at(1), "store", identities={"loyalty_card": card},
+           properties={"store_id": "roma"}),
+    ]  # fmt: skip
+
+
+def test_erasure_leaves_nothing_in_redis_or_the_tables(stack: Stack) -> None:
+    stack.start_worker()
+    stack.produce(with_coupon(stack, "c-gone", "L-1") + with_coupon(stack, "c-kept", "L-2"))
+    stack.actions(["instore"], until=2, timeout=60, settle=1)
+    time.sleep(1)
+    card = identifier_key("loyalty_card", "L-1", DEV_IDENTITY_SECRET)
+    assert any(b"c-gone" in key for key in redis_snapshot(stack))
+    assert cli(stack, "forget", "--customer", "c-gone").returncode == 0
+    deadline = time.monotonic() + 30
+    while any(b"c-gone" in key for key in redis_snapshot(stack)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    snapshot = redis_snapshot(stack)
+    text = repr(snapshot).encode()
+    assert b"c-gone" not in text and card.encode() not in text  # scanned, not trusted
+    assert any(b"c-kept" in key for key in snapshot)  # the other customer is untouched
+    # The tables: the last changelog record of every c-gone key is a tombstone.
+    app = stack.env["ORCH_APP_ID"]
+    for table in ("customers", "timers"):
+        latest: dict[bytes, bytes | None] = {}
+        for key, value in stack.raw_records(f"{app}-{table}-changelog"):
+            latest[key] = value
+        gone = {k: v for k, v in latest.items() if k.startswith(b"c-gone")}
+        assert all(v is None for v in gone.values()), (table, gone)
+        if table == "customers":
+            assert gone and latest[b"c-kept"] is not None
+    # A later event for the same identifier starts a fresh customer.
+    stack.produce([ev("after", "page_view", at(2), "store", identities={"loyalty_card": "L-1"})])
+    deadline = time.monotonic() + 30
+    while not client(stack).get(f"{stack.env['ORCH_REDIS_PREFIX']}id:{card}") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client(stack).get(f"{stack.env['ORCH_REDIS_PREFIX']}id:{card}") == f"anon:{card}".encode()
+
+
+def test_redis_is_rebuilt_from_kafka_after_a_flush(stack: Stack) -> None:
+    stack.start_worker()
+    stack.produce(with_coupon(stack, "c-a", "L-a") + with_coupon(stack, "c-b", "L-b"))
+    stack.actions(["instore"], until=2, timeout=60, settle=1)
+    time.sleep(1.5)
+    before = redis_snapshot(stack)
+    assert len(before) >= 8
+    r = client(stack)
+    r.delete(*before)  # this test's part of Redis is gone
+    done = cli(stack, "rebuild-serving")
+    assert done.returncode == 0 and "rebuilt 2 customer(s) and 2 identifier link(s)" in done.stderr, done.stderr
+    after = redis_snapshot(stack)
+    for value in list(before.values()) + list(after.values()):
+        if isinstance(value, dict):
+            value.pop("updated_at", None)
+    assert after == before
