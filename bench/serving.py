@@ -49,6 +49,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 import redis.asyncio
+import redis.exceptions
 from aiohttp import web
 from pydantic import SecretStr
 
@@ -601,11 +602,17 @@ async def run(args: argparse.Namespace) -> None:
     try:
         info = await client.info("server")
         redis_version = info["redis_version"]
+        try:
+            aof = (await client.config_get("appendonly")).get("appendonly", "?")
+        except redis.exceptions.ResponseError:  # CONFIG disabled (managed Redis)
+            aof = "?"
+        aof = aof.decode() if isinstance(aof, bytes) else aof
         cores = os.cpu_count() or 0
         usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
         header = (
             f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}; {cpu_model()}, {cores} cores "
-            f"({usable} usable); Python {platform.python_version()}; Redis {redis_version} on {redis_url} "
+            f"({usable} usable); Python {platform.python_version()}; Redis {redis_version} (appendonly {aof}) "
+            f"on {redis_url} "
             f"(redis-py {version('redis')}, aiohttp {version('aiohttp')}); customers {args.customers:,}, "
             f"events {args.events:,}, requests {args.requests:,}, concurrency {args.concurrency}"
         )
