@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orchestrator.contract.errors import describe_validation_error
 from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
-KNOWN_CHANNELS = ("web", "app", "email", "sms", "push", "social", "ads", "store", "call_center")
 CHANNEL_PATTERN = r"^[a-z0-9_]+$"
 MAX_ID_LENGTH = 256
 

@@ -54,14 +54,6 @@ class CompiledJourney:
     exit_on: frozenset[str]
     waited_events: frozenset[str] = field(default_factory=frozenset)
 
-    @property
-    def id(self) -> str:
-        return self.spec.id
-
-    @property
-    def version(self) -> int:
-        return self.spec.version
-
 
 def _compile_list(steps: Sequence[AnyStep], base: str, after: str | None, nodes: dict[str, Node]) -> str | None:
     """Compile a list of steps whose last step continues at `after`; returns the first step's path."""

@@ -31,9 +31,6 @@ class TimerIndex:
         self._heap = [(t.due, timer_key(t), p, t) for t, p in entries]
         heapq.heapify(self._heap)
 
-    def next_due(self) -> int | None:
-        return self._heap[0][0] if self._heap else None
-
     def pop_due(self, now: int) -> list[tuple[Timer, int]]:
         """Every timer due at or before `now`, in due order, removed from the index."""
         due = []
