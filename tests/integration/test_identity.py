@@ -181,3 +181,45 @@ def test_a_redis_restart_during_a_stream_loses_nothing(stack: Stack) -> None:
     while time.monotonic() < deadline and not all(client(stack).get(f"{prefix}customer:{c}") for c in customers):
         time.sleep(0.5)
     assert all(client(stack).get(f"{prefix}customer:{c}") for c in customers)
+
+
+def test_two_devices_merge_into_the_customer_on_the_real_stack(stack: Stack) -> None:
+    stack.start_worker()
+    item = {"sku": "S", "price": 5}
+    events = [
+        ev("1", "cart_add", at(0), "app", anonymous_id="phone-1", properties=item),
+        ev("2", "cart_add", at(0.5), anonymous_id="laptop-1", properties=item),
+        ev("3", "login", at(1), "app", customer_id="c-7", anonymous_id="phone-1"),
+        ev("4", "login", at(2), customer_id="c-7", anonymous_id="laptop-1"),
+    ]
+    for event in events:
+        stack.produce([event])
+        time.sleep(1.5)
+    expected = expected_actions(JOURNEYS, events)
+    got = stack.actions(["email", "push", "instore"], until=len(expected), timeout=60, settle=3)
+    assert by_id(got) == by_id(expected) and {a["customer_id"] for a in got} == {"c-7"}
+    r, prefix = client(stack), stack.env["ORCH_REDIS_PREFIX"]
+    summary = orjson.loads(r.get(f"{prefix}customer:c-7") or b"{}")
+    assert summary["cart"] == [{"sku": "S", "price": 5.0, "quantity": 2}] and summary["channels"] == ["app", "web"]
+    assert r.get(f"{prefix}customer:anon:phone-1") is None and r.get(f"{prefix}customer:anon:laptop-1") is None
+    assert r.smembers(f"{prefix}ids:c-7") == {b"anonymous_id:phone-1", b"anonymous_id:laptop-1"}
+
+
+def test_a_coupon_is_redeemed_once_at_the_till(stack: Stack) -> None:
+    stack.start_worker()
+    stack.produce(with_coupon(stack, "c-r", "L-r"))
+    (action,) = stack.actions(["instore"], until=1, timeout=60, settle=1)
+    code = action["coupon"]["code"]
+    redeem = {"code": code, "store_id": "roma", "order_id": "o-9"}
+    again = {**redeem, "order_id": "o-10"}  # a second use of the same code must change nothing
+    stack.produce([ev("x1", "coupon_redeemed", at(3), "store", customer_id="c-r", properties=redeem),
+                   ev("x2", "coupon_redeemed", at(4), "store", customer_id="c-r", properties=again)])  # fmt: skip
+    r, key = client(stack), f"{stack.env['ORCH_REDIS_PREFIX']}coupon:{code}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and b'"redeemed"' not in (r.get(key) or b""):
+        time.sleep(0.5)
+    time.sleep(2)  # let the second redemption through too
+    coupon = orjson.loads(r.get(key) or b"{}")
+    assert coupon["status"] == "redeemed" and coupon["order_id"] == "o-9" and coupon["store_id"] == "roma"
+    summary = orjson.loads(r.get(f"{stack.env['ORCH_REDIS_PREFIX']}customer:c-r") or b"{}")
+    assert summary["offers"] == []  # no longer an active offer
