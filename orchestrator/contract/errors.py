@@ -11,6 +11,12 @@ from pydantic_core import ErrorDetails
 Loc = tuple[str | int, ...]
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A value as it appears in a message: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def dotted(loc: Iterable[str | int]) -> str:
     return ".".join(str(part) for part in loc)
 
@@ -31,7 +37,7 @@ def describe_error(error: ErrorDetails, known_fields: Sequence[str] = ()) -> str
             return message[len(prefix) :]
     got = error.get("input")
     if isinstance(got, str | int | float | bool) or got is None:
-        return f"{message[0].lower()}{message[1:]} (got {got!r})"
+        return f"{message[0].lower()}{message[1:]} (got {shown(got)})"
     return f"{message[0].lower()}{message[1:]}"
 
 

@@ -7,7 +7,7 @@ so the hot loop never pays for pydantic again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -18,6 +18,7 @@ from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
 CHANNEL_PATTERN = r"^[a-z0-9_]+$"
 MAX_ID_LENGTH = 256
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
 
 
 class InvalidEvent(ValueError):
@@ -94,7 +95,10 @@ class TouchpointEvent(BaseModel):
     def _rfc3339(cls, value: object) -> datetime:
         if not isinstance(value, str):
             raise ValueError("must be an RFC 3339 string such as 2026-03-02T10:00:00Z")
-        return parse_rfc3339(value)
+        moment = parse_rfc3339(value)
+        if not EARLIEST <= moment < LATEST:
+            raise ValueError(f"time {value!r} is out of range ({EARLIEST.year} to {LATEST.year - 1})")
+        return moment
 
     @model_validator(mode="after")
     def _who_and_what(self) -> TouchpointEvent:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from orchestrator.contract.conditions import compile_condition
+from orchestrator.contract.errors import shown
 from orchestrator.contract.events import CHANNEL_PATTERN
 from orchestrator.contract.templates import compile_template
 from orchestrator.timefmt import parse_clock, parse_duration_ms
@@ -171,7 +172,7 @@ class UnknownStep(_Step):
             other = [str(k) for k in value if k != "id"]
             name = other[0] if other else "(none)"
             raise ValueError(f"unknown step type {name!r}: use one of {', '.join(STEP_TYPES)}")
-        raise ValueError(f"a step must be a mapping such as {{wait: 30m}} or the word exit, got {value!r}")
+        raise ValueError(f"a step must be a mapping such as {{wait: 30m}} or the word exit, got {shown(value)}")
 
 
 def _step_kind(value: Any) -> str:

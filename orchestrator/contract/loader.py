@@ -143,6 +143,8 @@ def _read_yaml(file: str, text: str) -> tuple[Any, dict[Loc, int], list[Problem]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+    except RecursionError:
+        return None, {}, [Problem(file, None, "", "not valid YAML: nested too deeply")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -183,6 +185,9 @@ def load_file(path: Path, into: Loaded) -> int | None:
         parsed = model.model_validate(data)
     except ValidationError as exc:
         into.problems.extend(_validation_problems(file, exc, lines, model))
+        return None
+    except RecursionError:
+        into.problems.append(Problem(file, None, "", "nested too deeply to be a journey"))
         return None
     if isinstance(parsed, Policy):
         into.policy, into.policy_file = parsed, file
