@@ -31,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.machine import cpu_model
 from orchestrator.contract.events import Event, event_from_document
 from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import load
@@ -231,16 +232,6 @@ def run_on_event(engine: Engine, events: list[Event]) -> tuple[float, int]:
             state = states[key] = CustomerState(key)
         actions += len(on_event(state, event, event.ts).actions)
     return time.perf_counter() - t0, actions
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> None:

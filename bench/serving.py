@@ -42,7 +42,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -53,6 +52,7 @@ import redis.exceptions
 from aiohttp import web
 from pydantic import SecretStr
 
+from bench.machine import cpu_model
 from orchestrator.contract.events import Event, event_from_document
 from orchestrator.engine import CustomerState
 from orchestrator.engine.identity import event_identifiers, identifier_key, resolve_event
@@ -547,16 +547,6 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
 
 
 # --------------------------------------------------------------------------------- the report
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 async def drop(client: redis.asyncio.Redis, prefix: str) -> int:

@@ -46,6 +46,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 4
 WARMUP_EVENTS = 16
@@ -95,14 +97,6 @@ def machine_ticks() -> tuple[int, int]:
         ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # minus idle and iowait
     return 0, 0
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def services_status() -> str:
