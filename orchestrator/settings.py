@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     app_id: str = Field(default="orchestrator", pattern=r"^[A-Za-z0-9._-]+$")
     topic_touchpoints: str = "touchpoints"
     topic_dlq: str = "touchpoints.dlq"
+    topic_audit: str = "journeys.audit"  # every decision (entered, sent, suppressed, merged, ...), key = customer
     topic_actions_prefix: str = "actions."  # + channel: actions.email, actions.instore, ...
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)

@@ -28,6 +28,7 @@ async def ensure_topics(settings: Settings, channels: Iterable[str]) -> None:
     wanted = [
         NewTopic(settings.topic_touchpoints, partitions, replication, topic_configs=large),
         NewTopic(settings.topic_dlq, partitions, replication),
+        NewTopic(settings.topic_audit, partitions, replication),
         NewTopic(settings.topic_customers, partitions, replication),
         NewTopic(settings.topic_journeys, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"}),
         *(NewTopic(settings.actions_topic(c), partitions, replication) for c in sorted(set(channels))),

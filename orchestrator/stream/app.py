@@ -71,6 +71,7 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
 
     touchpoints = raw_topic(settings.topic_touchpoints)
     dlq = raw_topic(settings.topic_dlq)
+    audit = raw_topic(settings.topic_audit)
     customer_topic = raw_topic(settings.topic_customers)
     actions = {channel: raw_topic(settings.actions_topic(channel)) for channel in channels}
     # Values are our own bytes (orjson of the engine's state): Faust never guesses a codec.
@@ -105,6 +106,7 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
             await serving.link(resolution.links, graph)
             for record in conflict_records(resolution, resolved.data["occurred_at"]):
                 log.warning("identity conflict (not merged): %s", record)
+                await audit.send(key=resolved.customer.encode(), value=orjson.dumps(record))
             if not resolution.merges:
                 await customer_topic.send(key=resolved.customer.encode(), value=encode_event(resolved))
                 continue
@@ -116,9 +118,12 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
                 )
 
     async def publish(key: str, outcomes: list[Outcome]) -> None:
+        """Actions to `actions.<channel>`, decisions to the audit topic (the records `simulate --audit` writes)."""
         for outcome in outcomes:
             for action in outcome.actions:
                 await actions[action["channel"]].send(key=key.encode(), value=orjson.dumps(action))
+            for record in outcome.audit:
+                await audit.send(key=key.encode(), value=orjson.dumps(record))
 
     def reindex(before: dict[str, Timer], state: CustomerState, partition: int, gone: bool = False) -> None:
         after = {} if gone else {t.token: t for t in state.pending_timers()}

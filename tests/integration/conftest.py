@@ -176,6 +176,7 @@ def stack(services: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         "ORCH_APP_ID": name,
         "ORCH_TOPIC_TOUCHPOINTS": f"{name}.touchpoints",
         "ORCH_TOPIC_DLQ": f"{name}.touchpoints.dlq",
+        "ORCH_TOPIC_AUDIT": f"{name}.journeys.audit",
         "ORCH_TOPIC_ACTIONS_PREFIX": f"{name}.actions.",
         "ORCH_STORE": "memory://",
         "ORCH_REDIS_PREFIX": f"{name}:",

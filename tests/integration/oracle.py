@@ -9,15 +9,26 @@ from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
 from orchestrator.settings import DEV_COUPON_SECRET
-from orchestrator.simulate import Simulator
+from orchestrator.simulate import Result, Simulator
 
 
-def expected_actions(journeys: Path, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def oracle(journeys: Path, documents: list[dict[str, Any]]) -> Result:
     loaded = load([journeys])
     assert loaded.ok, loaded.problems
     events = sorted((event_from_document(d) for d in documents), key=lambda e: e.ts)
     engine = Engine(loaded.journeys, loaded.policy, secret=DEV_COUPON_SECRET.encode())
-    return Simulator(engine).run(events).actions
+    return Simulator(engine).run(events)
+
+
+def expected_actions(journeys: Path, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return oracle(journeys, documents).actions
+
+
+def per_customer(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(record["customer"], []).append(record)
+    return grouped
 
 
 def by_id(actions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

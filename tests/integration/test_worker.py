@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.integration.conftest import JOURNEYS, Stack, at
-from tests.integration.oracle import by_id, expected_actions
+from tests.integration.oracle import by_id, expected_actions, oracle, per_customer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 CHANNELS = ["email", "push", "instore"]
@@ -54,6 +54,10 @@ def test_journeys_fire_on_the_real_stack_as_simulate_says(stack: Stack) -> None:
     assert by_id(got) == by_id(expected)  # every field, coupon code included
     coupon = by_id(got)[next(a["action_id"] for a in expected if a["template"] == "store-coupon")]["coupon"]
     assert coupon["discount_percent"] == 10 and len(coupon["code"]) == 19
+    # Every decision is on the audit topic, as `simulate --audit` writes it, customer by customer.
+    decisions = oracle(JOURNEYS, events).audit
+    audited = stack.consume([stack.env["ORCH_TOPIC_AUDIT"]], until=len(decisions), timeout=30)
+    assert per_customer(audited) == per_customer(decisions)
 
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
