@@ -1,12 +1,14 @@
 """The Faust app: topics, tables and agents around the engine.
 
-Data flow:  touchpoints --ingest--> <app>.customers --customer agent--> actions.<channel>
+Data flow:  touchpoints --ingest--> <app>.customers --customer agent--> actions.<channel>, journeys.audit
                   \\--(bad input)--> touchpoints.dlq        ^ timer loop (fire records, same partition)
 
-The ingest agent validates and re-keys by customer key, so producers may key events any way (or
-not at all). The customer agent owns per-customer state in the `customers` table and the pending
-timers in the `timers` table, both changelog-backed; the timer loop only sends "fire" records, and
-the agent that owns the customer applies them (Faust tables are written only inside a stream).
+The ingest agent validates, resolves the customer on the Redis identity graph and re-keys by customer
+key, so producers may key events any way (or not at all); merges travel as handover/absorb records.
+The customer agent owns per-customer state in the `customers` table and the pending timers in the
+`timers` table, both changelog-backed, and refreshes the Redis summary; the timer loop only sends
+"fire" records, and the agent that owns the customer applies them (Faust tables are written only
+inside a stream).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from orchestrator.stream.timers import TimerIndex, timer_key
 log = logging.getLogger("orchestrator.worker")
 
 
-def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.App:
+def create_app(settings: Settings, engine: Engine) -> faust.App:
     """Build the app for these settings and this engine; nothing is read from globals."""
     app = faust.App(
         settings.app_id,
@@ -73,7 +75,7 @@ def create_app(settings: Settings, engine: Engine, channels: set[str]) -> faust.
     dlq = raw_topic(settings.topic_dlq)
     audit = raw_topic(settings.topic_audit)
     customer_topic = raw_topic(settings.topic_customers)
-    actions = {channel: raw_topic(settings.actions_topic(channel)) for channel in channels}
+    actions = {channel: raw_topic(settings.actions_topic(channel)) for channel in engine.channels}
     # Values are our own bytes (orjson of the engine's state): Faust never guesses a codec.
     customers = app.Table("customers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
     timers = app.Table("timers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)

@@ -27,5 +27,5 @@ def run_worker(settings: Settings, loaded: Loaded) -> None:
     """Blocks until the worker stops (SIGINT or SIGTERM)."""
     engine = asyncio.run(prepare(settings, loaded))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, engine, set(engine.channels))
+    app = create_app(settings, engine)
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
