@@ -145,8 +145,12 @@ class Stack:
 
     def raw_records(self, topic: str) -> list[tuple[bytes, bytes | None]]:
         """(key, value) of every record of `topic` up to its end, tombstones included."""
+        return [(key, value) for key, value, _ in self.timed_records(topic)]
 
-        async def go() -> list[tuple[bytes, bytes | None]]:
+    def timed_records(self, topic: str) -> list[tuple[bytes, bytes | None, int]]:
+        """(key, value, broker timestamp in ms) of every record of `topic` up to its end."""
+
+        async def go() -> list[tuple[bytes, bytes | None, int]]:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
             await consumer.start()
             try:
@@ -154,10 +158,10 @@ class Stack:
                 consumer.assign(partitions)
                 await consumer.seek_to_beginning(*partitions)
                 ends = await consumer.end_offsets(partitions)
-                found: list[tuple[bytes, bytes | None]] = []
+                found: list[tuple[bytes, bytes | None, int]] = []
                 while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
                     for records in (await consumer.getmany(*partitions, timeout_ms=500)).values():
-                        found.extend((r.key, r.value) for r in records)
+                        found.extend((r.key, r.value, r.timestamp) for r in records)
                 return found
             finally:
                 await consumer.stop()

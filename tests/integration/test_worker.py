@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from orchestrator.timefmt import parse_rfc3339, to_ms
 from tests.integration.conftest import JOURNEYS, Stack, at
 from tests.integration.oracle import by_id, expected_actions, oracle, per_customer
 
@@ -54,6 +55,10 @@ def test_journeys_fire_on_the_real_stack_as_simulate_says(stack: Stack) -> None:
     assert by_id(got) == by_id(expected)  # every field, coupon code included
     coupon = by_id(got)[next(a["action_id"] for a in expected if a["template"] == "store-coupon")]["coupon"]
     assert coupon["discount_percent"] == 10 and len(coupon["code"]) == 19
+    # Timers fire within a second of their due time while the worker is up (the record's time is when it was sent).
+    for _, value, sent_ms in stack.timed_records(stack.actions_topic("push")):
+        late_ms = sent_ms - to_ms(parse_rfc3339(orjson.loads(value or b"{}")["at"]))
+        assert 0 <= late_ms < 1000, late_ms
     # Every decision is on the audit topic, as `simulate --audit` writes it, customer by customer.
     decisions = oracle(JOURNEYS, events).audit
     audited = stack.consume([stack.env["ORCH_TOPIC_AUDIT"]], until=len(decisions), timeout=30)
