@@ -282,9 +282,27 @@ def api() -> None:
     run_api(settings)
 
 
+def _identity(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        kind, sep, raw = value.partition("=")
+        if not sep or not kind or not raw:
+            raise click.BadParameter(f"{value!r}: write KIND=VALUE, e.g. email=anna@example.com")
+        pairs[kind] = raw
+    return pairs
+
+
 @cli.command()
-@click.option("--customer", "customer_id", required=True, help="The customer_id to erase.")
-def forget(customer_id: str) -> None:
+@click.option("--customer", "customer_id", default=None, help="The customer_id to erase.")
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    callback=_identity,
+    metavar="KIND=VALUE",
+    help="Or find the customer by an identifier, e.g. --identity email=anna@example.com (repeatable).",
+)
+def forget(customer_id: str | None, identities: dict[str, str]) -> None:
     """Erase a customer (right to erasure): sends a `forget` event that the worker applies.
 
     The worker removes the profile, journey runs, pending timers, identity links, the Redis summary
@@ -293,12 +311,18 @@ def forget(customer_id: str) -> None:
     from orchestrator.stream.client import send_lines
     from orchestrator.timefmt import format_ms
 
+    if customer_id is None and not identities:
+        raise click.UsageError("name the customer: --customer ID or --identity KIND=VALUE")
     settings = Settings()
     now = int(time.time() * 1000)
-    event = {"event_id": f"forget-{customer_id}-{now}", "type": "forget", "occurred_at": format_ms(now),
-             "channel": "system", "customer_id": customer_id}  # fmt: skip
+    event: dict[str, object] = {"event_id": f"forget-{now}", "type": "forget", "occurred_at": format_ms(now),
+                                "channel": "system"}  # fmt: skip
+    if customer_id is not None:
+        event["customer_id"] = customer_id
+    if identities:
+        event["identities"] = identities
     asyncio.run(send_lines(settings, [orjson.dumps(event)], settings.topic_touchpoints))
-    _err(f"erasure of {customer_id!r} requested ({event['event_id']})")
+    _err(f"erasure requested ({event['event_id']}); the worker applies it in order with the customer's events")
 
 
 @cli.command("rebuild-serving")

@@ -139,6 +139,12 @@ def test_erasure_leaves_nothing_in_redis_or_the_tables(stack: Stack) -> None:
     while not client(stack).get(f"{stack.env['ORCH_REDIS_PREFIX']}id:{card}") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert client(stack).get(f"{stack.env['ORCH_REDIS_PREFIX']}id:{card}") == f"anon:{card}".encode()
+    # Erasure by an identifier: the card finds the customer.
+    assert cli(stack, "forget", "--identity", "loyalty_card=L-2").returncode == 0
+    deadline = time.monotonic() + 30
+    while any(b"c-kept" in key for key in redis_snapshot(stack)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert b"c-kept" not in repr(redis_snapshot(stack)).encode()
 
 
 def test_redis_is_rebuilt_from_kafka_after_a_flush(stack: Stack) -> None:
