@@ -179,9 +179,10 @@ class Engine:
             history.runs += 1
             history.version, history.entered, history.exited = run.version, run.entered, None
             history.holdout, history.converted = run.holdout, other.history[jid].converted
-            for offer in state.profile.get("offers", {}).values():  # coupons the moved run issued follow it
-                if offer["journey"] == jid and offer["run"] == run.number:
-                    offer["run"] = history.runs
+            offers = state.profile.get("offers", {})
+            for code, offer in other.profile.get("offers", {}).items():  # coupons the moved run issued follow it
+                if offer["journey"] == jid and offer["run"] == run.number and code in offers:
+                    offers[code]["run"] = history.runs
             run.number = history.runs
             state.runs[jid] = run
             if run.wait is not None:

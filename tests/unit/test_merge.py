@@ -132,3 +132,19 @@ def test_forget_erases_the_customer_and_later_events_start_fresh() -> None:
     assert [r["kind"] for r in result.audit if r["customer"] == "c-1"][-1] == "erased"
     assert "c-1" not in result.states  # the email no longer leads to c-1: a fresh anonymous customer
     assert len(result.states) == 1 and next(iter(result.states)).startswith("anon:email:")
+
+
+def test_a_coupon_issued_before_login_is_redeemed_by_the_known_customer() -> None:
+    anonymous = [
+        doc("1", "cart_add", "2026-03-02T10:00:00Z", anonymous_id="ck-1", properties={"sku": "S", "price": 40}),
+        doc("2", "store_visit", "2026-03-02T11:00:00Z", "store", anonymous_id="ck-1", properties={"store_id": "x"}),
+    ]
+    code = simulate(*anonymous).actions[0]["coupon"]["code"]
+    result = simulate(
+        doc("0", "purchase", "2026-03-01T10:00:00Z", customer_id="c-9", properties={"order_id": "o", "value": 1}),
+        *anonymous,
+        doc("3", "login", "2026-03-02T12:00:00Z", customer_id="c-9", anonymous_id="ck-1"),
+        doc("4", "coupon_redeemed", "2026-03-02T13:00:00Z", "store", customer_id="c-9", properties={"code": code}),
+    )  # fmt: skip
+    assert [r["code"] for r in kinds(result, "coupon_redeemed")] == [code]
+    assert result.states["c-9"].profile["offers"][code]["status"] == "redeemed"
