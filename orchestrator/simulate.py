@@ -113,13 +113,14 @@ class Simulator:
     def feed(self, event: Event) -> Outcome:
         self.advance_to(event.ts)
         resolution, event = resolve_event(event, event_identifiers(event, self.identity_secret), self.graph)
-        self.graph.update(resolution.links)
         state = self.state(resolution.customer)
-        for anonymous in resolution.merges:
-            other = self.result.states.pop(anonymous, None)
-            if other is not None:
-                self._collect(self.engine.absorb(state, other, event.ts))
-        self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
+        if resolution.links:
+            self.graph.update(resolution.links)
+            for anonymous in resolution.merges:
+                other = self.result.states.pop(anonymous, None)
+                if other is not None:
+                    self._collect(self.engine.absorb(state, other, event.ts))
+            self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
         outcome = self.engine.on_event(state, event, event.ts)
         if outcome.erased:
             del self.result.states[state.key]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from orchestrator.contract.events import Event
 
@@ -107,12 +107,14 @@ def event_identifiers(event: Event, secret: bytes) -> list[str]:
 
 def resolve_event(event: Event, identifiers: list[str], graph: Mapping[str, str]) -> tuple[Resolution, Event]:
     """Resolve, and return the event keyed to its customer, its identities kept only as hashed keys."""
+    if not identifiers:  # only a customer_id: nothing to look up (the hot path of known customers)
+        return Resolution(event.customer), event
     resolution = resolve(event.data.get("customer_id"), identifiers, graph)
     data = event.data
     if event.identities:
         hashed = dict(zip((kind for kind, _ in event.identities), identifiers[-len(event.identities) :], strict=True))
         data = {**data, "identities": hashed}
-    resolved = replace(event, customer=resolution.customer, data=data, identities=(), identifiers=tuple(identifiers))
+    resolved = Event(event.id, event.type, event.ts, event.channel, resolution.customer, data, (), tuple(identifiers))
     return resolution, resolved
 
 
