@@ -13,6 +13,7 @@ inside a stream).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -198,18 +199,30 @@ def create_app(settings: Settings, engine: Engine) -> faust.App:
 
     @app.timer(interval=settings.timer_interval)
     async def fire_timers() -> None:
+        """Wake the owners of due timers. Fire records go through the plain (idempotent) producer, never a
+        transaction: outside any event they would join whatever transaction is open on that partition.
+        A repeated or lost fire record is harmless: the engine ignores stale tokens, the customer's next
+        event fires its due timers, and the index is rebuilt from the `timers` table on recovery."""
         if app.rebalancing:
             return
         owned = _owned_partitions(app, settings.topic_customers)
+        sent = []
         for timer, partition in index.pop_due(int(time.time() * 1000)):
             if partition not in owned or timers.get(timer_key(timer).encode()) is None:
                 continue  # another worker owns it now, or it already fired
+            key, value = timer.customer.encode(), encode_timer(timer, partition)
             try:
-                await customer_topic.send(key=timer.customer.encode(), value=encode_timer(timer, partition),
-                                          partition=partition)  # fmt: skip
+                acked = await app.producer.send(settings.topic_customers, key, value, partition, None, None)
             except Exception:
-                index.add(timer, partition)  # try again on the next tick
-                raise
+                log.warning("cannot send the fire record of %s; retrying next tick", timer, exc_info=True)
+                index.add(timer, partition)
+                continue
+            sent.append((timer, partition, acked))
+        results = await asyncio.gather(*(acked for _, _, acked in sent), return_exceptions=True)
+        for (timer, partition, _), result in zip(sent, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("fire record of %s not acknowledged (%s); retrying next tick", timer, result)
+                index.add(timer, partition)
 
     return app
 
