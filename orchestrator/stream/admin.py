@@ -7,13 +7,14 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from orchestrator.contract.journeys import Journey
 from orchestrator.settings import Settings
+from orchestrator.stream.client import read_topic
+from orchestrator.stream.records import INPUT_MAX_MESSAGE_BYTES
 
-INPUT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the broker takes large inputs so the worker can refuse them with a reason
 _TOPIC_EXISTS = 36
 
 
@@ -62,27 +63,15 @@ async def _until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout: flo
 
 
 async def _read_archive(settings: Settings) -> dict[str, str]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        partition = TopicPartition(settings.topic_journeys, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        archive: dict[str, str] = {}
-        while await consumer.position(partition) < end:
-            batch = await consumer.getmany(partition, timeout_ms=1000)
-            for message in batch.get(partition, []):
-                if message.key is not None:
-                    if message.value is None:
-                        archive.pop(message.key.decode(), None)
-                    else:
-                        archive[message.key.decode()] = orjson.loads(message.value)["source"]
-        return archive
-    finally:
-        await consumer.stop()
+    archive: dict[str, str] = {}
+    for message in await read_topic(settings.kafka_bootstrap_servers, settings.topic_journeys):
+        if message.key is None:
+            continue
+        if message.value is None:
+            archive.pop(message.key.decode(), None)
+        else:
+            archive[message.key.decode()] = orjson.loads(message.value)["source"]
+    return archive
 
 
 async def sync_archive(settings: Settings, journeys: Sequence[Journey], sources: dict[str, str]) -> list[Journey]:

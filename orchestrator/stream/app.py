@@ -28,8 +28,8 @@ from orchestrator.engine.identity import conflict_records, event_identifiers, re
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
-from orchestrator.stream.admin import INPUT_MAX_MESSAGE_BYTES
 from orchestrator.stream.records import (
+    INPUT_MAX_MESSAGE_BYTES,
     Absorb,
     Handover,
     Rejected,

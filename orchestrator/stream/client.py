@@ -8,11 +8,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from orchestrator.contract.events import customer_key
 from orchestrator.settings import Settings
-from orchestrator.stream.admin import INPUT_MAX_MESSAGE_BYTES
+from orchestrator.stream.records import INPUT_MAX_MESSAGE_BYTES
 
 
 def key_of(line: bytes) -> bytes | None:
@@ -82,5 +83,39 @@ async def tail_actions(
                     last = time.monotonic()
                     if record.value is not None:
                         yield record.value
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap_servers: str, topic: str) -> set[int]:
+    """The topic's partitions (empty when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        return {p["partition"] for p in described["partitions"]} if described["error_code"] == 0 else set()
+    finally:
+        await admin.close()
+
+
+async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord]:
+    """Every committed record of `topic` from its start to its end now, tombstones included, in partition order."""
+    numbers = await partitions_of(bootstrap_servers, topic)
+    if not numbers:
+        return []
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[ConsumerRecord] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(*partitions, timeout_ms=500)).values():
+                found.extend(records)
+        return found
     finally:
         await consumer.stop()

@@ -11,26 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from orchestrator.engine import CustomerState
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
+from orchestrator.stream.client import read_topic
 from orchestrator.stream.records import decode_state
-
-
-async def partitions_of(bootstrap_servers: str, topic: str) -> set[int]:
-    """The topic's partitions (empty when it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-        return {p["partition"] for p in described["partitions"]} if described["error_code"] == 0 else set()
-    finally:
-        await admin.close()
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -39,27 +27,10 @@ def changelog_topic(settings: Settings) -> str:
 
 async def read_states(settings: Settings) -> dict[str, CustomerState]:
     """The latest state of every customer, as a recovering worker would see it."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        topic = changelog_topic(settings)
-        numbers = await partitions_of(settings.kafka_bootstrap_servers, topic)
-        partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
-        if not partitions:
-            return {}
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        latest: dict[bytes, bytes | None] = {}
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(*partitions, timeout_ms=500)).values():
-                for record in records:
-                    latest[record.key] = record.value
-        return {key.decode(): decode_state(value) for key, value in latest.items() if value is not None}
-    finally:
-        await consumer.stop()
+    latest: dict[bytes, bytes | None] = {}
+    for record in await read_topic(settings.kafka_bootstrap_servers, changelog_topic(settings)):
+        latest[record.key] = record.value
+    return {key.decode(): decode_state(value) for key, value in latest.items() if value is not None}
 
 
 async def write_serving(

@@ -17,6 +17,7 @@ import orjson
 from orchestrator.contract.events import Event, InvalidEvent, parse_event
 from orchestrator.engine import CustomerState, Timer
 
+INPUT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the broker takes large inputs so the worker can refuse them with a reason
 DLQ_VALUE_BYTES = 65_536  # original bytes kept in a DLQ record; the size and a SHA-256 tell the rest
 
 

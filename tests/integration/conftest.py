@@ -20,10 +20,9 @@ from typing import Any, Literal
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from orchestrator.stream.client import key_of
-from orchestrator.stream.rebuild import partitions_of
+from orchestrator.stream.client import key_of, read_topic
 
 ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
@@ -149,24 +148,7 @@ class Stack:
 
     def timed_records(self, topic: str) -> list[tuple[bytes, bytes | None, int]]:
         """(key, value, broker timestamp in ms) of every record of `topic` up to its end."""
-
-        async def go() -> list[tuple[bytes, bytes | None, int]]:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-            await consumer.start()
-            try:
-                partitions = [TopicPartition(topic, p) for p in sorted(await partitions_of(self.bootstrap, topic))]
-                consumer.assign(partitions)
-                await consumer.seek_to_beginning(*partitions)
-                ends = await consumer.end_offsets(partitions)
-                found: list[tuple[bytes, bytes | None, int]] = []
-                while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                    for records in (await consumer.getmany(*partitions, timeout_ms=500)).values():
-                        found.extend((r.key, r.value, r.timestamp) for r in records)
-                return found
-            finally:
-                await consumer.stop()
-
-        return asyncio.run(go())
+        return [(r.key, r.value, r.timestamp) for r in asyncio.run(read_topic(self.bootstrap, topic))]
 
     def actions(self, channels: list[str], until: int, **kwargs: Any) -> list[dict[str, Any]]:
         return self.consume([self.actions_topic(c) for c in channels], until, **kwargs)
