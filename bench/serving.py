@@ -123,7 +123,7 @@ def generate_events(customers: int, events: int, seed: int) -> list[dict[str, An
 
 
 class Graph(Protocol):
-    async def lookup(self, identifiers: list[str]) -> dict[str, str]: ...
+    async def lookup(self, identifiers: list[str]) -> tuple[dict[str, str], list[str]]: ...
 
     async def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None: ...
 
@@ -136,14 +136,14 @@ class NaiveServing:
         self.keys = keys
         self.round_trips = 0
 
-    async def lookup(self, identifiers: list[str]) -> dict[str, str]:
+    async def lookup(self, identifiers: list[str]) -> tuple[dict[str, str], list[str]]:
         found: dict[str, str] = {}
         for identifier in identifiers:
             value = await self.redis.get(self.keys.identifier(identifier))
             self.round_trips += 1
             if value is not None:
                 found[identifier] = value.decode() if isinstance(value, bytes) else value
-        return found
+        return found, []
 
     async def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None:
         for identifier, customer in links.items():
@@ -182,7 +182,7 @@ async def resolve_chunk(graph: Graph, events: Sequence[Event], secret: bytes, ta
         t0 = clock()
         identifiers = event_identifiers(event, secret)
         t1 = clock()
-        found = await graph.lookup(identifiers)
+        found, _ = await graph.lookup(identifiers)
         t2 = clock()
         resolution, _resolved = resolve_event(event, identifiers, found)
         t3 = clock()

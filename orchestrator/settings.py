@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     # --- worker
     store: str = "rocksdb://"  # production default: state larger than RAM; tests use memory://
     data_dir: Path = Path(".orchestrator-data")
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # exactly_once: Kafka transactions (docs/reliability.md); at_least_once: faster, may repeat actions after a crash
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
+    # seconds between commits: under exactly_once, actions become visible to read_committed consumers at commits
+    commit_interval: float = Field(default=0.25, gt=0, le=10)
     timer_interval: float = Field(default=0.2, gt=0, le=1)  # seconds between timer-index checks
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_enabled: bool = False

@@ -7,6 +7,8 @@
   coupon codes), `updated_at`.
 - `{p}coupon:<code>`: `{"code", "customer", "journey", "action_id", "discount_percent", "issued_at", "expires_at",
   "status": "issued" | "redeemed", "redeemed_at"?, "store_id"?, "order_id"?}`, TTL = expiry + 30 days.
+- `{p}merge:<event_id>`: JSON list of the anonymous customers this event merged, TTL 7 days: a replay of the event
+  (after a crash) finds its links already written and must still hand those customers over.
 
 All are written by the worker and read by `orchestrator api`, stores and senders.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MERGE_MEMORY_SECONDS = 7 * 24 * 3600  # how long a replayed event can still find the merges it made
 COUPON_GRACE_SECONDS = 30 * 24 * 3600  # an expired coupon still answers "expired", not "unknown", this long
 SAFE_TRAITS = ("first_name", "tier", "timezone", "language", "preferred_store")  # never email, phone, address
 
@@ -37,3 +40,6 @@ class Keys:
 
     def coupon(self, code: str) -> str:
         return f"{self.prefix}coupon:{code}"
+
+    def merge(self, event_id: str) -> str:
+        return f"{self.prefix}merge:{event_id}"

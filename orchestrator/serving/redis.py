@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -17,7 +17,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from orchestrator.engine import CustomerState
-from orchestrator.serving.keys import COUPON_GRACE_SECONDS, SAFE_TRAITS, Keys
+from orchestrator.serving.keys import COUPON_GRACE_SECONDS, MERGE_MEMORY_SECONDS, SAFE_TRAITS, Keys
 from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
 log = logging.getLogger("orchestrator.redis")
@@ -69,20 +69,23 @@ class Serving:
         self.redis = redis
         self.keys = keys
 
-    async def lookup(self, identifiers: list[str]) -> dict[str, str]:
-        """The graph's entries for these identifiers (one MGET)."""
+    async def lookup(self, identifiers: list[str], event_id: str = "") -> tuple[dict[str, str], list[str]]:
+        """The graph's entries for these identifiers, and the merges this event made before (one MGET)."""
         if not identifiers:
-            return {}
+            return {}, []
 
         async def mget() -> list[bytes | str | None]:
-            return await self.redis.mget([self.keys.identifier(i) for i in identifiers])
+            return await self.redis.mget([self.keys.identifier(i) for i in identifiers] + [self.keys.merge(event_id)])
 
-        values = await retrying("identity lookup", mget)
+        *values, merged = await retrying("identity lookup", mget)
         found = zip(identifiers, values, strict=True)
-        return {i: v.decode() if isinstance(v, bytes) else v for i, v in found if v is not None}
+        graph = {i: v.decode() if isinstance(v, bytes) else v for i, v in found if v is not None}
+        return graph, orjson.loads(merged) if merged is not None else []
 
-    async def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None:
-        """Point identifiers at their customer; keep each customer's identifier set in step."""
+    async def link(
+        self, links: Mapping[str, str], previous: Mapping[str, str], event_id: str = "", merges: Sequence[str] = ()
+    ) -> None:
+        """Point identifiers at their customer; keep each customer's identifier set in step; remember merges."""
         if not links:
             return
 
@@ -93,6 +96,8 @@ class Serving:
                 pipe.sadd(self.keys.identifiers_of(customer), identifier)
                 if identifier in previous and previous[identifier] != customer:
                     pipe.srem(self.keys.identifiers_of(previous[identifier]), identifier)
+            if merges:
+                pipe.set(self.keys.merge(event_id), orjson.dumps(merges), ex=MERGE_MEMORY_SECONDS)
             await pipe.execute()
 
         await retrying("identity link", write)
@@ -121,13 +126,13 @@ class Serving:
             identifiers = {m.decode() if isinstance(m, bytes) else m for m in members}
             if state is not None:
                 identifiers |= set(state.identifiers)
-            current = await self.lookup(sorted(identifiers))
+            current, _ = await self.lookup(sorted(identifiers))
             pipe = self.redis.pipeline(transaction=False)
             pipe.delete(self.keys.customer(customer), self.keys.identifiers_of(customer))
             for identifier, owner in current.items():
                 if owner == customer:
                     pipe.delete(self.keys.identifier(identifier))
-            for code in (state.profile.get("offers", {}) if state is not None else {}):
+            for code in state.profile.get("offers", {}) if state is not None else {}:
                 pipe.delete(self.keys.coupon(code))
             await pipe.execute()
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import faust
 import orjson
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from redis.asyncio import Redis
 
 from orchestrator.contract.events import Event
@@ -28,6 +32,7 @@ from orchestrator.engine.identity import conflict_records, event_identifiers, re
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
+from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.records import (
     INPUT_MAX_MESSAGE_BYTES,
     Absorb,
@@ -44,17 +49,19 @@ from orchestrator.stream.records import (
     encode_state,
     encode_timer,
 )  # fmt: skip
-from orchestrator.stream.timers import TimerIndex, timer_key
+from orchestrator.stream.timers import InputWatermark, TimerIndex, timer_key
 
 log = logging.getLogger("orchestrator.worker")
+# Failures of the infrastructure, not of the record: they never send a record to the DLQ.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, ProducerSendError)
 # Each input makes several records (re-key, action, audit, changelogs): let the producer batch them for 5 ms
 # instead of one request each (bench/stream.py: about +25 % events/s, a third less broker CPU per event).
 PRODUCER_LINGER_S = 0.005
 
 
-def create_app(settings: Settings, engine: Engine) -> faust.App:
+def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
     """Build the app for these settings and this engine; nothing is read from globals."""
-    app = faust.App(
+    app = OrchestratorApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
         store=settings.store,
@@ -69,6 +76,7 @@ def create_app(settings: Settings, engine: Engine) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_linger=PRODUCER_LINGER_S,
+        broker_commit_interval=settings.commit_interval,
     )
 
     partitions = settings.topic_partitions
@@ -85,6 +93,7 @@ def create_app(settings: Settings, engine: Engine) -> faust.App:
     customers = app.Table("customers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
     timers = app.Table("timers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
     index = TimerIndex()
+    watermark = InputWatermark(app, settings.topic_touchpoints)
 
     async def to_dlq(reason: str, message: Any) -> None:
         log.info("to DLQ: %s (%s[%s]@%s)", reason, message.topic, message.partition, message.offset)
@@ -99,30 +108,37 @@ def create_app(settings: Settings, engine: Engine) -> faust.App:
     serving = Serving(redis, Keys(settings.redis_prefix))
     identity_secret = settings.identity_secret.get_secret_value().encode()
 
+    async def ingest_one(message: Any) -> None:
+        result = accept(message.value, settings.max_event_bytes)
+        if isinstance(result, Rejected):
+            await to_dlq(result.reason, message)
+            return
+        identifiers = event_identifiers(result, identity_secret)
+        graph, merged_before = await serving.lookup(identifiers, result.id)
+        resolution, resolved = resolve_event(result, identifiers, graph)
+        # A replay after a crash finds its links already written: the merges it made are remembered in Redis.
+        merges = resolution.merges or merged_before
+        await serving.link(resolution.links, graph, result.id, merges)
+        for record in conflict_records(resolution, resolved.data["occurred_at"]):
+            log.warning("identity conflict (not merged): %s", record)
+            await audit.send(key=resolved.customer.encode(), value=orjson.dumps(record))
+        if not merges:
+            await customer_topic.send(key=resolved.customer.encode(), value=encode_event(resolved))
+            return
+        # The anonymous state lives on another partition: it hands itself over, then the event runs.
+        for index_, anonymous in enumerate(merges):
+            carried = resolved if index_ == len(merges) - 1 else None
+            await customer_topic.send(
+                key=anonymous.encode(), value=encode_handover(anonymous, resolved.customer, resolved.ts, carried)
+            )
+
     @app.agent(touchpoints)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         """Validate, resolve who the customer is (Redis graph), re-key onto the customer's partition."""
         async for event in stream.events():
-            result = accept(event.value, settings.max_event_bytes)
-            if isinstance(result, Rejected):
-                await to_dlq(result.reason, event.message)
-                continue
-            identifiers = event_identifiers(result, identity_secret)
-            graph = await serving.lookup(identifiers)
-            resolution, resolved = resolve_event(result, identifiers, graph)
-            await serving.link(resolution.links, graph)
-            for record in conflict_records(resolution, resolved.data["occurred_at"]):
-                log.warning("identity conflict (not merged): %s", record)
-                await audit.send(key=resolved.customer.encode(), value=orjson.dumps(record))
-            if not resolution.merges:
-                await customer_topic.send(key=resolved.customer.encode(), value=encode_event(resolved))
-                continue
-            # The anonymous state lives on another partition: it hands itself over, then the event runs.
-            for index_, anonymous in enumerate(resolution.merges):
-                carried = resolved if index_ == len(resolution.merges) - 1 else None
-                await customer_topic.send(
-                    key=anonymous.encode(), value=encode_handover(anonymous, resolved.customer, resolved.ts, carried)
-                )
+            async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
+                await ingest_one(event.message)
+            watermark.processed(event.message.partition, event.message.offset, event.message.timestamp)
 
     async def publish(key: str, outcomes: list[Outcome]) -> None:
         """Actions to `actions.<channel>`, decisions to the audit topic (the records `simulate --audit` writes)."""
@@ -180,11 +196,25 @@ def create_app(settings: Settings, engine: Engine) -> faust.App:
         """Own each customer's state: events, timer firings and merges, in partition order."""
         async for event in stream.events():
             message = event.message
-            try:
-                await process(decode_internal(event.value), message.partition)
-            except Exception as exc:  # a bug must not stop every customer: park the record with the reason
-                log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
-                await to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)
+            async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
+                try:
+                    await process(decode_internal(event.value), message.partition)
+                except INFRASTRUCTURE_ERRORS:
+                    raise
+                except Exception as exc:  # a bug must not stop every customer: park the record with the reason
+                    log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
+                    await to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)
+
+    @asynccontextmanager
+    async def crash_on(errors: tuple[type[BaseException], ...]) -> AsyncIterator[None]:
+        """Kafka failing mid-event: stop the worker (its transaction aborts; a restart reprocesses the event)
+        rather than let faust restart the agent past an event whose records may be half sent."""
+        try:
+            yield
+        except errors as exc:
+            log.error("Kafka failed while processing an event; the worker stops: %r", exc)
+            await app.crash(exc)
+            raise
 
     @timers.on_recover
     async def rebuild_index() -> None:
@@ -206,10 +236,17 @@ def create_app(settings: Settings, engine: Engine) -> faust.App:
         if app.rebalancing:
             return
         owned = _owned_partitions(app, settings.topic_customers)
+        now = int(time.time() * 1000)
+        ingested: dict[int, int] = {}
         sent = []
-        for timer, partition in index.pop_due(int(time.time() * 1000)):
+        for timer, partition in index.pop_due(now):
             if partition not in owned or timers.get(timer_key(timer).encode()) is None:
                 continue  # another worker owns it now, or it already fired
+            if partition not in ingested:
+                ingested[partition] = await watermark.until(partition, now)
+            if timer.due > ingested[partition]:  # input events before its due time are still on their way
+                index.add(timer, partition)
+                continue
             key, value = timer.customer.encode(), encode_timer(timer, partition)
             try:
                 acked = await app.producer.send(settings.topic_customers, key, value, partition, None, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 from faust.worker import Worker
 
@@ -28,6 +29,10 @@ def run_worker(settings: Settings, loaded: Loaded) -> None:
     engine = asyncio.run(prepare(settings, loaded))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, engine)
+    if settings.processing_guarantee == "exactly_once":
+        # Local stores hold writes of transactions that a crash aborted, and faust cannot tell them apart:
+        # rebuild the tables from their changelogs (read_committed). Recovery time grows with the state.
+        shutil.rmtree(app.conf.tabledir, ignore_errors=True)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG at level WARNING and above, so every debug
     # call in faust and aiokafka builds a record (about 7 % of the worker's CPU): no spinner.

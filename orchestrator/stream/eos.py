@@ -1,0 +1,214 @@
+"""Exactly-once processing on faust-streaming 0.15.3: what its `exactly_once` mode gets wrong, and the fix.
+
+Kafka transactions give exactly-once only if every record an input causes (re-keyed event, actions, audit,
+DLQ, table changelogs) and that input's offset commit are in one transaction, and if a worker that lost a
+partition can no longer commit for it. faust 0.15.3 (checked against its source) does not ensure this:
+
+1. Its transaction manager picks the transactional producer by a send's *destination* partition, so an
+   action sent while processing partition 2 of the input may join partition 0's transaction; sends to
+   topics the app does not consume (`actions.*`, `journeys.audit`, the DLQ) have no group and go through
+   the plain producer, outside any transaction (faust issues #177, #517).
+2. It commits while agents are still processing: an event half-way through (its action sent, its table
+   write still in the producer's buffer) gets its records split over two transactions.
+3. On a rebalance it stops only the producers of partitions that are neither kept nor standbys, so a
+   worker keeps fenced producers for partitions it lost and reuses them when they come back (#323).
+4. On revocation it flushes but does not commit: the worker keeps table writes in memory whose
+   transaction will be aborted, and serves them if the partition comes back.
+
+The fix, in this module, pinned to that version (`tests/integration/test_eos.py` fails if it stops holding):
+
+- every send made while processing an event goes through the producer of the event's *source* partition
+  (`{app}-{group}-{partition}`, faust's naming, so the next owner of the partition fences this one); sends
+  outside an event (table changelog writes drained from faust's buffer) go by destination partition, which
+  for a changelog is the source partition; a send that maps to no transaction is an error, never a silent
+  non-transactional send;
+- a `Gate`: agents process each event inside `gate.event()`, and a commit closes the gate, so a
+  transaction always holds whole events; faust's buffer of changelog writes is flushed into it first;
+- a commit commits every open transaction (with the offsets of the events processed in it), in parallel;
+- on revocation every transaction is committed before the partitions go; on assignment the producers of
+  partitions no longer owned are stopped.
+
+Also here: faust hard-codes a 1.5 s fetch wait. Under read_committed a record becomes readable when its
+transaction commits, and a fetch already waiting may not return before that wait ends: the consumer here
+waits at most `FETCH_MAX_WAIT_MS`, so an action leaves within about a commit interval of its cause.
+
+An event whose records are committed but whose offset is not (it had not been acknowledged when the commit
+began) is processed again after a crash: the engine drops it by event_id, so it adds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import faust
+from aiokafka import AIOKafkaProducer
+from faust.exceptions import ProducerSendError
+from faust.streams import current_event
+from faust.transport.consumer import TransactionManager
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
+from faust.transport.drivers.aiokafka import Producer as KafkaProducer
+from faust.transport.drivers.aiokafka import Transport as KafkaTransport
+from faust.types import TP
+from faust.types.transports import TransportT
+from faust.types.tuples import RecordMetadata
+
+log = logging.getLogger("orchestrator.eos")
+FETCH_MAX_WAIT_MS = 100
+
+
+class Gate:
+    """Lets many events be processed at once, or one commit run alone: never both."""
+
+    def __init__(self) -> None:
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._closing = asyncio.Lock()
+
+    @asynccontextmanager
+    async def event(self) -> AsyncIterator[None]:
+        while not self._open.is_set():
+            await self._open.wait()
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def closed(self) -> AsyncIterator[None]:
+        """Wait for the events in progress to finish; hold new ones back until the block ends."""
+        async with self._closing:
+            self._open.clear()
+            try:
+                await self._idle.wait()
+                yield
+            finally:
+                self._open.set()
+
+
+class EosTransactionManager(TransactionManager):
+    """faust's transaction manager with the fixes above (installed by `EosTransport`)."""
+
+    @property
+    def _producers(self) -> dict[str, AIOKafkaProducer]:
+        return cast(KafkaProducer, self.producer)._transaction_producers
+
+    @property
+    def _gate(self) -> Gate:
+        return cast(OrchestratorApp, self.app).gate
+
+    def _transactional_id(self, tp: TP) -> str:
+        return f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+        *,
+        transactional_id: str | None = None,
+    ) -> Awaitable[RecordMetadata]:
+        event = current_event()
+        try:
+            if event is not None:
+                tid = self._transactional_id(event.message.tp)
+            elif partition is not None:
+                tid = self._transactional_id(TP(topic, partition))
+            else:
+                raise KeyError(topic)
+        except KeyError:
+            raise ProducerSendError(f"no transaction for a send to {topic!r} outside an event") from None
+        if tid not in self._producers:
+            raise ProducerSendError(f"no transaction {tid} for a send to {topic!r}: partition not owned")
+        return await self.producer.send(topic, key, value, partition, timestamp, headers, transactional_id=tid)
+
+    async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        """Commit every open transaction, each with its partitions' offsets, while no event is in progress."""
+        by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
+        for tp, offset in offsets.items():
+            by_tid[self._transactional_id(tp)][tp] = offset
+        async with self._gate.closed():
+            await self.producer.flush()  # faust's buffered changelog writes join their transactions
+            producers = dict(self._producers)
+            unknown = by_tid.keys() - producers.keys()
+            if unknown:  # offsets of a partition we no longer own: its next owner reprocesses them
+                log.info("not committing offsets of partitions no longer owned: %s", sorted(unknown))
+            results = await asyncio.gather(
+                *(self._commit_one(tid, producer, by_tid.get(tid, {}), start_new_transaction)
+                  for tid, producer in producers.items()),
+                return_exceptions=True,
+            )  # fmt: skip
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            # The transactions' outcome is unknown here (fenced by a new owner, or timed out): the only safe
+            # move is to stop; the restarted worker reads committed state and reprocesses the rest.
+            log.error("transaction commit failed, the worker stops: %r", failures[0])
+            await self.app.crash(failures[0])
+            return False
+        return True
+
+    async def _commit_one(self, tid: str, producer: AIOKafkaProducer, offsets: dict[TP, int], start_new: bool) -> None:
+        if producer._txn_manager.is_in_transaction():
+            if offsets:
+                await producer.send_offsets_to_transaction(offsets, self.app.conf.id)
+            await producer.commit_transaction()
+        if start_new:
+            await producer.begin_transaction()
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Commit what was processed on every partition before any of them moves (faust only flushes)."""
+        await self.consumer.commit(start_new_transaction=False)
+        await self.commit({}, start_new_transaction=False)  # transactions without new offsets, too
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]) -> None:
+        wanted = {self._transactional_id(tp) for tp in assigned if not self.app.assignor.is_standby(tp)}
+        for tid in sorted(self._producers.keys() - wanted):
+            log.info("stopping the transactional producer of a partition no longer owned: %s", tid)
+            await self.producer.stop_transaction(tid)
+        for tid in sorted(wanted):
+            producer = self._producers.get(tid)
+            if producer is None or not producer._txn_manager.is_in_transaction():
+                await self.producer.maybe_begin_transaction(tid)
+
+
+class ShortWaitConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher it creates when started
+        return consumer
+
+
+class ShortWaitConsumer(KafkaConsumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return ShortWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class EosTransport(KafkaTransport):
+    Consumer = ShortWaitConsumer
+    TransactionManager = EosTransactionManager
+
+
+class OrchestratorApp(faust.App):
+    """A faust App whose consumer uses `EosTransactionManager`, with the gate its agents process inside."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = Gate()
+
+    def _new_transport(self) -> TransportT:
+        return EosTransport(self.conf.broker_consumer, self)
