@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
     # seconds between commits: under exactly_once, actions become visible to read_committed consumers at commits
     commit_interval: float = Field(default=0.25, gt=0, le=10)
+    # a worker that died without leaving the group keeps its partitions this long (Kafka's session timeout)
+    session_timeout: float = Field(default=10.0, ge=6, le=300)
     timer_interval: float = Field(default=0.2, gt=0, le=1)  # seconds between timer-index checks
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_enabled: bool = False

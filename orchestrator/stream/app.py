@@ -33,9 +33,11 @@ from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
 from orchestrator.stream.eos import OrchestratorApp
+from orchestrator.stream.parking import Parking
 from orchestrator.stream.records import (
     INPUT_MAX_MESSAGE_BYTES,
     Absorb,
+    Expect,
     Handover,
     Rejected,
     accept,
@@ -45,6 +47,7 @@ from orchestrator.stream.records import (
     dlq_record,
     encode_absorb,
     encode_event,
+    encode_expect,
     encode_handover,
     encode_state,
     encode_timer,
@@ -77,6 +80,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         value_serializer="raw",
         producer_linger=PRODUCER_LINGER_S,
         broker_commit_interval=settings.commit_interval,
+        broker_session_timeout=settings.session_timeout,
     )
 
     partitions = settings.topic_partitions
@@ -92,6 +96,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
     # Values are our own bytes (orjson of the engine's state): Faust never guesses a codec.
     customers = app.Table("customers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
     timers = app.Table("timers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
+    parking = Parking(app.Table("parked", default=None, key_type=bytes, value_type=bytes, partitions=partitions))
     index = TimerIndex()
     watermark = InputWatermark(app, settings.topic_touchpoints)
 
@@ -125,7 +130,10 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         if not merges:
             await customer_topic.send(key=resolved.customer.encode(), value=encode_event(resolved))
             return
-        # The anonymous state lives on another partition: it hands itself over, then the event runs.
+        # The anonymous state lives on another partition: it hands itself over, then the event runs. Meanwhile
+        # the known customer holds its records, so its later events run after the merge.
+        expect = encode_expect(resolved.customer, merges, resolved.ts)
+        await customer_topic.send(key=resolved.customer.encode(), value=expect)
         for index_, anonymous in enumerate(merges):
             carried = resolved if index_ == len(merges) - 1 else None
             await customer_topic.send(
@@ -157,9 +165,30 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             timers[timer_key(timer).encode()] = encode_timer(timer, partition)
             index.add(timer, partition)
 
+    async def receive(raw: bytes, partition: int) -> None:
+        """Records of a customer that expects a merge wait for it (see stream/parking.py)."""
+        item = decode_internal(raw)
+        if isinstance(item, Expect):
+            parking.expect(item)
+            return
+        waiting = parking.waiting(item.customer)
+        if waiting is None:
+            await process(item, partition)
+        elif isinstance(item, Absorb) and item.source in waiting:
+            await process(item, partition)
+            for held in parking.arrived(item.customer, item.source):
+                await process(decode_internal(held), partition)  # type: ignore[arg-type]  # never an Expect
+        elif isinstance(item, Timer):
+            index.add(item, partition)  # fires once the merge is in: the loop sends it again next tick
+        else:
+            for held in parking.hold(item.customer, raw, item.ts):
+                await process(decode_internal(held), partition)  # type: ignore[arg-type]
+
     async def process(item: Event | Timer | Handover | Absorb, partition: int) -> None:
         key = item.customer.encode()
         stored = customers.get(key)
+        if isinstance(item, Timer) and stored is None:
+            return  # a late fire record of a customer merged away or erased: nothing is pending
         state = decode_state(stored) if stored else CustomerState(item.customer)
         before = {t.token: t for t in state.pending_timers()}
         if isinstance(item, Timer):
@@ -173,7 +202,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                 customers.pop(key, None)  # emptied: a tombstone in the changelog
                 reindex(before, state, partition, gone=True)
                 await serving.erase(item.customer, None)  # its summary; its links already point to `to`
-                forward = encode_absorb(item.to, state if stored else None, now, item.event)
+                forward = encode_absorb(item.to, item.customer, state if stored else None, now, item.event)
                 await customer_topic.send(key=item.to.encode(), value=forward)
                 return
             if isinstance(item, Absorb) and item.state is not None:
@@ -198,7 +227,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             message = event.message
             async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
                 try:
-                    await process(decode_internal(event.value), message.partition)
+                    await receive(event.value, message.partition)
                 except INFRASTRUCTURE_ERRORS:
                     raise
                 except Exception as exc:  # a bug must not stop every customer: park the record with the reason

@@ -51,10 +51,21 @@ class Handover:
 
 
 @dataclass(frozen=True, slots=True)
+class Expect:
+    """To the known customer's partition, ahead of a merge: hold this customer's records until the anonymous
+    customers' states arrive, so its later events run after the merge, as in `simulate`."""
+
+    customer: str
+    anonymous: tuple[str, ...]
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Absorb:
     """To the known customer's partition: fold in this state (if any), then run the event (if any)."""
 
     customer: str
+    source: str  # the anonymous customer it comes from
     state: dict[str, Any] | None
     ts: int
     event: Event | None
@@ -80,9 +91,14 @@ def encode_handover(anonymous: str, to: str, ts: int, event: Event | None) -> by
     return orjson.dumps({"handover": {"from": anonymous, "to": to, "ts": ts, "event": event and _event_fields(event)}})
 
 
-def encode_absorb(to: str, state: CustomerState | None, ts: int, event: Event | None) -> bytes:
-    fields = {"to": to, "state": state and state.to_dict(), "ts": ts, "event": event and _event_fields(event)}
+def encode_absorb(to: str, source: str, state: CustomerState | None, ts: int, event: Event | None) -> bytes:
+    fields = {"to": to, "from": source, "state": state and state.to_dict(), "ts": ts,
+              "event": event and _event_fields(event)}  # fmt: skip
     return orjson.dumps({"absorb": fields})
+
+
+def encode_expect(customer: str, anonymous: list[str], ts: int) -> bytes:
+    return orjson.dumps({"expect": {"customer": customer, "anonymous": anonymous, "ts": ts}})
 
 
 def encode_timer(timer: Timer, partition: int) -> bytes:
@@ -103,7 +119,7 @@ def decode_state(raw: bytes) -> CustomerState:
     return CustomerState.from_dict(orjson.loads(raw))
 
 
-def decode_internal(raw: bytes) -> Event | Timer | Handover | Absorb:
+def decode_internal(raw: bytes) -> Event | Timer | Handover | Absorb | Expect:
     """The internal topic is written only by the worker, so it is trusted (no re-validation)."""
     record = orjson.loads(raw)
     if "timer" in record:
@@ -115,7 +131,10 @@ def decode_internal(raw: bytes) -> Event | Timer | Handover | Absorb:
     if "absorb" in record:
         fields = record["absorb"]
         event = fields["event"] and _event_from(fields["event"])
-        return Absorb(fields["to"], fields["state"], fields["ts"], event)
+        return Absorb(fields["to"], fields["from"], fields["state"], fields["ts"], event)
+    if "expect" in record:
+        fields = record["expect"]
+        return Expect(fields["customer"], tuple(fields["anonymous"]), fields["ts"])
     return _event_from(record)
 
 

@@ -28,19 +28,6 @@ ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
 
 
-@pytest.fixture(scope="session")
-def services() -> Iterator[dict[str, str]]:
-    """Start Kafka and Redis with the project's own script; stop them after if this session started them."""
-    script = str(ROOT / "scripts" / "services")
-    was_up = subprocess.run([script, "status"], capture_output=True).returncode == 0
-    if not was_up:
-        subprocess.run([script, "up"], check=True, timeout=600)
-    yield {"ORCH_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:" + os.environ.get("ORCH_KAFKA_PORT", "9092"),
-           "ORCH_REDIS_URL": "redis://127.0.0.1:" + os.environ.get("ORCH_REDIS_PORT", "6379") + "/0"}  # fmt: skip
-    if not was_up:
-        subprocess.run([script, "down"], check=False, timeout=120)
-
-
 def at(seconds: float, base: datetime | None = None) -> str:
     moment = (base or datetime.now(UTC)) + timedelta(seconds=seconds)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

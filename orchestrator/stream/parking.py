@@ -1,0 +1,65 @@
+"""Hold a customer's records while anonymous customers are being merged into it.
+
+A merge travels through the anonymous customer's partition (handover) and back (absorb), while the known
+customer's next events come straight to its own partition: without holding them they could run before the
+merge, where `simulate` runs them after. The ingest agent sends an `Expect` to the known customer first (in
+the same transaction as the handovers); from then on its records wait in the `parked` table, changelog-backed
+like the others, until every expected absorb has arrived, and are then processed in their order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+
+from orchestrator.stream.records import Expect
+
+log = logging.getLogger("orchestrator.worker")
+PARK_LIMIT_MS = 300_000  # event time: a merge that has not arrived 5 minutes later is given up on, loudly
+
+
+class Parking:
+    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+        self.table = table
+
+    def expect(self, item: Expect) -> None:
+        key = item.customer.encode()
+        park = self._get(key) or {"waiting": [], "since": item.ts, "records": []}
+        park["waiting"] = sorted(set(park["waiting"]) | set(item.anonymous))
+        self.table[key] = orjson.dumps(park)
+
+    def waiting(self, customer: str) -> list[str] | None:
+        park = self._get(customer.encode())
+        return None if park is None else park["waiting"]
+
+    def hold(self, customer: str, raw: bytes, ts: int) -> list[bytes]:
+        """Keep this record; returns every held record instead when the merge is overdue."""
+        key = customer.encode()
+        park = self._get(key)
+        assert park is not None
+        park["records"].append(raw.decode())
+        if ts - park["since"] < PARK_LIMIT_MS:
+            self.table[key] = orjson.dumps(park)
+            return []
+        log.error("merge into %s overdue (awaiting %s): processing its records without it", customer, park["waiting"])
+        self.table.pop(key, None)
+        return [record.encode() for record in park["records"]]
+
+    def arrived(self, customer: str, source: str) -> list[bytes]:
+        """The merge from `source` is done: the held records, in order, once nothing else is awaited."""
+        key = customer.encode()
+        park = self._get(key)
+        assert park is not None
+        park["waiting"] = [anonymous for anonymous in park["waiting"] if anonymous != source]
+        if park["waiting"]:
+            self.table[key] = orjson.dumps(park)
+            return []
+        self.table.pop(key, None)
+        return [record.encode() for record in park["records"]]
+
+    def _get(self, key: bytes) -> dict[str, Any] | None:
+        raw = self.table.get(key)
+        return None if raw is None else orjson.loads(raw)
