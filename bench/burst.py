@@ -186,7 +186,7 @@ class Sample:
     input_lag: int  # input topic: end offset - group's committed offset, summed over partitions
     internal_lag: int  # <app>.customers, same (end offset = last stable offset: counts transaction markers)
     phase: str = ""
-    backlog: int = 0  # events created by then whose action had not been received yet (filled in at the end)
+    backlog: int = 0  # events created by then whose action (it arrived later) was not received yet; set at the end
 
     @property
     def lag(self) -> int:
@@ -355,7 +355,7 @@ def summarize(
         current = next(p for p in figures.phases if p.name == name)
         if group:
             current.peak_rss_mib = mib(max(s.rss_kib for s in group))
-            current.max_lag = max(s.lag for s in group)
+            current.max_lag = max((s.lag for s in group if s.input_lag >= 0), default=-1)
             current.max_backlog = max(s.backlog for s in group)
             if len(group) > 1 and group[-1].t_ns > group[0].t_ns:
                 current.worker_cores = (group[-1].cpu_s - group[0].cpu_s) / ((group[-1].t_ns - group[0].t_ns) / 1e9)

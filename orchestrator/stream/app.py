@@ -171,6 +171,8 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         if isinstance(item, Expect):
             parking.expect(item)
             return
+        if isinstance(item, Absorb) and parking.already_absorbed(item.customer, item.source, item.ts):
+            return  # read twice: that merge is in the state already
         waiting = parking.waiting(item.customer)
         if waiting is None:
             await process(item, partition)
@@ -183,6 +185,8 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         else:
             for held in parking.hold(item.customer, raw, item.ts):
                 await process(decode_internal(held), partition)  # type: ignore[arg-type]
+        if isinstance(item, Absorb):
+            parking.absorbed(item.customer, item.source, item.ts)
 
     async def process(item: Event | Timer | Handover | Absorb, partition: int) -> None:
         key = item.customer.encode()

@@ -14,8 +14,15 @@ partition can no longer commit for it. faust 0.15.3 (checked against its source)
    worker keeps fenced producers for partitions it lost and reuses them when they come back (#323).
 4. On revocation it flushes but does not commit: the worker keeps table writes in memory whose
    transaction will be aborted, and serves them if the partition comes back.
+5. Around a rebalance its delivery loop can skip records for good: it drops records fetched while the flow
+   is suspended but moves its read offset past them, and recovery's seek to the committed offsets races
+   that loop. The offset commit then stops at the hole (faust never commits past it), the partition looks
+   stuck, and a restart is the only way out (seen in the chaos test: one input partition frozen for
+   minutes). A watchdog here notices the hole and reads the partition again from the committed offset.
+6. Under read_committed, table recovery reads "highwaters" that are unknown (-1) until a first fetch, and
+   crashes with ConsistencyError when a RocksDB store has data: highwaters are asked of the broker here.
 
-The fix, in this module, pinned to that version (`tests/integration/test_eos.py` fails if it stops holding):
+The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
 
 - every send made while processing an event goes through the producer of the event's *source* partition
   (`{app}-{group}-{partition}`, faust's naming, so the next owner of the partition fences this one); sends
@@ -26,10 +33,9 @@ The fix, in this module, pinned to that version (`tests/integration/test_eos.py`
   transaction always holds whole events; faust's buffer of changelog writes is flushed into it first;
 - a commit commits every open transaction (with the offsets of the events processed in it), in parallel;
 - on revocation every transaction is committed before the partitions go; on assignment the producers of
-  partitions no longer owned are stopped.
-
-5. Under read_committed, table recovery reads "highwaters" that are unknown (-1) until a first fetch, and
-   crashes with ConsistencyError when a RocksDB store has data: highwaters are asked of the broker here.
+  partitions no longer owned are stopped;
+- a watchdog re-reads partitions with skipped records; records read twice must change nothing: the engine
+  drops repeated events by event_id, and merges remember what they absorbed (stream/parking.py).
 
 Also here: faust hard-codes a 1.5 s fetch wait. Under read_committed a record becomes readable when its
 transaction commits, and a fetch already waiting may not return before that wait ends: the consumer here
@@ -60,9 +66,11 @@ from faust.transport.drivers.aiokafka import Transport as KafkaTransport
 from faust.types import TP
 from faust.types.transports import TransportT
 from faust.types.tuples import RecordMetadata
+from mode import Service
 
 log = logging.getLogger("orchestrator.eos")
 FETCH_MAX_WAIT_MS = 100
+HOLE_CHECK_SECONDS = 1.0
 
 
 class Gate:
@@ -88,6 +96,10 @@ class Gate:
             self._busy -= 1
             if not self._busy:
                 self._idle.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self._busy
 
     @asynccontextmanager
     async def closed(self) -> AsyncIterator[None]:
@@ -205,6 +217,38 @@ class FixedConsumerThread(AIOKafkaConsumerThread):
 class FixedConsumer(KafkaConsumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return FixedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    @Service.task
+    async def _skipped_records_watchdog(self) -> None:
+        """Re-read a partition from its committed offset when faust skipped records (5. above).
+
+        Its delivery loop drops records fetched while the flow is suspended for a rebalance but still moves
+        its read offset past them; a fetch that races the seek to the committed offsets then leaves them
+        unread. Seen from here: acknowledged offsets that start after a hole, or a read offset past the
+        committed one with nothing acknowledged, both lasting while no event is in progress.
+        """
+        app = cast(OrchestratorApp, self.app)
+        suspects: dict[TP, tuple[int, int]] = {}
+        while not self.should_stop:
+            await self.sleep(HOLE_CHECK_SECONDS)
+            if app.rebalancing or not app.gate.idle:
+                suspects.clear()
+                continue
+            for tp, acked in list(self._acked.items()):
+                committed = self._committed_offset.get(tp) or 0
+                read = self._read_offset.get(tp)
+                hole = (committed, min(acked)) if acked else (committed, read + 1) if read is not None else None
+                if hole is None or hole[1] - hole[0] <= 1:  # one offset: a transaction marker
+                    suspects.pop(tp, None)
+                    continue
+                if suspects.get(tp) != hole:
+                    suspects[tp] = hole  # seen once: it must still be there at the next check
+                    continue
+                log.warning("faust skipped records %s..%s of %s: reading again from %s", *hole, tp, committed)
+                del suspects[tp]
+                acked.clear()
+                self._acked_index[tp].clear()
+                await self.seek(tp, committed)
 
 
 class EosTransport(KafkaTransport):

@@ -5,6 +5,10 @@ customer's next events come straight to its own partition: without holding them 
 merge, where `simulate` runs them after. The ingest agent sends an `Expect` to the known customer first (in
 the same transaction as the handovers); from then on its records wait in the `parked` table, changelog-backed
 like the others, until every expected absorb has arrived, and are then processed in their order.
+
+A record may be read twice (after a crash, or when faust skipped records, see stream/eos.py): the table also
+remembers, per known customer, which anonymous customers it absorbed and when, so a second absorb or a late
+`Expect` of the same merge changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import orjson
 from orchestrator.stream.records import Expect
 
 log = logging.getLogger("orchestrator.worker")
+ABSORBED = b"\x1fabsorbed"  # key suffix: which anonymous customers a customer absorbed, and when
 PARK_LIMIT_MS = 300_000  # event time: a merge that has not arrived 5 minutes later is given up on, loudly
 
 
@@ -26,10 +31,26 @@ class Parking:
         self.table = table
 
     def expect(self, item: Expect) -> None:
+        absorbed = self._absorbed(item.customer)
+        pending = {anonymous for anonymous in item.anonymous if absorbed.get(anonymous) != item.ts}
+        if not pending:
+            return  # that merge is done: a repeated Expect
         key = item.customer.encode()
         park = self._get(key) or {"waiting": [], "since": item.ts, "records": []}
-        park["waiting"] = sorted(set(park["waiting"]) | set(item.anonymous))
+        park["waiting"] = sorted(set(park["waiting"]) | pending)
         self.table[key] = orjson.dumps(park)
+
+    def already_absorbed(self, customer: str, source: str, ts: int) -> bool:
+        return self._absorbed(customer).get(source) == ts
+
+    def absorbed(self, customer: str, source: str, ts: int) -> None:
+        absorbed = self._absorbed(customer)
+        absorbed[source] = ts
+        self.table[customer.encode() + ABSORBED] = orjson.dumps(absorbed)
+
+    def _absorbed(self, customer: str) -> dict[str, int]:
+        raw = self.table.get(customer.encode() + ABSORBED)
+        return {} if raw is None else orjson.loads(raw)
 
     def waiting(self, customer: str) -> list[str] | None:
         park = self._get(customer.encode())
