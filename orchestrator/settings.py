@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     # a worker that died without leaving the group keeps its partitions this long (Kafka's session timeout)
     session_timeout: float = Field(default=10.0, ge=6, le=300)
     timer_interval: float = Field(default=0.2, gt=0, le=1)  # seconds between timer-index checks
+    # --- back-pressure (docs/overload.md): what a worker holds in memory under a backlog
+    # records handed from the fetcher to the agents per poll; faust's default (none) hands over, decoded, every
+    # record prefetched: up to 8 MiB per partition, since the fetch size must take the largest input
+    max_poll_records: int = Field(default=500, ge=1)
+    # events queued per agent; at 80 % the worker stops fetching the partition, at 40 % it resumes (faust: 4096)
+    stream_buffer: int = Field(default=1024, ge=16)
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_enabled: bool = False
     log_level: str = "warning"

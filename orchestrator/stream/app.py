@@ -5,10 +5,11 @@ Data flow:  touchpoints --ingest--> <app>.customers --customer agent--> actions.
 
 The ingest agent validates, resolves the customer on the Redis identity graph and re-keys by customer
 key, so producers may key events any way (or not at all); merges travel as handover/absorb records.
-The customer agent owns per-customer state in the `customers` table and the pending timers in the
-`timers` table, both changelog-backed, and refreshes the Redis summary; the timer loop only sends
-"fire" records, and the agent that owns the customer applies them (Faust tables are written only
-inside a stream).
+The customer agent owns per-customer state in the `customers` table, the pending timers in the
+`timers` table and the records held during a merge in the `parked` table (stream/parking.py), all
+changelog-backed, and refreshes the Redis summary; the timer loop only sends "fire" records, once the
+input is ingested up to the timer's due time, and the agent that owns the customer applies them (Faust
+tables are written only inside a stream). Exactly-once: stream/eos.py.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         topic_replication_factor=settings.topic_replication,
         processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
-        consumer_max_fetch_size=INPUT_MAX_MESSAGE_BYTES + 65_536,
+        consumer_max_fetch_size=INPUT_MAX_MESSAGE_BYTES + 65_536,  # never below the largest input (docs/overload.md)
+        broker_max_poll_records=settings.max_poll_records,
+        stream_buffer_maxsize=settings.stream_buffer,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         key_serializer="raw",
