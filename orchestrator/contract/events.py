@@ -159,9 +159,26 @@ def parse_event(raw: bytes | str) -> Event:
     return event_from_document(document)
 
 
+MAX_DEPTH = 64  # nesting of objects and arrays in an event: deeper ones break serialisers downstream (~255)
+
+
+def nesting_depth(value: object) -> int:
+    """How deeply objects and arrays nest (iterative: a hostile document must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def event_from_document(document: object) -> Event:
     if not isinstance(document, dict):
         raise InvalidEvent(f"an event must be a JSON object, got {type(document).__name__}")
+    if nesting_depth(document) > MAX_DEPTH:
+        raise InvalidEvent(f"nested too deeply: more than {MAX_DEPTH} levels of objects and arrays")
     try:
         return event_from_model(TouchpointEvent.model_validate(document))
     except ValidationError as exc:

@@ -139,12 +139,25 @@ def _step_id_problems(file: str, journey: Journey, lines: dict[Loc, int]) -> lis
     return problems
 
 
+def _deep_line(text: str, depth: int = 100) -> int:
+    """The line where flow brackets or indentation first nest `depth` deep (where to look in a bomb)."""
+    level = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        for char in line:
+            level += (char in "[{") - (char in "]}")
+            if level >= depth:
+                return number
+        if len(line) - len(line.lstrip(" ")) >= 2 * depth:
+            return number
+    return 1
+
+
 def _read_yaml(file: str, text: str) -> tuple[Any, dict[Loc, int], list[Problem]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except RecursionError:
-        return None, {}, [Problem(file, None, "", "not valid YAML: nested too deeply")]
+        return None, {}, [Problem(file, _deep_line(text), "", "not valid YAML: nested too deeply")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from orchestrator.contract.journeys import Journey
 from orchestrator.settings import Settings
 from orchestrator.stream.client import read_topic
-from orchestrator.stream.records import INPUT_MAX_MESSAGE_BYTES
+from orchestrator.stream.records import INPUT_MAX_MESSAGE_BYTES, MAX_RECORD_BYTES
 
 _TOPIC_EXISTS = 36
 
@@ -26,13 +26,15 @@ async def ensure_topics(settings: Settings, channels: Iterable[str]) -> None:
     """Create the topics this worker reads and writes, where missing (partitions and replication from settings)."""
     partitions, replication = settings.topic_partitions, settings.topic_replication
     large = {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)}
+    written = {"max.message.bytes": str(MAX_RECORD_BYTES)}  # records the worker writes (see records.py)
     wanted = [
         NewTopic(settings.topic_touchpoints, partitions, replication, topic_configs=large),
-        NewTopic(settings.topic_dlq, partitions, replication),
-        NewTopic(settings.topic_audit, partitions, replication),
-        NewTopic(settings.topic_customers, partitions, replication),
+        NewTopic(settings.topic_dlq, partitions, replication, topic_configs=written),
+        NewTopic(settings.topic_audit, partitions, replication, topic_configs=written),
+        NewTopic(settings.topic_customers, partitions, replication, topic_configs=written),
         NewTopic(settings.topic_journeys, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"}),
-        *(NewTopic(settings.actions_topic(c), partitions, replication) for c in sorted(set(channels))),
+        *(NewTopic(settings.actions_topic(c), partitions, replication, topic_configs=written)
+          for c in sorted(set(channels))),
     ]  # fmt: skip
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()

@@ -33,13 +33,16 @@ from orchestrator.engine.identity import conflict_records, event_identifiers, re
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
-from orchestrator.stream.eos import OrchestratorApp
+from orchestrator.stream.eos import OrchestratorApp, stop_now
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.records import (
     INPUT_MAX_MESSAGE_BYTES,
+    MAX_RECORD_BYTES,
+    MAX_STATE_BYTES,
     Absorb,
     Expect,
     Handover,
+    Refused,
     Rejected,
     accept,
     decode_internal,
@@ -82,6 +85,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         key_serializer="raw",
         value_serializer="raw",
         producer_linger=PRODUCER_LINGER_S,
+        producer_max_request_size=MAX_RECORD_BYTES + 65_536,
         broker_commit_interval=settings.commit_interval,
         broker_session_timeout=settings.session_timeout,
     )
@@ -96,10 +100,13 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
     audit = raw_topic(settings.topic_audit)
     customer_topic = raw_topic(settings.topic_customers)
     actions = {channel: raw_topic(settings.actions_topic(channel)) for channel in engine.channels}
+
     # Values are our own bytes (orjson of the engine's state): Faust never guesses a codec.
-    customers = app.Table("customers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
-    timers = app.Table("timers", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
-    parking = Parking(app.Table("parked", default=None, key_type=bytes, value_type=bytes, partitions=partitions))
+    def table(name: str) -> Any:
+        return app.Table(name, default=None, key_type=bytes, value_type=bytes, partitions=partitions,
+                         extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})  # fmt: skip
+
+    customers, timers, parking = table("customers"), table("timers"), Parking(table("parked"))
     index = TimerIndex()
     watermark = InputWatermark(app, settings.topic_touchpoints)
 
@@ -217,13 +224,17 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             event = item if isinstance(item, Event) else item.event
             if event is not None:
                 outcomes.append(engine.on_event(state, event, now))
-        await publish(state.key, outcomes)
         if outcomes and outcomes[-1].erased:  # right to erasure: state, timers, Redis; tombstones in changelogs
+            await publish(state.key, outcomes)
             customers.pop(key, None)
             reindex(before, state, partition, gone=True)
             await serving.erase(state.key, decode_state(stored) if stored else None)
             return
-        customers[key] = encode_state(state)
+        encoded = encode_state(state)
+        if len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: the record goes to the DLQ
+            raise Refused(f"the customer's state would grow to {len(encoded):,} bytes (limit {MAX_STATE_BYTES:,})")
+        await publish(state.key, outcomes)
+        customers[key] = encoded
         reindex(before, state, partition)
         await serving.publish(state, now)
 
@@ -237,20 +248,20 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                     await receive(event.value, message.partition)
                 except INFRASTRUCTURE_ERRORS:
                     raise
+                except Refused as exc:
+                    await to_dlq(str(exc), message)
                 except Exception as exc:  # a bug must not stop every customer: park the record with the reason
                     log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
                     await to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)
 
     @asynccontextmanager
     async def crash_on(errors: tuple[type[BaseException], ...]) -> AsyncIterator[None]:
-        """Kafka failing mid-event: stop the worker (its transaction aborts; a restart reprocesses the event)
-        rather than let faust restart the agent past an event whose records may be half sent."""
+        """Kafka failing mid-event: the event's records may be half sent, and faust would acknowledge it anyway
+        and restart the agent past it. Stop at once instead: the open transactions abort, a restart reprocesses."""
         try:
             yield
         except errors as exc:
-            log.error("Kafka failed while processing an event; the worker stops: %r", exc)
-            await app.crash(exc)
-            raise
+            stop_now(f"Kafka failed while processing an event: {exc!r}")
 
     @timers.on_recover
     async def rebuild_index() -> None:

@@ -49,10 +49,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -71,6 +72,18 @@ from mode import Service
 log = logging.getLogger("orchestrator.eos")
 FETCH_MAX_WAIT_MS = 100
 HOLE_CHECK_SECONDS = 1.0
+
+
+EXIT_KAFKA_FAILURE = 75  # EX_TEMPFAIL: restart me
+
+
+def stop_now(reason: str) -> NoReturn:
+    """Exit without any shutdown step: faust's graceful stop commits offsets, including the offset of an event
+    that failed half-way (its stream acknowledges events in a `finally`). Open transactions abort by fencing
+    or timeout; a supervisor restarts the worker, which reprocesses from the last commit."""
+    log.critical("%s; the worker stops (exit %d) and must be restarted", reason, EXIT_KAFKA_FAILURE)
+    logging.shutdown()
+    os._exit(EXIT_KAFKA_FAILURE)
 
 
 class Gate:
@@ -172,9 +185,7 @@ class EosTransactionManager(TransactionManager):
         if failures:
             # The transactions' outcome is unknown here (fenced by a new owner, or timed out): the only safe
             # move is to stop; the restarted worker reads committed state and reprocesses the rest.
-            log.error("transaction commit failed, the worker stops: %r", failures[0])
-            await self.app.crash(failures[0])
-            return False
+            stop_now(f"transaction commit failed: {failures[0]!r}")
         return True
 
     async def _commit_one(self, tid: str, producer: AIOKafkaProducer, offsets: dict[TP, int], start_new: bool) -> None:

@@ -18,7 +18,15 @@ from orchestrator.contract.events import Event, InvalidEvent, parse_event
 from orchestrator.engine import CustomerState, Timer
 
 INPUT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the broker takes large inputs so the worker can refuse them with a reason
+# Every record the worker writes fits in this (producer request size and the topics' max.message.bytes), and a
+# customer's state is refused beyond MAX_STATE_BYTES: an action or a changelog record is never too large to send.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+MAX_STATE_BYTES = 4 * 1024 * 1024
 DLQ_VALUE_BYTES = 65_536  # original bytes kept in a DLQ record; the size and a SHA-256 tell the rest
+
+
+class Refused(Exception):
+    """A record the worker will not apply (the message says why): it goes to the DLQ, nothing of it is sent."""
 
 
 @dataclass(frozen=True, slots=True)

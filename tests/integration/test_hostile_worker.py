@@ -499,7 +499,7 @@ def _around(log: str, markers: tuple[str, ...]) -> str:
     return log[max(0, at - 500) : at + 2500]
 
 
-# ---------------------------------------------------------------------- bugs the fuzz found (strict xfail)
+# ---------------------------------------------------------------------- bugs the fuzz found (fixed)
 
 
 def _event(customer: str) -> dict[str, Any]:
@@ -522,13 +522,6 @@ def _accounted_for(stack: Stack, worker_name: str, odd: dict[str, bytes]) -> Non
     assert not lost, f"neither in the DLQ nor processed: {lost}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: an event nested 252..1023 levels deep crashes the ingest agent and is lost (neither in the DLQ nor "
-    "processed). 256..1023 levels: accept() raises ValueError('Circular reference detected (depth exceeded)') from "
-    "pydantic's model_dump in event_from_model (orchestrator/contract/events.py:140); accept() catches only "
-    "InvalidEvent and RecursionError (orchestrator/stream/records.py accept). 252..255 levels: accept() takes it, "
-    "then encode_event's orjson.dumps (254 levels at most) raises TypeError('Recursion limit reached') in ingest_one "
-    "(orchestrator/stream/app.py). Faust logs 'Crashed', restarts the agent and goes on past the record."))  # fmt: skip
 def test_nesting_between_the_two_json_limits_is_refused_or_processed(stack: Stack) -> None:
     stack.start_worker()
     odd = {f"c-deep-{depth}": orjson.dumps(_event(f"c-deep-{depth}"))[:-1] + b',"x":' + b"[" * depth + b"]" * depth
@@ -537,14 +530,6 @@ def test_nesting_between_the_two_json_limits_is_refused_or_processed(stack: Stac
     _accounted_for(stack, "w1", odd)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: an accepted event well under ORCH_MAX_EVENT_BYTES (1 MiB) stops the worker. The records made from it are "
-    "larger than the event: the re-keyed event on <app>.customers (the event plus a wrapper), the customer state in "
-    "the customers changelog (up to 3 copies of the event: profile.cart and the runs' entry events) and actions "
-    "carrying {{ profile.cart }}; they exceed faust's producer_max_request_size (1,000,000 bytes: create_app in "
-    "orchestrator/stream/app.py does not set it; the internal topics keep the broker's 1 MiB max.message.bytes). "
-    "MessageSizeTooLargeError -> crash_on -> app.crash: the worker exits 1. Seen once by hand: a 1 MiB event was "
-    "then skipped on restart (its input offset committed), neither processed nor in the DLQ."))  # fmt: skip
 @pytest.mark.parametrize("size", ["limit", "400k"])
 def test_an_accepted_event_too_large_to_republish_is_refused_or_processed(stack: Stack, size: str) -> None:
     stack.start_worker()

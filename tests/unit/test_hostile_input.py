@@ -133,3 +133,15 @@ def test_pathological_yaml_is_refused_with_a_short_message(tmp_path: Path, text:
     problems = [str(p) for p in load([tmp_path]).problems]
     assert any(message in p for p in problems), problems
     assert all(len(p) < 400 for p in problems)
+
+
+@pytest.mark.parametrize("depth", [63, 200, 253, 300, 1000])
+def test_nesting_that_downstream_serialisers_cannot_take_is_refused_by_name(depth: int) -> None:
+    """Between JSON's own limit (1,024) and pydantic's and orjson's (~255) an event used to crash the ingest agent."""
+    base = orjson.dumps({"event_id": "e", "type": "t", "occurred_at": "2026-03-02T09:00:00Z", "channel": "web",
+                         "customer_id": "c"})  # fmt: skip
+    raw = base[:-1] + b',"properties":{"x":' + b"[" * depth + b"]" * depth + b"}}"
+    result = check(raw)
+    assert isinstance(result, Rejected) and "nested too deeply" in result.reason, result
+    shallow = base[:-1] + b',"properties":{"x":' + b"[" * 60 + b"]" * 60 + b"}}"
+    assert isinstance(check(shallow), Event)
