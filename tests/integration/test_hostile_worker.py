@@ -41,11 +41,11 @@ CHANNELS = ["email", "push", "instore"]
 # The valid customers' events happen this far ahead of the clock, so that every one of them is on the broker before
 # their first timer falls due (4 s after the cart): the worker then sees them in the order `simulate` does.
 LEAD_S = 6 + RECORDS * 0.03
-# Nesting the worker round-trips (orjson writes at most 254 levels) and nesting orjson refuses to parse (1024):
-# 252..1023 levels inside an event crash the ingest agent, see test_nesting_between_the_two_json_limits below.
-DEPTH_OK, DEPTH_REFUSED = 200, 1030
-# Accepted events up to this size: the customer state keeps up to three copies of an event, and state, actions and
-# re-keyed events must fit faust's 1,000,000-byte producer limit; see test_an_accepted_event_too_large_to_republish.
+# Nesting an event may have (the contract allows 64 levels in all; the "deep" field adds one, a list or object
+# per step) and nesting orjson refuses to parse (1024).
+DEPTH_OK, DEPTH_REFUSED = 60, 1030
+# Accepted events up to this size: the customer state keeps up to three copies of an event and is capped at 4 MiB
+# (a larger one is refused), see test_an_accepted_event_too_large_to_republish.
 VALID_BLOB = 60_000
 CHANNEL_RULE = re.compile(r"[a-z0-9_]{1,50}", re.ASCII)  # the contract's channel rule, to state intents independently
 
