@@ -482,8 +482,12 @@ async def run(
         phases = [Phase("sustain", args.rate, args.sustain), Phase("burst", args.rate * args.burst_factor, args.burst),
                   Phase("after", args.rate, args.after)]  # fmt: skip
         total = sum(p.events for p in phases)
-        print(f"bench.burst: producing {total} events: "
-              + ", ".join(f"{p.name} {p.rate:g}/s x {p.seconds:g} s" for p in phases), file=sys.stderr, flush=True)
+        print(
+            f"bench.burst: producing {total} events: "
+            + ", ".join(f"{p.name} {p.rate:g}/s x {p.seconds:g} s" for p in phases),
+            file=sys.stderr,
+            flush=True,
+        )
         phases = await produce_in_child(f"{app_id}.touchpoints", app_id, phases, args.customers)
         ids = [event_id(app_id, p.name, n) for p in phases for n in range(p.sent)]
         print("bench.burst: load sent, waiting for the backlog to drain ...", file=sys.stderr, flush=True)
