@@ -21,6 +21,12 @@ partition can no longer commit for it. faust 0.15.3 (checked against its source)
    minutes). A watchdog here notices the hole and reads the partition again from the committed offset.
 6. Under read_committed, table recovery reads "highwaters" that are unknown (-1) until a first fetch, and
    crashes with ConsistencyError when a RocksDB store has data: highwaters are asked of the broker here.
+7. Under exactly_once, table recovery ends early when its queue has been idle twice for 5 s and the fetch
+   position is past the highwater (the last offsets being transaction markers that are never delivered);
+   its idle counter is never reset, so a worker that idled before a rebalance takes that exit at once, while
+   records are still between the fetcher and the queue: they are then dropped as already seen, and the
+   worker runs on a stale table (seen in the 30-minute chaos run: actions sent twice, others lost). Here the
+   position reads as 0 until a full timeout has passed since the recovery's seek.
 
 The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
 
@@ -50,9 +56,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
+from functools import cached_property
 from typing import Any, NoReturn, cast
 
 import faust
@@ -72,6 +80,7 @@ from mode import Service
 log = logging.getLogger("orchestrator.eos")
 FETCH_MAX_WAIT_MS = 100
 HOLE_CHECK_SECONDS = 1.0
+RECOVERY_SETTLE_SECONDS = 6.0  # longer than faust's 5 s recovery-queue timeout
 
 
 EXIT_KAFKA_FAILURE = 75  # EX_TEMPFAIL: restart me
@@ -228,6 +237,26 @@ class FixedConsumerThread(AIOKafkaConsumerThread):
 class FixedConsumer(KafkaConsumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return FixedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        """Table recovery seeks its changelogs here (7. above)."""
+        now = time.monotonic()
+        for tp in partitions:
+            self._sought_at[tp] = now
+            self._read_offset[tp] = None  # a read offset left from an earlier pass would drop what is read again
+        await super().seek_wait(partitions)
+
+    async def position(self, tp: TP) -> int | None:
+        """Only used by recovery's "aborted transactions up to the highwater" shortcut (7. above): claim no
+        progress until a full queue timeout has passed since the seek, so records still on their way from
+        the fetcher to the recovery queue are applied, not skipped."""
+        if time.monotonic() - self._sought_at.get(tp, 0.0) < RECOVERY_SETTLE_SECONDS:
+            return 0
+        return await super().position(tp)
+
+    @cached_property
+    def _sought_at(self) -> dict[TP, float]:
+        return {}
 
     @Service.task
     async def _skipped_records_watchdog(self) -> None:

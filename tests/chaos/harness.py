@@ -338,8 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     for example in report.examples:
         print("  " + example)
     if args.json:
-        args.json.write_text(json.dumps({**asdict(report), "ok": report.ok, "date": datetime.now(UTC).isoformat()},
-                                        indent=2))  # fmt: skip
+        figures = {
+            **asdict(report),
+            "faults": dict(report.faults),
+            "ok": report.ok,
+            "date": datetime.now(UTC).isoformat(),
+        }  # asdict turns a Counter's items into tuple keys
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0 if report.ok else 1
 
 
