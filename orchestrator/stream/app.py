@@ -154,6 +154,8 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         """Validate, resolve who the customer is (Redis graph), re-key onto the customer's partition."""
         async for event in stream.events():
+            if app.processed_before(event.message):
+                continue
             async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
                 await ingest_one(event.message)
             watermark.processed(event.message.partition, event.message.offset, event.message.timestamp)
@@ -243,6 +245,8 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         """Own each customer's state: events, timer firings and merges, in partition order."""
         async for event in stream.events():
             message = event.message
+            if app.processed_before(message):
+                continue
             async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
                 try:
                     await receive(event.value, message.partition)

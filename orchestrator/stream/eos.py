@@ -40,8 +40,11 @@ The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`,
 - a commit commits every open transaction (with the offsets of the events processed in it), in parallel;
 - on revocation every transaction is committed before the partitions go; on assignment the producers of
   partitions no longer owned are stopped;
-- a watchdog re-reads partitions with skipped records; records read twice must change nothing: the engine
-  drops repeated events by event_id, and merges remember what they absorbed (stream/parking.py).
+- a watchdog re-reads partitions with skipped records (the agents skip what it delivers a second time);
+- table recovery cannot end before the records on their way to it are applied.
+
+Records read twice after a crash change nothing: the engine drops repeated events by event_id, and merges
+remember what they absorbed (stream/parking.py).
 
 Also here: faust hard-codes a 1.5 s fetch wait. Under read_committed a record becomes readable when its
 transaction commits, and a fetch already waiting may not return before that wait ends: the consumer here
@@ -262,33 +265,51 @@ class FixedConsumer(KafkaConsumer):
     async def _skipped_records_watchdog(self) -> None:
         """Re-read a partition from its committed offset when faust skipped records (5. above).
 
-        Its delivery loop drops records fetched while the flow is suspended for a rebalance but still moves
-        its read offset past them; a fetch that races the seek to the committed offsets then leaves them
-        unread. Seen from here: acknowledged offsets that start after a hole, or a read offset past the
-        committed one with nothing acknowledged, both lasting while no event is in progress.
+        Seen from here: acknowledged offsets that start after a hole, not explained by transaction markers or
+        aborted records (faust's gap intervals), still there a second later while no event is in progress and
+        no commit is running (a commit takes its offsets out of the acknowledged list before it completes).
         """
         app = cast(OrchestratorApp, self.app)
         suspects: dict[TP, tuple[int, int]] = {}
         while not self.should_stop:
             await self.sleep(HOLE_CHECK_SECONDS)
-            if app.rebalancing or not app.gate.idle:
+            if app.rebalancing or not app.gate.idle or self._commit_fut is not None:
                 suspects.clear()
                 continue
             for tp, acked in list(self._acked.items()):
-                committed = self._committed_offset.get(tp) or 0
-                read = self._read_offset.get(tp)
-                hole = (committed, min(acked)) if acked else (committed, read + 1) if read is not None else None
-                if hole is None or hole[1] - hole[0] <= 1:  # one offset: a transaction marker
+                hole = self._hole(tp, acked)
+                if hole is None:
                     suspects.pop(tp, None)
-                    continue
-                if suspects.get(tp) != hole:
+                elif suspects.get(tp) != hole:
                     suspects[tp] = hole  # seen once: it must still be there at the next check
-                    continue
-                log.warning("faust skipped records %s..%s of %s: reading again from %s", *hole, tp, committed)
-                del suspects[tp]
-                acked.clear()
-                self._acked_index[tp].clear()
-                await self.seek(tp, committed)
+                else:
+                    log.warning("faust skipped records %s..%s of %s: reading again from %s", *hole, tp, hole[0])
+                    del suspects[tp]
+                    self._done_before[tp] = set(acked)
+                    acked.clear()
+                    self._acked_index[tp].clear()
+                    await self.seek(tp, hole[0])
+
+    def processed_before(self, tp: TP, offset: int) -> bool:
+        """A record the watchdog made faust deliver again after it was processed: the agents skip it."""
+        done = self._done_before.get(tp)
+        if done is None or offset not in done:
+            return False
+        done.discard(offset)
+        return True
+
+    @cached_property
+    def _done_before(self) -> dict[TP, set[int]]:
+        return {}
+
+    def _hole(self, tp: TP, acked: list[int]) -> tuple[int, int] | None:
+        if not acked:
+            return None
+        start, first = self._committed_offset.get(tp) or 0, min(acked)
+        for interval in sorted(self._gap.get(tp) or ()):
+            if interval.begin <= start < interval.end:
+                start = interval.end
+        return (start, first) if first - start > 1 else None  # one offset: a transaction marker
 
 
 class EosTransport(KafkaTransport):
@@ -305,3 +326,7 @@ class OrchestratorApp(faust.App):
 
     def _new_transport(self) -> TransportT:
         return EosTransport(self.conf.broker_consumer, self)
+
+    def processed_before(self, message: Any) -> bool:
+        """Delivered again by the skipped-records watchdog after it was processed: skip it."""
+        return cast(FixedConsumer, self.consumer).processed_before(message.tp, message.offset)
