@@ -115,6 +115,7 @@ class Chaos:
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.down_until: dict[str, float] = {}  # killed on purpose: restart after this moment
         self.unplanned = 0
+        self.sent: list[dict[str, Any]] = []  # every valid event as sent: the oracle's input
 
     @property
     def bootstrap(self) -> str:
@@ -195,7 +196,6 @@ class Chaos:
         start = (int(time.time()) // 2 + 2) * 2  # an even second
         shift = 0
         stamped: dict[str, str] = {}  # event_id -> occurred_at: an exact duplicate keeps its original time
-        self.sent: list[dict[str, Any]] = []
         by_slot: dict[int, list[Planned]] = {}
         for record in records:
             by_slot.setdefault(record.slot, []).append(record)
