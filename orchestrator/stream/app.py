@@ -190,15 +190,20 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             await process(item, partition)
         elif isinstance(item, Absorb) and item.source in waiting:
             await process(item, partition)
-            for held in parking.arrived(item.customer, item.source):
-                await process(decode_internal(held), partition)  # type: ignore[arg-type]  # never an Expect
+            await release(parking.arrived(item.customer, item.source), partition)
         elif isinstance(item, Timer):
             index.add(item, partition)  # fires once the merge is in: the loop sends it again next tick
         else:
-            for held in parking.hold(item.customer, raw, item.ts):
-                await process(decode_internal(held), partition)  # type: ignore[arg-type]
+            await release(parking.hold(item.customer, raw, item.ts), partition)
         if isinstance(item, Absorb):
             parking.absorbed(item.customer, item.source, item.ts)
+
+    async def release(held: list[bytes], partition: int) -> None:
+        for raw in held:
+            try:
+                await process(decode_internal(raw), partition)  # type: ignore[arg-type]  # never an Expect
+            except Refused as exc:  # its own record is gone: the reason and the record go to the log
+                log.error("held record refused: %s: %s", exc, raw[:1000])
 
     async def process(item: Event | Timer | Handover | Absorb, partition: int) -> None:
         key = item.customer.encode()
