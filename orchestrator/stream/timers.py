@@ -8,6 +8,7 @@ scan of customers.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterable
 
 import faust
@@ -45,34 +46,49 @@ class TimerIndex:
 
 
 class InputWatermark:
-    """How far (wall-clock ms) the ingest agent has processed each input partition.
+    """How far (wall-clock ms) each input partition is ingested *and committed*.
 
-    The timer loop fires a timer only once the input partition of the same number is processed up to the
+    The timer loop fires a timer only once the input partition of the same number is ingested up to the
     timer's due time: an event that happened before the due time (still in the input after a restart, or
     under load) then runs before the timer, as `simulate` orders them. Producers that key events by
     customer put a customer's events and timers on partitions of the same number.
+
+    Only committed input counts: until its commit, an ingested event's re-keyed record may still be in the
+    producer's buffer (and, under exactly_once, unreadable), so a fire record sent then could overtake it
+    on the customer's partition. The committed offset comes after the records are appended (flushed, and
+    their transaction committed), so a fire record sent later lands behind them. The cost is one commit
+    interval of timer latency.
     """
 
     def __init__(self, app: faust.App, topic: str) -> None:
         self.app = app
         self.topic = topic
-        self._done: dict[int, tuple[int, int]] = {}  # partition -> (next offset, broker timestamp ms)
+        self._processed: dict[int, deque[tuple[int, int]]] = {}  # partition -> (next offset, broker ts ms)
+        self._committed_ts: dict[int, int] = {}  # partition -> broker ts of the last committed event
 
     def processed(self, partition: int, offset: int, timestamp: float | None) -> None:
-        self._done[partition] = (offset + 1, int(timestamp * 1000) if timestamp else 0)
+        self._processed.setdefault(partition, deque()).append((offset + 1, int(timestamp * 1000) if timestamp else 0))
+
+    def _committed(self, tp: TP) -> tuple[int, int]:
+        """The committed offset and the broker timestamp of the last event before it."""
+        committed = self.app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+        processed = self._processed.get(tp.partition)
+        while processed and processed[0][0] <= committed:
+            self._committed_ts[tp.partition] = processed.popleft()[1]
+        return committed, self._committed_ts.get(tp.partition, 0)
 
     async def until(self, partition: int, now: int) -> int:
-        """Up to when the partition is processed: `now` when the ingest agent is at its end (one ListOffsets
-        request, read_committed under exactly_once), else the broker timestamp of the last event it processed."""
+        """Up to when the partition is ingested: `now` when its committed offset is at the end (one ListOffsets
+        request, read_committed under exactly_once), else the broker timestamp of the last committed event."""
         tp = TP(self.topic, partition)
         thread = self.app.consumer._thread  # type: ignore[attr-defined]  # faust runs aiokafka's consumer there
         consumer = thread._ensure_consumer()
         if tp not in consumer.assignment():
+            self._processed.pop(partition, None)
             return now  # this worker does not read that input partition: nothing to wait for
-        next_offset, timestamp = self._done.get(partition, (0, 0))
-        next_offset = max(next_offset, self.app.consumer._committed_offset.get(tp) or 0)  # type: ignore[attr-defined]
+        committed, timestamp = self._committed(tp)
         try:
             ends = await thread.call_thread(consumer.end_offsets, [tp])
         except KafkaError:
             return timestamp  # broker unreachable: wait, the next tick asks again
-        return now if next_offset >= ends[tp] else timestamp
+        return now if committed >= ends[tp] else timestamp

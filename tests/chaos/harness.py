@@ -48,6 +48,7 @@ ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
 CHANNELS = ["email", "push", "instore"]
 TAIL_SECONDS = 40  # after the last event: the longest journey wait (21 s), timer lateness, a last recovery
+WARMUP_TOPIC = "chaos.warmup"
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Report:
     faults: Counter[str] = field(default_factory=Counter)
     unplanned_restarts: int = 0
     shift_seconds: int = 0
+    landing_seconds: float = 0.0  # the slowest slot: from its planned time until its last record was acked
     expected_actions: int = 0
     published_actions: int = 0
     duplicates: int = 0
@@ -86,7 +88,8 @@ class Report:
         faults = ", ".join(f"{n} {k}" for k, n in sorted(self.faults.items()))
         return (f"{self.records_sent} records ({self.garbage_sent} garbage), {self.people} people, "
                 f"{self.slots * SLOT_SECONDS} s of traffic; faults: {faults}; {self.unplanned_restarts} unplanned "
-                f"worker restarts; actions: {self.expected_actions} expected, {self.published_actions} published, "
+                f"worker restarts; slowest slot acked {self.landing_seconds:.2f} s after its time; actions: "
+                f"{self.expected_actions} expected, {self.published_actions} published, "
                 f"{self.duplicates} duplicates, {self.lost} lost, {self.unexpected} unexpected; DLQ "
                 f"{self.dlq_records}/{self.garbage_sent}; states: {self.customers_compared} compared, "
                 f"{self.state_mismatches} different; {self.seconds:.0f} s")  # fmt: skip
@@ -185,6 +188,18 @@ class Chaos:
             await asyncio.sleep(rng.uniform(3, 8))
             await self.services("resume", "kafka")
 
+    async def warm_up(self, producer: AIOKafkaProducer) -> None:
+        """Wait until the producer acks promptly again (reconnected, metadata fresh) after a fault: the next slot
+        must land within its second, else its events could reach the workers after a timer they precede."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            began = time.monotonic()
+            await producer.send_and_wait(WARMUP_TOPIC, b"warm-up")
+            if time.monotonic() - began < 0.2:
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the producer does not ack promptly 120 s after a fault")
+
     async def run(self, records: list[Planned], faults: list[Fault], report: Report, rng: random.Random) -> None:
         """Send the log in real time while faults happen; then wait for the journeys' last timers."""
         self.start("w1")
@@ -193,6 +208,7 @@ class Chaos:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
                                     request_timeout_ms=120_000)  # fmt: skip
         await producer.start()
+        await self.warm_up(producer)
         start = (int(time.time()) // 2 + 2) * 2  # an even second
         shift = 0
         stamped: dict[str, str] = {}  # event_id -> occurred_at: an exact duplicate keeps its original time
@@ -224,11 +240,13 @@ class Chaos:
                         value = orjson.dumps(document)
                     acks.append(await producer.send(self.env["ORCH_TOPIC_TOUCHPOINTS"], value, key=record.key))
                 await asyncio.gather(*acks)
+                report.landing_seconds = max(report.landing_seconds, time.time() - planned_at)
                 report.records_sent += len(acks)
                 self.supervise()
                 while pending and pending[0].slot <= slot:
                     fault = pending.pop(0)
                     await self.fault(fault, rng)
+                    await self.warm_up(producer)
                     report.faults[fault.kind.split("-w")[0]] += 1
                 if slot % 15 == 0:
                     self.say(f"  slot {slot}/{report.slots}: {report.records_sent} records sent")
@@ -288,11 +306,20 @@ class Chaos:
         # What a person needs to see why: each differing customer's events, actions and both states.
         wrong = {a["customer_id"] for a in result.actions if a["action_id"] not in got}
         wrong |= {a["customer_id"] for a in published if a["action_id"] not in expected}
+        keys = sorted(set(differing) | wrong)[:50]
+        # The order in which the customer's partition got its records (events, fire records, merges), with the
+        # wall-clock time each was written: where the worker's order left `simulate`'s, it shows.
+        trail: dict[str, list[str]] = {key: [] for key in keys}
+        for record in await read_topic(self.bootstrap, f"{self.env['ORCH_APP_ID']}.customers"):
+            if record.key is not None and record.key.decode() in trail:
+                written = datetime.fromtimestamp(record.timestamp / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+                trail[record.key.decode()].append(f"{written} @{record.offset} {record.value[:300].decode()}")
         diagnosis = {
             key: {"expected_state": final.get(key), "table_state": present.get(key),
                   "expected_actions": [a for a in result.actions if a["customer_id"] == key],
-                  "published_actions": [a for a in published if a["customer_id"] == key]}
-            for key in sorted(set(differing) | wrong)[:50]
+                  "published_actions": [a for a in published if a["customer_id"] == key],
+                  "partition_trail": trail[key]}
+            for key in keys
         }  # fmt: skip
         (self.workdir / "diagnosis.json").write_bytes(orjson.dumps(diagnosis, option=orjson.OPT_INDENT_2))
         (self.workdir / "events.jsonl").write_bytes(b"\n".join(orjson.dumps(d) for d in self.sent))
