@@ -199,6 +199,39 @@ def simulate(
 
 @cli.command()
 @journeys_option
+@click.option("--events", "events_file", required=True, metavar="FILE.jsonl",
+              help="Event log, one JSON event per line ('-' reads stdin).")
+@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the dashboard to this file: one static HTML page with its charts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the KPIs as JSON instead of tables.")
+def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, as_json: bool) -> None:
+    """Omnichannel KPIs of an event log: journey funnels, lift over the holdout, cross-channel conversion,
+    customer lifetime value, engagement, coupons, per day.
+
+    The same counts the worker keeps, from `simulate`'s decisions (docs/kpis.md says how each is defined).
+    """
+    from orchestrator import dashboard
+    from orchestrator.report import kpis_of, print_report
+
+    loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
+    log = _read_events(events_file)
+    summary = kpis_of(_run(loaded, log, None, explain=False)).summary(j.id for j in loaded.journeys)
+    if as_json:
+        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    else:
+        print_report(summary)
+    if html_file is not None:
+        generated = f"{len(log.events)} events from {events_file}"
+        try:
+            html_file.write_text(dashboard.render(summary, generated=generated), encoding="utf-8")
+        except OSError as exc:
+            _err(f"{html_file}: cannot write the dashboard: {exc.strerror or exc}")
+            raise SystemExit(EXIT_INPUT) from None
+        _err(f"dashboard written to {html_file}")
+
+
+@cli.command()
+@journeys_option
 def worker(journeys_dir: Path | None) -> None:
     """Run the streaming worker (Faust) on Kafka until stopped with Ctrl-C or SIGTERM.
 

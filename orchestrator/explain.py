@@ -39,7 +39,8 @@ def describe(record: Record) -> str:
         return f"{where} run {record['run']} ({record['reason']})"
     if kind == "converted":
         group = "holdout" if record.get("holdout") else "treatment"
-        return f"{where} run {record['run']} reached its goal ({group})"
+        path = " > ".join(record.get("path", []))
+        return f"{where} run {record['run']} reached its goal ({group}; path {path or 'unknown'})"
     return " ".join(f"{k}={v}" for k, v in record.items() if k not in ("at", "customer", "kind"))
 
 

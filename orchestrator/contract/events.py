@@ -59,6 +59,7 @@ class _CouponRedeemed(_Props):
     code: str = Field(pattern=r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$")
     store_id: str | None = None
     order_id: str | None = None
+    value: float | None = Field(default=None, ge=0)  # the order's amount, when the till knows it (kpis: revenue)
 
 
 # Event types whose built-in profile effects need well-formed properties.

@@ -38,6 +38,8 @@ from orchestrator.timefmt import format_ms
 DEV_SECRET = b"orchestrator-dev-secret"
 FORGET = "forget"
 COUPON_REDEEMED = "coupon_redeemed"
+PURCHASE = "purchase"
+PATH_LIMIT = 8  # channels remembered on the way to a goal: enough for a path, bounded for the state
 
 Record = dict[str, Any]
 
@@ -127,8 +129,11 @@ class Engine:
         for identifier in event.identifiers:
             state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
         apply_event(state.profile, event)
+        self._track_paths(state, event, now)
         if event.type == COUPON_REDEEMED:
             self._redeem(out, event)
+        elif event.type == PURCHASE:
+            self._coupon_revenue(out, event)
         for jid in self.interest.get(event.type, ()):
             self._offer(out, jid, event)
         return out
@@ -179,6 +184,7 @@ class Engine:
             history.runs += 1
             history.version, history.entered, history.exited = run.version, run.entered, None
             history.holdout, history.converted = run.holdout, other.history[jid].converted
+            history.path = other.history[jid].path
             offers = state.profile.get("offers", {})
             for code, offer in other.profile.get("offers", {}).items():  # coupons the moved run issued follow it
                 if offer["journey"] == jid and offer["run"] == run.number and code in offers:
@@ -222,12 +228,26 @@ class Engine:
             return
         offer.update(status="redeemed", redeemed_at=out.at, store_id=props.get("store_id"),
                      order_id=props.get("order_id"))  # fmt: skip
-        self._audit(out, "coupon_redeemed", None, code=props["code"], journey=offer["journey"], event_id=event.id)
+        value = props.get("value")
+        if value is not None:
+            offer["revenue"] = value
+        self._audit(out, "coupon_redeemed", None, code=props["code"], journey=offer["journey"], event_id=event.id,
+                    **({} if value is None else {"value": value}))  # fmt: skip
         history = out.state.history.get(offer["journey"])
         if history is not None and history.runs == offer["run"] and not history.converted:
             history.converted = True
             self._audit(out, "converted", None, journey=offer["journey"], version=history.version, run=history.runs,
-                        holdout=history.holdout, event_id=event.id, via="coupon")  # fmt: skip
+                        holdout=history.holdout, event_id=event.id, via="coupon", path=list(history.path))  # fmt: skip
+
+    def _coupon_revenue(self, out: Outcome, event: Event) -> None:
+        """A purchase paid with a redeemed coupon (same order_id): its value is that coupon's revenue, once."""
+        order_id = event.data["properties"]["order_id"]
+        for code, offer in out.state.profile.get("offers", {}).items():
+            if offer["status"] == "redeemed" and offer.get("order_id") == order_id and "revenue" not in offer:
+                offer["revenue"] = event.data["properties"]["value"]
+                self._audit(out, "coupon_revenue", None, code=code, journey=offer["journey"],
+                            value=offer["revenue"], event_id=event.id)  # fmt: skip
+                return
 
     def fire_due(self, state: CustomerState, now: int) -> list[Outcome]:
         """Fire this customer's own timers due at or before `now`, in due order, each at its due time.
@@ -257,7 +277,7 @@ class Engine:
             if goal is not None and event.type == goal.event and now - history.entered <= goal.within:
                 history.converted = True
                 self._audit(out, "converted", None, journey=jid, version=history.version, run=history.runs,
-                            holdout=history.holdout, event_id=event.id)  # fmt: skip
+                            holdout=history.holdout, event_id=event.id, path=list(history.path))  # fmt: skip
         run = state.runs.get(jid)
         if run is not None:
             compiled = self.versions[jid].get(run.version)
@@ -275,6 +295,17 @@ class Engine:
                     self._advance(out, run, compiled, node.branch_a)
         if jid not in state.runs:
             self._maybe_enter(out, jid, event, history)
+
+    def _track_paths(self, state: CustomerState, event: Event, now: int) -> None:
+        """The channels a customer uses between entering a journey and its goal: a conversion's path."""
+        for jid, history in state.history.items():
+            compiled = self.versions.get(jid, {}).get(history.version)
+            goal = compiled.spec.goal if compiled else None
+            if history.converted or goal is None or now - history.entered > goal.within:
+                continue
+            path = history.path
+            if (not path or path[-1] != event.channel) and len(path) < PATH_LIMIT:
+                path.append(event.channel)
 
     def _maybe_enter(self, out: Outcome, jid: str, event: Event, history: History | None) -> None:
         compiled = self.latest.get(jid)
@@ -295,7 +326,7 @@ class Engine:
         holdout = spec.holdout > 0 and unit_interval("holdout", jid, state.key) * 100 < spec.holdout
         history.runs += 1
         history.version, history.entered, history.exited = spec.version, now, None
-        history.holdout, history.converted = holdout, False
+        history.holdout, history.converted, history.path = holdout, False, [event.channel]
         run = Run(jid, spec.version, history.runs, now, event.data, event.data, holdout)
         state.runs[jid] = run
         self._audit(out, "entered", run, event_id=event.id, holdout=holdout)
@@ -388,8 +419,9 @@ class Engine:
         action["event_id"] = run.cause.get("event_id")
         record_send(state.sends, now, decision.channel)
         out.actions.append(action)
+        issued = {"coupon": action["coupon"]["code"]} if "coupon" in action else {}
         self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=spec.template,
-                    action_id=aid)  # fmt: skip
+                    action_id=aid, **issued)  # fmt: skip
         return True
 
     def _end(self, out: Outcome, run: Run, reason: str, **extra: Any) -> None:

@@ -60,6 +60,7 @@ class History:
     exited: int | None = None
     holdout: bool = False
     converted: bool = False
+    path: list[str] = field(default_factory=list)  # channels from entry until conversion (kpis: cross-channel)
 
 
 @dataclass(slots=True, frozen=True, order=True)
@@ -104,7 +105,8 @@ class CustomerState:
                 for j, r in self.runs.items()
             },
             "history": {
-                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted] for j, h in self.history.items()
+                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted, h.path]
+                for j, h in self.history.items()
             },
             "sends": [list(s) for s in self.sends],
             "seen": list(self.seen),

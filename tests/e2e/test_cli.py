@@ -23,7 +23,7 @@ def cli(*args: str, stdin: bytes | None = None, cwd: Path = ROOT) -> subprocess.
     return process
 
 
-@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"]])
+@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"], ["report"]])
 def test_help_everywhere(command: list[str]) -> None:
     done = cli(*command, "--help")
     assert done.returncode == 0 and "Usage: orchestrator" in done.stdout
@@ -117,3 +117,27 @@ def test_simulate_compare_shows_what_an_edit_changes(tmp_path: Path) -> None:
 def test_errors_are_sentences_with_meaningful_exit_codes(args: list[str], code: int, message: str) -> None:
     done = cli(*args)
     assert done.returncode == code and message in done.stderr
+
+
+def test_report_prints_kpis_writes_the_dashboard_and_agrees_with_simulate(tmp_path: Path) -> None:
+    actions = [orjson.loads(line) for line in cli("simulate", "--events", str(EXAMPLE)).stdout.splitlines()]
+    as_json = cli("report", "--events", str(EXAMPLE), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    kpis = orjson.loads(as_json.stdout)
+    assert sum(kpis["channels"].values()) == len(actions)
+    for jid, journey in kpis["journeys"].items():
+        assert sum(journey["sends"].values()) == sum(1 for a in actions if a["journey"] == jid)
+    assert kpis["coupons"]["issued"] == sum(1 for a in actions if "coupon" in a)
+
+    page = tmp_path / "kpis.html"
+    shown = cli("report", "--events", str(EXAMPLE), "--html", str(page))
+    assert shown.returncode == 0 and "Treatment vs holdout" in shown.stdout and "Cross-channel" in shown.stdout
+    html = page.read_text()
+    entered = kpis["journeys"]["abandoned-cart"]["entered"]
+    assert f'<g class="bar" data-label="entered" data-value="{entered}">' in html
+    assert 'data-chart="lift-web-to-store-interval"' in html
+
+
+def test_report_names_a_missing_log_and_exits_1() -> None:
+    done = cli("report", "--events", "nowhere.jsonl")
+    assert done.returncode == 1 and "nowhere.jsonl: cannot read the event log" in done.stderr

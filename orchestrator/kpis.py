@@ -1,0 +1,294 @@
+"""Omnichannel KPIs: one fold over what the engine decides, the same for `report` and the worker.
+
+Everything is a count under a flat string key in a `Counter`, so partial results just add up: per day and in
+total, per partition in the worker, per log in `report`. Two kinds of input feed it:
+
+- audit records (`journeys.audit`, `simulate --audit`): journey funnels, sends, suppressions, exits,
+  conversions by arm (treatment or holdout) with their channel paths, coupons. Each also counts under its day.
+- customer profiles: a customer's contribution (lifetime value, interactions, channels used) is counted as
+  `contribution(after) - contribution(before)` whenever a profile changes, so the totals always describe
+  every customer's latest profile, whatever the order of updates.
+
+`summarize` turns the counts into the figures people read: rates, the lift over the holdout with its 95%
+interval, medians, top paths. Money is counted in cents, so sums stay exact integers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orchestrator.engine.runner import Record
+
+SEP = "\x1f"  # never in a journey id, step id, channel or reason
+DAY = "day"
+# A lift needs this many runs in each arm, and at least this many conversions and non-conversions in each (the
+# usual rule for the normal approximation of a two-proportion test); below it, `summarize` says so in words.
+MIN_ARM = 30
+MIN_OUTCOMES = 5
+Z95 = 1.959963984540054
+TOP_PATHS = 10
+
+
+def key(*parts: object) -> str:
+    return SEP.join(str(part) for part in parts)
+
+
+def _cents(value: float) -> int:
+    return round(value * 100)
+
+
+def _arm(record: Record) -> str:
+    return "holdout" if record.get("holdout") else "treatment"
+
+
+def audit_keys(record: Record) -> list[str]:
+    """The counters one audit record adds 1 to (before the per-day copies)."""
+    kind = record["kind"]
+    journey = record.get("journey")
+    if kind == "entered":
+        return [key("j", journey, "entered"), key("j", journey, "entered", _arm(record))]
+    if kind == "step":
+        return [key("j", journey, "step", record["step"], "reached")]
+    if kind == "sent":
+        return [key("j", journey, "sent", record["channel"]), key("j", journey, "step", record["step"], "sent"),
+                key("sent", record["channel"])]  # fmt: skip
+    if kind == "suppressed":
+        return [key("j", journey, "suppressed", record["reason"]),
+                key("j", journey, "step", record["step"], "suppressed")]  # fmt: skip
+    if kind == "exited":
+        return [key("j", journey, "exited", record["reason"])]
+    if kind == "converted":
+        path = record.get("path") or []
+        found = [key("j", journey, "converted", _arm(record)), key("conversions")]
+        if len(set(path)) >= 2:
+            found.append(key("conversions", "cross_channel"))
+        if path:
+            found.append(key("path", ">".join(path)))
+        return found
+    if kind == "coupon_redeemed":
+        return [key("coupons", "redeemed"), key("j", journey, "coupons", "redeemed")]
+    return []
+
+
+def audit_counts(record: Record) -> Counter[str]:
+    """What one audit record adds: its counters, in total and under its (UTC) day, and money in cents."""
+    counts: Counter[str] = Counter()
+    day = str(record.get("at", ""))[:10]
+    for name in audit_keys(record):
+        counts[name] += 1
+        counts[key(DAY, day, name)] += 1
+    if record["kind"] == "sent" and record.get("coupon"):
+        counts[key("coupons", "issued")] += 1
+    if record["kind"] in ("coupon_redeemed", "coupon_revenue") and record.get("value") is not None:
+        counts[key("coupons", "revenue_cents")] += _cents(record["value"])
+        counts[key(DAY, day, "coupons", "revenue_cents")] += _cents(record["value"])
+    return counts
+
+
+def contribution(profile: Mapping[str, Any] | None) -> Counter[str]:
+    """One customer's share of the customer-level KPIs (nothing for a customer that is gone)."""
+    if profile is None:
+        return Counter()
+    channels = len(profile.get("channels", ()))
+    segment = "multi" if channels >= 2 else "single"
+    clv = _cents(profile.get("lifetime_value", 0))
+    interactions = sum(profile.get("events", {}).values())
+    return Counter({
+        key("customers"): 1,
+        key("customers", segment): 1,
+        key("clv", segment, "cents"): clv,
+        key("clv", segment, "at", clv): 1,
+        key("interactions"): interactions,
+        key("interactions", "at", interactions): 1,
+        key("channels", "at", channels): 1,
+    })  # fmt: skip
+
+
+def profile_delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> Counter[str]:
+    """What a profile change adds to the totals (negative counts included: a Counter's `-` would drop them)."""
+    delta = contribution(after)
+    delta.subtract(contribution(before))
+    return Counter({name: n for name, n in delta.items() if n})
+
+
+class Kpis:
+    """The running counts; `add` folds a Counter in, keeping negatives (a customer moving between segments)."""
+
+    def __init__(self, counts: Mapping[str, int] | None = None) -> None:
+        self.counts: Counter[str] = Counter(counts or {})
+
+    def add(self, counts: Mapping[str, int]) -> None:
+        for name, n in counts.items():
+            total = self.counts[name] + n
+            if total:
+                self.counts[name] = total
+            else:
+                del self.counts[name]
+
+    def add_audit(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.add(audit_counts(record))
+
+    def summary(self, journeys: Iterable[str] = ()) -> dict[str, Any]:
+        return summarize(self.counts, journeys)
+
+
+# ------------------------------------------------------------------------------------------- summary
+
+
+def lift(entered_t: int, converted_t: int, entered_h: int, converted_h: int) -> dict[str, Any]:
+    """Treatment against holdout: absolute lift (difference of conversion rates) with a 95% Wald interval,
+    relative lift (the interval scaled by the holdout's rate), the two-sided p-value of the pooled
+    two-proportion z-test, and a verdict in words."""
+    out: dict[str, Any] = {
+        "treatment": {"entered": entered_t, "converted": converted_t, "rate": _rate(converted_t, entered_t)},
+        "holdout": {"entered": entered_h, "converted": converted_h, "rate": _rate(converted_h, entered_h)},
+        "absolute": None, "ci95": None, "relative": None, "relative_ci95": None, "p_value": None,
+    }  # fmt: skip
+    if entered_h == 0:
+        out["verdict"] = "no holdout: nobody was held out, so the lift cannot be measured"
+        return out
+    if entered_t == 0:
+        out["verdict"] = "no treatment group yet: nobody entered outside the holdout"
+        return out
+    p_t, p_h = converted_t / entered_t, converted_h / entered_h
+    diff = p_t - p_h
+    se = math.sqrt(p_t * (1 - p_t) / entered_t + p_h * (1 - p_h) / entered_h)
+    low, high = diff - Z95 * se, diff + Z95 * se
+    pooled = (converted_t + converted_h) / (entered_t + entered_h)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / entered_t + 1 / entered_h))
+    out.update(absolute=diff, ci95=[low, high], p_value=math.erfc(abs(diff) / se0 / math.sqrt(2)) if se0 else 1.0)
+    if p_h > 0:
+        out.update(relative=diff / p_h, relative_ci95=[low / p_h, high / p_h])
+    arms = ((entered_t, converted_t), (entered_h, converted_h))
+    if any(n < MIN_ARM or c < MIN_OUTCOMES or n - c < MIN_OUTCOMES for n, c in arms):
+        out["verdict"] = (f"too few to tell: each arm needs at least {MIN_ARM} entries and {MIN_OUTCOMES} "
+                          f"conversions and non-conversions (treatment {converted_t}/{entered_t}, "
+                          f"holdout {converted_h}/{entered_h})")  # fmt: skip
+    elif low > 0:
+        out["verdict"] = (f"works: +{100 * diff:.1f} points of conversion over the holdout "
+                          f"(95% CI +{100 * low:.1f} to +{100 * high:.1f})")  # fmt: skip
+    elif high < 0:
+        out["verdict"] = (f"hurts: {100 * diff:.1f} points of conversion against the holdout "
+                          f"(95% CI {100 * low:.1f} to {100 * high:.1f})")  # fmt: skip
+    else:
+        out["verdict"] = (f"no measurable effect: {100 * diff:+.1f} points, 95% CI {100 * low:+.1f} to "
+                          f"{100 * high:+.1f} includes zero")  # fmt: skip
+    return out
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _under(counts: Mapping[str, int], prefix: str) -> dict[str, int]:
+    """`{rest: n}` for every key `prefix SEP rest` (rest without further separators)."""
+    start = prefix + SEP
+    found = {}
+    for name, n in counts.items():
+        if name.startswith(start) and SEP not in name[len(start) :]:
+            found[name[len(start) :]] = n
+    return found
+
+
+def _median(histogram: Mapping[int, int]) -> float | None:
+    """The median of values given as {value: how many}; the mean of the two middle ones for an even count."""
+    total = sum(histogram.values())
+    if total <= 0:
+        return None
+    middle = [(total - 1) // 2, total // 2]
+    found: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        while len(found) < 2 and middle[len(found)] < seen:
+            found.append(value)
+    return (found[0] + found[1]) / 2
+
+
+def _clv(counts: Mapping[str, int], segments: tuple[str, ...]) -> dict[str, Any]:
+    customers = sum(counts.get(key("customers", s), 0) for s in segments)
+    cents = sum(counts.get(key("clv", s, "cents"), 0) for s in segments)
+    histogram: Counter[int] = Counter()
+    for s in segments:
+        for value, n in _under(counts, key("clv", s, "at")).items():
+            histogram[int(value)] += n
+    median = _median(histogram)
+    return {"customers": customers, "mean": round(cents / customers / 100, 2) if customers else None,
+            "median": None if median is None else round(median / 100, 2), "total": round(cents / 100, 2)}  # fmt: skip
+
+
+def _histogram(counts: Mapping[str, int], prefix: str) -> dict[int, int]:
+    return dict(sorted((int(value), n) for value, n in _under(counts, prefix).items() if n))
+
+
+def summarize(counts: Mapping[str, int], journeys: Iterable[str] = ()) -> dict[str, Any]:
+    """The KPI report (JSON-ready) from the counts; `journeys` are listed even with no activity yet."""
+    names = set(journeys) | {name.split(SEP)[1] for name in counts if name.startswith("j" + SEP)}
+    report: dict[str, Any] = {"journeys": {jid: _journey(counts, jid) for jid in sorted(names)}}
+    conversions = counts.get(key("conversions"), 0)
+    cross = counts.get(key("conversions", "cross_channel"), 0)
+    paths = sorted(_under(counts, "path").items(), key=lambda item: (-item[1], item[0]))[:TOP_PATHS]
+    report["cross_channel"] = {
+        "conversions": conversions, "cross_channel": cross, "rate": _rate(cross, conversions),
+        "top_paths": [{"path": path.split(">"), "conversions": n} for path, n in paths],
+    }  # fmt: skip
+    report["clv"] = {"all": _clv(counts, ("single", "multi")), "single_channel": _clv(counts, ("single",)),
+                     "multi_channel": _clv(counts, ("multi",))}  # fmt: skip
+    customers = counts.get(key("customers"), 0)
+    interactions = counts.get(key("interactions"), 0)
+    report["engagement"] = {
+        "customers": customers, "interactions": interactions,
+        "interactions_per_customer": round(interactions / customers, 2) if customers else None,
+        "interactions_histogram": _histogram(counts, key("interactions", "at")),
+        "channels_histogram": _histogram(counts, key("channels", "at")),
+    }  # fmt: skip
+    issued, redeemed = counts.get(key("coupons", "issued"), 0), counts.get(key("coupons", "redeemed"), 0)
+    report["coupons"] = {"issued": issued, "redeemed": redeemed, "redemption_rate": _rate(redeemed, issued),
+                         "revenue": round(counts.get(key("coupons", "revenue_cents"), 0) / 100, 2)}  # fmt: skip
+    report["channels"] = dict(sorted(_under(counts, "sent").items()))
+    report["days"] = _days(counts)
+    return report
+
+
+def _journey(counts: Mapping[str, int], jid: str) -> dict[str, Any]:
+    def get(*parts: object) -> int:
+        return counts.get(key("j", jid, *parts), 0)
+
+    exited = _under(counts, key("j", jid, "exited"))
+    steps: dict[str, dict[str, int]] = {}
+    prefix = key("j", jid, "step") + SEP
+    for name, n in counts.items():
+        if name.startswith(prefix):
+            step, what = name[len(prefix):].rsplit(SEP, 1)
+            steps.setdefault(step, {"reached": 0, "sent": 0, "suppressed": 0})[what] = n
+    converted_t, converted_h = get("converted", "treatment"), get("converted", "holdout")
+    return {
+        "entered": get("entered"), "active": get("entered") - sum(exited.values()),
+        "exited": dict(sorted(exited.items())), "sends": dict(sorted(_under(counts, key("j", jid, "sent")).items())),
+        "suppressed": dict(sorted(_under(counts, key("j", jid, "suppressed")).items())),
+        "conversions": converted_t + converted_h, "coupons_redeemed": get("coupons", "redeemed"),
+        "steps": steps,
+        "lift": lift(get("entered", "treatment"), converted_t, get("entered", "holdout"), converted_h),
+    }  # fmt: skip
+
+
+def _days(counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """Per UTC day: entries, sends, conversions and redemptions over every journey."""
+    days: dict[str, dict[str, int]] = {}
+    prefix = DAY + SEP
+    for name, n in counts.items():
+        if not name.startswith(prefix):
+            continue
+        day, *rest = name[len(prefix):].split(SEP)
+        row = days.setdefault(day, {"entered": 0, "sent": 0, "conversions": 0, "coupons_redeemed": 0})
+        if rest[0] == "j" and rest[2] in ("entered", "sent") and len(rest) == 3 + (rest[2] == "sent"):
+            row[rest[2]] += n
+        elif rest == ["conversions"]:
+            row["conversions"] += n
+        elif rest == ["coupons", "redeemed"]:
+            row["coupons_redeemed"] += n
+    return dict(sorted(days.items()))

@@ -1,0 +1,141 @@
+"""`orchestrator report`: the KPIs of an event log, as the worker would count them, in the terminal.
+
+The counts come from `simulate` (the oracle) folded by `orchestrator.kpis`, the code the worker runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from orchestrator.kpis import Kpis, contribution
+from orchestrator.simulate import Result
+
+BAR_WIDTH = 24
+NONE = "n/a"
+
+
+def kpis_of(result: Result) -> Kpis:
+    """The KPIs of a finished simulation: its audit records, then every final customer profile."""
+    kpis = Kpis()
+    kpis.add_audit(result.audit)
+    for state in result.states.values():
+        kpis.add(contribution(state.profile))
+    return kpis
+
+
+def _bar(value: float, largest: float, style: str = "cyan") -> Text:
+    filled = 0 if largest <= 0 else round(BAR_WIDTH * value / largest)
+    return Text("█" * filled + "·" * (BAR_WIDTH - filled), style=style)
+
+
+def _pct(value: float | None) -> str:
+    return NONE if value is None else f"{100 * value:.1f}%"
+
+
+def _points(value: float | None) -> str:
+    return NONE if value is None else f"{100 * value:+.1f} pts"
+
+
+def _money(value: float | None) -> str:
+    return NONE if value is None else f"{value:,.2f}"
+
+
+def render(summary: dict[str, Any]) -> Group:
+    """Every KPI table, in the order a marketer reads them: journeys, lift, cross-channel, value, coupons."""
+    parts: list[Any] = []
+    journeys = Table(title="Journeys", title_justify="left")
+    for column in ("journey", "entered", "active", "sends", "suppressed", "conversions", "exits"):
+        journeys.add_column(column, justify="left" if column in ("journey", "exits") else "right",
+                            no_wrap=column == "journey")
+    for jid, j in summary["journeys"].items():
+        exits = ", ".join(f"{reason} {n}" for reason, n in j["exited"].items()) or NONE
+        journeys.add_row(jid, str(j["entered"]), str(j["active"]), str(sum(j["sends"].values())),
+                         str(sum(j["suppressed"].values())), str(j["conversions"]), exits)  # fmt: skip
+    parts.append(journeys)
+
+    lift = Table(title="Treatment vs holdout (goal conversion)", title_justify="left")
+    for column in ("journey", "treatment", "holdout", "lift", "95% CI", "relative"):
+        lift.add_column(column, justify="left" if column == "journey" else "right", no_wrap=column == "journey")
+    verdicts = []
+    for jid, j in summary["journeys"].items():
+        t, h, li = j["lift"]["treatment"], j["lift"]["holdout"], j["lift"]
+        ci = NONE if li["ci95"] is None else f"{_points(li['ci95'][0])} to {_points(li['ci95'][1])}"
+        lift.add_row(jid, f"{_pct(t['rate'])} ({t['converted']}/{t['entered']})",
+                     f"{_pct(h['rate'])} ({h['converted']}/{h['entered']})", _points(li["absolute"]), ci,
+                     _pct(li["relative"]))  # fmt: skip
+        verdicts.append(Text.assemble((f"{jid}: ", "bold"), li["verdict"]))
+    parts += [lift, *verdicts]
+
+    for jid, j in summary["journeys"].items():
+        if not j["steps"]:
+            continue
+        funnel = Table(title=f"Funnel of {jid}", title_justify="left")
+        for column in ("step", "reached", "", "sent", "suppressed"):
+            funnel.add_column(column, justify="left" if column in ("step", "") else "right")
+        largest = max([j["entered"], *(s["reached"] for s in j["steps"].values())])
+        funnel.add_row("entered", str(j["entered"]), _bar(j["entered"], largest), "", "")
+        for step, s in j["steps"].items():
+            funnel.add_row(step, str(s["reached"]), _bar(s["reached"], largest), str(s["sent"]), str(s["suppressed"]))
+        funnel.add_row("converted", str(j["conversions"]), _bar(j["conversions"], largest, "green"), "", "")
+        parts.append(funnel)
+
+    cross = summary["cross_channel"]
+    paths = Table(title=f"Cross-channel conversion: {_pct(cross['rate'])} of {cross['conversions']} conversions "
+                        f"used two or more channels", title_justify="left")  # fmt: skip
+    paths.add_column("path")
+    paths.add_column("conversions", justify="right")
+    paths.add_column("")
+    top = max([p["conversions"] for p in cross["top_paths"]] or [0])
+    for path in cross["top_paths"]:
+        paths.add_row(" → ".join(path["path"]), str(path["conversions"]), _bar(path["conversions"], top))
+    parts.append(paths)
+
+    clv = Table(title="Customer lifetime value", title_justify="left")
+    for column in ("customers", "count", "mean", "median", "total", "mean"):
+        clv.add_column(column, justify="left" if column == "customers" else "right")
+    segments = (("all", "all"), ("single_channel", "single-channel"), ("multi_channel", "multi-channel"))
+    largest_mean = max([summary["clv"][name]["mean"] or 0 for name, _ in segments])
+    for name, label in segments:
+        c = summary["clv"][name]
+        clv.add_row(label, str(c["customers"]), _money(c["mean"]), _money(c["median"]), _money(c["total"]),
+                    _bar(c["mean"] or 0, largest_mean, "green"))  # fmt: skip
+    parts.append(clv)
+
+    engagement = summary["engagement"]
+    channels = Table(title=f"Engagement: {engagement['interactions_per_customer'] or 0} interactions per customer; "
+                           f"distinct channels per customer", title_justify="left")  # fmt: skip
+    channels.add_column("channels", justify="right")
+    channels.add_column("customers", justify="right")
+    channels.add_column("")
+    histogram = engagement["channels_histogram"]
+    for count, customers in histogram.items():
+        channels.add_row(str(count), str(customers), _bar(customers, max(histogram.values())))
+    parts.append(channels)
+
+    coupons, mix = summary["coupons"], summary["channels"]
+    money = Table(title="Coupons and channel mix", title_justify="left")
+    money.add_column("measure")
+    money.add_column("value", justify="right")
+    money.add_row("coupons issued", str(coupons["issued"]))
+    money.add_row("coupons redeemed", f"{coupons['redeemed']} ({_pct(coupons['redemption_rate'])})")
+    money.add_row("in-store revenue from redeemed coupons", _money(coupons["revenue"]))
+    for channel, n in mix.items():
+        money.add_row(f"sends on {channel}", str(n))
+    parts.append(money)
+
+    if summary["days"]:
+        days = Table(title="Per day (UTC)", title_justify="left")
+        for column in ("day", "entered", "sent", "conversions", "coupons redeemed"):
+            days.add_column(column, justify="left" if column == "day" else "right")
+        for day, row in summary["days"].items():
+            days.add_row(day, *(str(row[k]) for k in ("entered", "sent", "conversions", "coupons_redeemed")))
+        parts.append(days)
+    return Group(*parts)
+
+
+def print_report(summary: dict[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(render(summary))
