@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -14,17 +15,21 @@ from typing import BinaryIO
 
 import click
 import orjson
+from redis.exceptions import RedisError
 
 from orchestrator.contract.loader import Loaded, load
 from orchestrator.engine import Engine
 from orchestrator.explain import diff_actions, render_diff, timelines
 from orchestrator.process import tune_gc
+from orchestrator.serving.keys import TRAIL_LIMIT
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.simulate import EventLog, Result, Simulator, read_event_lines
 from orchestrator.timefmt import parse_rfc3339, to_ms
 
 EXIT_INPUT = 1
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a service (Redis, Kafka) cannot be reached
 EXIT_INTERNAL = 70
+KIND = re.compile(r"[a-z0-9_]+")
 
 
 def _err(line: str = "") -> None:
@@ -217,7 +222,7 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
     log = _read_events(events_file)
     summary = kpis_of(_run(loaded, log, None, explain=False)).summary(j.id for j in loaded.journeys)
     if as_json:
-        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:
         print_report(summary)
     if html_file is not None:
@@ -356,6 +361,57 @@ def forget(customer_id: str | None, identities: dict[str, str]) -> None:
         event["identities"] = identities
     asyncio.run(send_lines(settings, [orjson.dumps(event)], settings.topic_touchpoints))
     _err(f"erasure requested ({event['event_id']}); the worker applies it in order with the customer's events")
+
+
+def _who(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, str]:
+    kind, sep, raw = value.partition("=")
+    if sep and KIND.fullmatch(kind) and raw:
+        return kind, raw
+    if not value.strip():
+        raise click.BadParameter("name a customer: a customer_id, or KIND=VALUE such as email=anna@example.com")
+    return "customer_id", value
+
+
+@cli.command()
+@click.option("--customer", "who", required=True, callback=_who, metavar="ID",
+              help="A customer_id, or any identifier as KIND=VALUE: email=anna@example.com, anonymous_id=a-42.")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit records as JSON lines instead.")
+@click.option("--limit", type=click.IntRange(1, TRAIL_LIMIT), default=TRAIL_LIMIT, show_default=True,
+              help="At most this many of the newest records.")
+def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
+    """Why did (or didn't) this customer get a message? Their timeline: events, journeys entered, steps,
+    sends, suppressions with the reason, exits, conversions, merges, as the worker decided them.
+
+    Reads the audit trail the worker keeps in Redis (one lookup); exit 1 when there is none.
+    """
+    from redis.asyncio import Redis
+
+    from orchestrator.serving.keys import Keys
+    from orchestrator.serving.redis import find_customer, read_trail
+
+    settings = Settings()
+    kind, value = who
+
+    async def read() -> tuple[str | None, list[dict[str, object]]]:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            keys, secret = Keys(settings.redis_prefix), settings.identity_secret.get_secret_value().encode()
+            customer = await find_customer(redis, keys, kind, value, secret)
+            return customer, (await read_trail(redis, keys, customer, limit) if customer else [])
+        finally:
+            await redis.aclose()
+
+    try:
+        customer, records = asyncio.run(read())
+    except (OSError, RedisError) as exc:
+        _err(f"cannot read Redis at {settings.redis_url}: {exc}")
+        raise SystemExit(EXIT_UNAVAILABLE) from None
+    if not records:
+        known = f" (customer {customer})" if customer else " (unknown identifier)"
+        _err(f"no audit records for {kind} {value!r}{known}")
+        raise SystemExit(EXIT_INPUT)
+    for line in (orjson.dumps(r).decode() for r in records) if as_json else timelines(records):
+        click.echo(line)
 
 
 @cli.command("rebuild-serving")

@@ -117,7 +117,7 @@ def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", g
     clv_rows += [(f"{label} (median)", clv[key]["median"] or 0.0) for key, label in
                  (("single_channel", "single-channel"), ("multi_channel", "multi-channel"))]  # fmt: skip
     paths = [(" → ".join(p["path"]), p["conversions"]) for p in cross["top_paths"]]
-    channels = [(f"{k} channel{'s' if k != 1 else ''}", n) for k, n in engagement["channels_histogram"].items()]
+    channels = [(f"{k} channel{'s' if k != '1' else ''}", n) for k, n in engagement["channels_histogram"].items()]
     days = [(day, row["conversions"]) for day, row in summary["days"].items()]
     body = (
         f"<h1>{escape(title)}</h1><p class='muted'>{escape(generated)}</p>"

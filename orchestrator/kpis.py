@@ -107,10 +107,13 @@ def contribution(profile: Mapping[str, Any] | None) -> Counter[str]:
     })  # fmt: skip
 
 
-def profile_delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> Counter[str]:
-    """What a profile change adds to the totals (negative counts included: a Counter's `-` would drop them)."""
+def change(before: Counter[str], after: Mapping[str, Any] | None, trail: Iterable[tuple[int, Record]]) -> Counter[str]:
+    """What one step of a customer adds: the profile's new contribution minus its old one (`before`, taken with
+    `contribution` before the engine ran), plus the step's audit records (with their times). Zero counts dropped."""
     delta = contribution(after)
-    delta.subtract(contribution(before))
+    delta.subtract(before)
+    for _, record in trail:
+        delta.update(audit_counts(record))
     return Counter({name: n for name, n in delta.items() if n})
 
 
@@ -221,8 +224,9 @@ def _clv(counts: Mapping[str, int], segments: tuple[str, ...]) -> dict[str, Any]
             "median": None if median is None else round(median / 100, 2), "total": round(cents / 100, 2)}  # fmt: skip
 
 
-def _histogram(counts: Mapping[str, int], prefix: str) -> dict[int, int]:
-    return dict(sorted((int(value), n) for value, n in _under(counts, prefix).items() if n))
+def _histogram(counts: Mapping[str, int], prefix: str) -> dict[str, int]:
+    """`{"value": customers}` in increasing value (string keys: it is JSON)."""
+    return {str(value): n for value, n in sorted((int(v), n) for v, n in _under(counts, prefix).items() if n)}
 
 
 def summarize(counts: Mapping[str, int], journeys: Iterable[str] = ()) -> dict[str, Any]:

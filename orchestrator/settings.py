@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_poll_records: int = Field(default=500, ge=1)
     # events queued per agent; at 80 % the worker stops fetching the partition, at 40 % it resumes (faust: 4096)
     stream_buffer: int = Field(default=1024, ge=16)
+    # Prometheus metrics of the worker at http://<host>:<port>/metrics (0: not served)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_enabled: bool = False
     log_level: str = "warning"

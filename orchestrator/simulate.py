@@ -17,7 +17,7 @@ import orjson
 from orchestrator.contract.events import Event, InvalidEvent, event_from_document
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
-from orchestrator.engine.runner import Record
+from orchestrator.engine.runner import Record, event_audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +127,7 @@ class Simulator:
             for identifier in [i for i, owner in self.graph.items() if owner == state.key]:
                 del self.graph[identifier]
         if self.record_events:
-            self.result.audit.append({
-                "at": event.data["occurred_at"], "customer": event.customer,
-                "kind": "duplicate" if outcome.duplicate else "event",
-                "event_id": event.id, "type": event.type, "channel": event.channel,
-            })  # fmt: skip
+            self.result.audit.append(event_audit(event, outcome.duplicate))
         self.result.events += 1
         self.result.duplicates += outcome.duplicate
         self._collect(outcome)

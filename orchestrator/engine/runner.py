@@ -62,6 +62,12 @@ class Outcome:
         return self._at
 
 
+def event_audit(event: Event, duplicate: bool) -> Record:
+    """The record that places an event in a customer's timeline (`explain`), before the decisions it caused."""
+    return {"at": event.data["occurred_at"], "customer": event.customer, "kind": "duplicate" if duplicate else "event",
+            "event_id": event.id, "type": event.type, "channel": event.channel}  # fmt: skip
+
+
 class Engine:
     """Immutable once built: the compiled journeys (every version given) and the contact policy."""
 

@@ -23,8 +23,10 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from orchestrator.engine.identity import identifier_key
+from orchestrator.dashboard import render as render_dashboard
+from orchestrator.kpis import summarize
 from orchestrator.serving.keys import SAFE_TRAITS, Keys
+from orchestrator.serving.redis import find_customer, read_kpis, read_trail
 from orchestrator.settings import Settings
 from orchestrator.timefmt import parse_rfc3339
 
@@ -36,8 +38,7 @@ MAX_KIND = 64
 MAX_VALUE = 256
 REDIS_TIMEOUT = 2.0  # seconds: a store waits at most about this long for a 503 when Redis is down
 MAX_OFFERS = 100  # coupons resolved per customer answer; a summary lists only the active few
-CUSTOMER_ID = "customer_id"
-ANONYMOUS_ID = "anonymous_id"
+COOKIE = "orch_token"  # the dashboard's session: the token, HttpOnly, SameSite=Strict, path /dashboard
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,7 +47,7 @@ _REDIS: Final = web.AppKey("redis", redis.asyncio.Redis)
 _KEYS: Final = web.AppKey("keys", Keys)
 _SECRET: Final = web.AppKey("identity_secret", bytes)
 _OPENAPI: Final = web.AppKey("openapi", bytes)
-_PUBLIC = frozenset({"/healthz"})  # the only path served without a token; it says nothing about customers
+_PUBLIC = frozenset({"/healthz", "/login"})  # served without a token: they say nothing about customers
 _REALM = 'Bearer realm="orchestrator"'
 
 
@@ -73,13 +74,21 @@ class _BadRequest(Exception):
 
 
 def _authorised(request: web.Request) -> str | None:
-    """None when the bearer token matches; else why not (`missing` or `invalid`)."""
+    """None when the bearer token matches; else why not (`missing` or `invalid`). A browser on the dashboard has
+    no header to send: there the token may come from the cookie `/login` sets."""
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
+    if scheme.lower() == "bearer" and credentials.strip():
+        presented = credentials.strip()
+    elif request.path == "/dashboard" and request.cookies.get(COOKIE):
+        presented = request.cookies[COOKIE]
+    else:
         return "missing"
-    presented = credentials.strip().encode("utf-8", "surrogateescape")
-    return None if hmac.compare_digest(presented, request.app[_TOKEN]) else "invalid"
+    return None if _matches(presented, request.app[_TOKEN]) else "invalid"
+
+
+def _matches(presented: str, token: bytes) -> bool:
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), token)
 
 
 @web.middleware
@@ -87,6 +96,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Token first (before routing, so unknown paths say nothing either), then errors as JSON, never tracebacks."""
     if request.path not in _PUBLIC:
         failure = _authorised(request)
+        if failure == "missing" and request.path == "/dashboard":
+            raise web.HTTPSeeOther("/login")
         if failure == "missing":
             return _error(401, "missing bearer token", {"WWW-Authenticate": _REALM})
         if failure == "invalid":
@@ -95,6 +106,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except _BadRequest as error:
         return _error(400, str(error))
+    except web.HTTPRedirection:
+        raise
     except web.HTTPException as error:  # routing: 404 unknown path, 405 method not allowed
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
         return _error(error.status, error.reason.lower(), headers)
@@ -107,10 +120,6 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 # ------------------------------------------------------------------ reading Redis
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _loads(value: bytes | str | None) -> dict[str, Any] | None:
@@ -167,13 +176,6 @@ async def _customer_answer(request: web.Request, customer: str) -> web.Response:
     return _json({"customer": customer, "summary": _safe_summary(summary), "offers": offers})
 
 
-def _identifier(kind: str, value: str, secret: bytes) -> str:
-    """The graph's identifier key, as the worker builds it (`orchestrator.engine.identity.event_identifiers`)."""
-    if kind == ANONYMOUS_ID:
-        return f"{ANONYMOUS_ID}:{value}"
-    return identifier_key(kind, value, secret)
-
-
 def _check_value(value: str | None, name: str) -> str:
     if value is None:
         raise _BadRequest(f"{name} is required")
@@ -194,12 +196,10 @@ async def lookup(request: web.Request) -> web.Response:
     if len(kind) > MAX_KIND or not KIND.fullmatch(kind):
         raise _BadRequest(f"kind must match [a-z0-9_]+ (at most {MAX_KIND} characters), e.g. email")
     value = _check_value(request.query.get("value"), "value")
-    if kind == CUSTOMER_ID:
-        return await _customer_answer(request, value)
-    found = await request.app[_REDIS].get(request.app[_KEYS].identifier(_identifier(kind, value, request.app[_SECRET])))
+    found = await find_customer(request.app[_REDIS], request.app[_KEYS], kind, value, request.app[_SECRET])
     if found is None:
         return _error(404, "unknown customer")
-    return await _customer_answer(request, _text(found))
+    return await _customer_answer(request, found)
 
 
 async def customer(request: web.Request) -> web.Response:
@@ -214,6 +214,53 @@ async def coupon(request: web.Request) -> web.Response:
     if view["state"] == "unknown":
         return _json({**view, "error": "unknown coupon"}, 404)
     return _json(view)
+
+
+async def timeline(request: web.Request) -> web.Response:
+    customer_key = _check_value(request.match_info["customer"], "customer")
+    records = await read_trail(request.app[_REDIS], request.app[_KEYS], customer_key)
+    if not records:
+        return _error(404, "no audit records for this customer")
+    return _json({"customer": customer_key, "records": records})
+
+
+async def kpis(request: web.Request) -> web.Response:
+    counts = await read_kpis(request.app[_REDIS], request.app[_KEYS])
+    return _json(summarize(counts))
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    counts = await read_kpis(request.app[_REDIS], request.app[_KEYS])
+    generated = f"live from Redis, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    page = render_dashboard(summarize(counts), generated=generated)
+    response = web.Response(text=page, content_type="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in: KPI dashboard</title>
+<style>body{{font:15px system-ui,sans-serif;margin:48px}}input{{font:inherit;padding:6px;width:320px}}</style>
+</head><body><h1>KPI dashboard</h1><p>{message}</p><form method="post" action="/login">
+<label>API token <input type="password" name="token" autocomplete="current-password" autofocus></label>
+<button type="submit">Open the dashboard</button></form></body></html>"""
+
+
+async def login_form(request: web.Request) -> web.Response:
+    return web.Response(text=LOGIN_PAGE.format(message="Enter the API token (ORCH_API_TOKEN)."),
+                        content_type="text/html")  # fmt: skip
+
+
+async def login(request: web.Request) -> web.Response:
+    """The token from the form becomes an HttpOnly cookie for /dashboard: a browser never puts it in a URL."""
+    form = await request.post()
+    presented = form.get("token")
+    if not isinstance(presented, str) or not _matches(presented.strip(), request.app[_TOKEN]):
+        return web.Response(text=LOGIN_PAGE.format(message="That token is not valid."), status=401,
+                            content_type="text/html")  # fmt: skip
+    response = web.HTTPSeeOther("/dashboard")
+    response.set_cookie(COOKIE, presented.strip(), path="/dashboard", httponly=True, samesite="Strict",
+                        secure=request.secure)  # fmt: skip
+    raise response
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -250,7 +297,12 @@ def create_app(settings: Settings, redis: redis.asyncio.Redis) -> web.Applicatio
     app[_OPENAPI] = orjson.dumps(openapi_document())
     app.router.add_get("/v1/customers/lookup", lookup)  # before {customer}, which would match `lookup`
     app.router.add_get("/v1/customers/{customer}", customer)
+    app.router.add_get("/v1/customers/{customer}/timeline", timeline)
     app.router.add_get("/v1/coupons/{code}", coupon)
+    app.router.add_get("/v1/kpis", kpis)
+    app.router.add_get("/dashboard", dashboard)
+    app.router.add_get("/login", login_form)
+    app.router.add_post("/login", login)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     return app

@@ -7,6 +7,11 @@
   coupon codes), `updated_at`.
 - `{p}coupon:<code>`: `{"code", "customer", "journey", "action_id", "discount_percent", "issued_at", "expires_at",
   "status": "issued" | "redeemed", "redeemed_at"?, "store_id"?, "order_id"?}`, TTL = expiry + 30 days.
+- `{p}audit:<customer>`: sorted set of the customer's audit records (events included), score = the decision's time
+  in ms, member = `<ordinal>.<rank> <JSON record>` (ordinal and rank order the records of one millisecond, see
+  `serving.redis.Trail`); the newest `TRAIL_LIMIT` kept. `explain` and the API read it.
+- `{p}kpis:<partition>`: hash of KPI counts (`orchestrator.kpis` keys) of one partition of the customers topic,
+  absolute values as the worker's `kpis` table holds them; the API sums the partitions.
 - `{p}merge:<event_id>`: JSON list of the anonymous customers this event merged, TTL 7 days: a replay of the event
   (after a crash) finds its links already written and must still hand those customers over.
 
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 
 MERGE_MEMORY_SECONDS = 7 * 24 * 3600  # how long a replayed event can still find the merges it made
 COUPON_GRACE_SECONDS = 30 * 24 * 3600  # an expired coupon still answers "expired", not "unknown", this long
+TRAIL_LIMIT = 1000  # audit records kept per customer for `explain`; the audit topic keeps them all
 SAFE_TRAITS = ("first_name", "tier", "timezone", "language", "preferred_store")  # never email, phone, address
 
 
@@ -43,3 +49,9 @@ class Keys:
 
     def merge(self, event_id: str) -> str:
         return f"{self.prefix}merge:{event_id}"
+
+    def audit(self, customer: str) -> str:
+        return f"{self.prefix}audit:{customer}"
+
+    def kpis(self, partition: int | str) -> str:
+        return f"{self.prefix}kpis:{partition}"

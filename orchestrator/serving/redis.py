@@ -9,21 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import orjson
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from orchestrator.engine import CustomerState
-from orchestrator.serving.keys import COUPON_GRACE_SECONDS, MERGE_MEMORY_SECONDS, SAFE_TRAITS, Keys
+from orchestrator.engine.identity import ANONYMOUS_ID, identifier_key
+from orchestrator.engine.runner import Record
+from orchestrator.serving.keys import COUPON_GRACE_SECONDS, MERGE_MEMORY_SECONDS, SAFE_TRAITS, TRAIL_LIMIT, Keys
 from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
 log = logging.getLogger("orchestrator.redis")
 T = TypeVar("T")
 RETRYABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError, OSError)
 MAX_BACKOFF = 5.0
+KpiCounts = tuple[int, Mapping[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Trail:
+    """One step's audit records with their times (ms). The ordinal (events the customer had after the step)
+    orders the steps that share a millisecond, as the engine ran them: ZSET members that tie on the score sort
+    by their bytes, and each member starts with `<ordinal>.<rank>`."""
+
+    ordinal: int
+    records: Sequence[tuple[int, Record]]  # a partition and the absolute values of its changed KPI counts
 
 
 async def retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -102,11 +117,58 @@ class Serving:
 
         await retrying("identity link", write)
 
-    async def publish(self, state: CustomerState, now: int) -> None:
-        """The customer's summary and every coupon it holds, as the state says (the state is the truth)."""
+    def stage(self, pipe: Any, customer: str, trail: Trail, kpis: KpiCounts | None) -> None:
+        """Audit records onto the customer's trail and the partition's KPI counts as absolute values. A replay
+        after a crash writes the same members and the same numbers: nothing changes."""
+        if trail.records:
+            members = {
+                b"%010d.%05d " % (trail.ordinal, rank) + orjson.dumps(record): now
+                for rank, (now, record) in enumerate(trail.records)
+            }
+            key = self.keys.audit(customer)
+            pipe.zadd(key, members)
+            pipe.zremrangebyrank(key, 0, -TRAIL_LIMIT - 1)
+        if kpis is not None:
+            partition, counts = kpis
+            present = {name: n for name, n in counts.items() if n}
+            if present:
+                pipe.hset(self.keys.kpis(partition), mapping=present)
+            gone = [name for name, n in counts.items() if not n]
+            if gone:
+                pipe.hdel(self.keys.kpis(partition), *gone)
+
+    async def record(self, customer: str, trail: Trail, kpis: KpiCounts | None = None) -> None:
+        """Audit trail and KPI counts alone (for a customer with no summary: handed over or erased)."""
 
         async def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
+            self.stage(pipe, customer, trail, kpis)
+            await pipe.execute()
+
+        await retrying("audit write", write)
+
+    async def move_trail(self, source: str, target: str) -> None:
+        """A merge: the anonymous customer's timeline becomes part of the known customer's (idempotent)."""
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zunionstore(self.keys.audit(target), [self.keys.audit(target), self.keys.audit(source)],
+                             aggregate="MIN")  # fmt: skip
+            pipe.delete(self.keys.audit(source))
+            pipe.zremrangebyrank(self.keys.audit(target), 0, -TRAIL_LIMIT - 1)
+            await pipe.execute()
+
+        await retrying("audit merge", write)
+
+    async def publish(
+        self, state: CustomerState, now: int, trail: Trail | None = None, kpis: KpiCounts | None = None
+    ) -> None:
+        """The customer's summary and every coupon it holds, as the state says (the state is the truth), with the
+        audit trail and KPI counts of the change, in one round trip."""
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            self.stage(pipe, state.key, trail or Trail(0, []), kpis)
             pipe.set(self.keys.customer(state.key), orjson.dumps(summary(state, now)))
             for code, offer in state.profile.get("offers", {}).items():
                 expires = to_ms(parse_rfc3339(offer["expires_at"]))
@@ -119,7 +181,7 @@ class Serving:
         await retrying("summary write", write)
 
     async def erase(self, customer: str, state: CustomerState | None) -> None:
-        """Everything Redis holds about a customer: summary, coupons, identity links (the graph and its set)."""
+        """Everything Redis holds about a customer: summary, coupons, audit trail, identity links (graph and set)."""
 
         async def write() -> None:
             members = await self.redis.smembers(self.keys.identifiers_of(customer))
@@ -128,7 +190,7 @@ class Serving:
                 identifiers |= set(state.identifiers)
             current, _ = await self.lookup(sorted(identifiers))
             pipe = self.redis.pipeline(transaction=False)
-            pipe.delete(self.keys.customer(customer), self.keys.identifiers_of(customer))
+            pipe.delete(self.keys.customer(customer), self.keys.identifiers_of(customer), self.keys.audit(customer))
             for identifier, owner in current.items():
                 if owner == customer:
                     pipe.delete(self.keys.identifier(identifier))
@@ -137,3 +199,36 @@ class Serving:
             await pipe.execute()
 
         await retrying("erasure", write)
+
+
+# ------------------------------------------------------------------ reads (explain, the API)
+
+
+def graph_identifier(kind: str, value: str, secret: bytes) -> str:
+    """The graph's identifier key, as the worker builds it (`orchestrator.engine.identity.event_identifiers`)."""
+    if kind == ANONYMOUS_ID:
+        return f"{ANONYMOUS_ID}:{value}"
+    return identifier_key(kind, value, secret)
+
+
+async def find_customer(redis: Redis, keys: Keys, kind: str, value: str, secret: bytes) -> str | None:
+    """Who an identifier belongs to now (one GET); a `customer_id` is its own key."""
+    if kind == "customer_id":
+        return value
+    found = await redis.get(keys.identifier(graph_identifier(kind, value, secret)))
+    return found.decode() if isinstance(found, bytes) else found
+
+
+async def read_trail(redis: Redis, keys: Keys, customer: str, limit: int = TRAIL_LIMIT) -> list[Record]:
+    """The customer's newest `limit` audit records, oldest first (one ZRANGE)."""
+    members = cast(list[bytes], await redis.zrange(keys.audit(customer), -limit, -1))
+    return [orjson.loads(member.partition(b" ")[2]) for member in members]
+
+
+async def read_kpis(redis: Redis, keys: Keys) -> Counter[str]:
+    """The worker's KPI counts summed over every partition's hash."""
+    totals: Counter[str] = Counter()
+    async for name in redis.scan_iter(match=keys.kpis("*"), count=1000):
+        for field, value in (await redis.hgetall(name)).items():
+            totals[field.decode() if isinstance(field, bytes) else field] += int(value)
+    return totals

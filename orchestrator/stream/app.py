@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,13 +28,16 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from redis.asyncio import Redis
 
+from orchestrator import kpis
 from orchestrator.contract.events import Event
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.identity import conflict_records, event_identifiers, resolve_event
+from orchestrator.engine.runner import event_audit
 from orchestrator.serving.keys import Keys
-from orchestrator.serving.redis import Serving
+from orchestrator.serving.redis import Serving, Trail
 from orchestrator.settings import Settings
 from orchestrator.stream.eos import OrchestratorApp, stop_now
+from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.records import (
     INPUT_MAX_MESSAGE_BYTES,
@@ -64,6 +68,8 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, ProducerSe
 # Each input makes several records (re-key, action, audit, changelogs): let the producer batch them for 5 ms
 # instead of one request each (bench/stream.py: about +25 % events/s, a third less broker CPU per event).
 PRODUCER_LINGER_S = 0.005
+LAG_INTERVAL = 5.0  # seconds between consumer-lag measurements (one ListOffsets request)
+INGEST, CUSTOMER = "ingest", "customer"  # the agents, as metrics label them
 
 
 def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
@@ -107,11 +113,15 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                          extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})  # fmt: skip
 
     customers, timers, parking = table("customers"), table("timers"), Parking(table("parked"))
+    kpi_table = table("kpis")  # `<partition>SEP<kpi key>` -> count: orchestrator/kpis.py, per customers partition
     index = TimerIndex()
+    metrics = app.metrics = Metrics()
+    metrics.track_timers(lambda: len(index))
     watermark = InputWatermark(app, settings.topic_touchpoints)
 
     async def to_dlq(reason: str, message: Any) -> None:
         log.info("to DLQ: %s (%s[%s]@%s)", reason, message.topic, message.partition, message.offset)
+        metrics.dlq.inc()
         await dlq.send(
             key=message.key,
             value=dlq_record(reason, topic=message.topic, partition=message.partition, offset=message.offset,
@@ -134,9 +144,12 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         # A replay after a crash finds its links already written: the merges it made are remembered in Redis.
         merges = resolution.merges or merged_before
         await serving.link(resolution.links, graph, result.id, merges)
-        for record in conflict_records(resolution, resolved.data["occurred_at"]):
+        conflicts = conflict_records(resolution, resolved.data["occurred_at"])
+        for record in conflicts:
             log.warning("identity conflict (not merged): %s", record)
             await audit.send(key=resolved.customer.encode(), value=orjson.dumps(record))
+        if conflicts:
+            await serving.record(resolved.customer, Trail(0, [(resolved.ts, record) for record in conflicts]))
         if not merges:
             await customer_topic.send(key=resolved.customer.encode(), value=encode_event(resolved))
             return
@@ -159,14 +172,23 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
                 await ingest_one(event.message)
             watermark.processed(event.message.partition, event.message.offset, event.message.timestamp)
+            done(INGEST, event.message)
+
+    def done(agent: str, message: Any) -> None:
+        metrics.events.labels(agent, "processed").inc()
+        if message.timestamp:
+            metrics.latency.labels(agent).observe(max(0.0, time.time() - message.timestamp))
 
     async def publish(key: str, outcomes: list[Outcome]) -> None:
-        """Actions to `actions.<channel>`, decisions to the audit topic (the records `simulate --audit` writes)."""
+        """Actions to `actions.<channel>`, decisions to the audit topic (the records `simulate --explain` writes)."""
         for outcome in outcomes:
             for action in outcome.actions:
                 await actions[action["channel"]].send(key=key.encode(), value=orjson.dumps(action))
+                metrics.actions.labels(action["channel"]).inc()
             for record in outcome.audit:
                 await audit.send(key=key.encode(), value=orjson.dumps(record))
+                if record["kind"] == "suppressed":
+                    metrics.suppressions.labels(record["reason"]).inc()
 
     def reindex(before: dict[str, Timer], state: CustomerState, partition: int, gone: bool = False) -> None:
         after = {} if gone else {t.token: t for t in state.pending_timers()}
@@ -205,6 +227,23 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             except Refused as exc:  # its own record is gone: the reason and the record go to the log
                 log.error("held record refused: %s: %s", exc, raw[:1000])
 
+    def count(partition: int, delta: Counter[str]) -> tuple[int, dict[str, int]]:
+        """Fold a step's KPI counts into the partition's counters (the `kpis` table); the new absolute values."""
+        changed = {}
+        for name, n in delta.items():
+            table_key = f"{partition}{kpis.SEP}{name}".encode()
+            value = int(kpi_table.get(table_key) or 0) + n
+            if value:
+                kpi_table[table_key] = str(value).encode()
+            else:
+                kpi_table.pop(table_key, None)
+            changed[name] = value
+        return partition, changed
+
+    def trail(state: CustomerState, outcomes: list[Outcome]) -> Trail:
+        records = [(outcome.now, record) for outcome in outcomes for record in outcome.audit]
+        return Trail(sum(state.profile["events"].values()), records)
+
     async def process(item: Event | Timer | Handover | Absorb, partition: int) -> None:
         key = item.customer.encode()
         stored = customers.get(key)
@@ -212,9 +251,11 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             return  # a late fire record of a customer merged away or erased: nothing is pending
         state = decode_state(stored) if stored else CustomerState(item.customer)
         before = {t.token: t for t in state.pending_timers()}
+        counted = kpis.contribution(state.profile) if stored else Counter[str]()
         if isinstance(item, Timer):
             outcomes = engine.fire_due(state, item.due)
             now = item.due
+            metrics.timer_lateness.observe(max(0.0, time.time() - item.due / 1000))
         else:
             now = item.ts
             outcomes = engine.fire_due(state, now)
@@ -222,6 +263,9 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                 await publish(item.customer, outcomes)
                 customers.pop(key, None)  # emptied: a tombstone in the changelog
                 reindex(before, state, partition, gone=True)
+                steps = trail(state, outcomes)
+                await serving.record(item.customer, steps, count(partition, kpis.change(counted, None, steps.records)))
+                await serving.move_trail(item.customer, item.to)
                 await serving.erase(item.customer, None)  # its summary; its links already point to `to`
                 forward = encode_absorb(item.to, item.customer, state if stored else None, now, item.event)
                 await customer_topic.send(key=item.to.encode(), value=forward)
@@ -230,11 +274,15 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                 outcomes.append(engine.absorb(state, CustomerState.from_dict(item.state), now))
             event = item if isinstance(item, Event) else item.event
             if event is not None:
-                outcomes.append(engine.on_event(state, event, now))
+                outcome = engine.on_event(state, event, now)
+                outcome.audit.insert(0, event_audit(event, outcome.duplicate))  # as `simulate --explain` has it
+                outcomes.append(outcome)
         if outcomes and outcomes[-1].erased:  # right to erasure: state, timers, Redis; tombstones in changelogs
             await publish(state.key, outcomes)
             customers.pop(key, None)
             reindex(before, state, partition, gone=True)
+            changed = count(partition, kpis.change(counted, None, trail(state, outcomes).records))
+            await serving.record(state.key, Trail(0, []), changed)
             await serving.erase(state.key, decode_state(stored) if stored else None)
             return
         encoded = encode_state(state)
@@ -243,7 +291,8 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         await publish(state.key, outcomes)
         customers[key] = encoded
         reindex(before, state, partition)
-        await serving.publish(state, now)
+        steps = trail(state, outcomes)
+        await serving.publish(state, now, steps, count(partition, kpis.change(counted, state.profile, steps.records)))
 
     @app.agent(customer_topic)
     async def customer(stream: faust.StreamT[bytes]) -> None:
@@ -262,6 +311,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                 except Exception as exc:  # a bug must not stop every customer: park the record with the reason
                     log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
                     await to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)
+            done(CUSTOMER, message)
 
     @asynccontextmanager
     async def crash_on(errors: tuple[type[BaseException], ...]) -> AsyncIterator[None]:
@@ -282,6 +332,28 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                 entries.append((timer, partition))
         index.rebuild(entries)
         log.info("timer index rebuilt: %d pending timers on partitions %s", len(entries), sorted(owned))
+
+    lagging: set[tuple[str, int]] = set()
+
+    @app.timer(interval=LAG_INTERVAL)
+    async def measure_lag() -> None:
+        """Records not yet processed (end offset minus committed offset) per owned partition of the inputs."""
+        thread = app.consumer._thread  # type: ignore[attr-defined]  # faust runs aiokafka's consumer there
+        consumer = thread._ensure_consumer()
+        inputs = (settings.topic_touchpoints, settings.topic_customers)
+        owned = [tp for tp in consumer.assignment() if tp.topic in inputs]
+        try:
+            ends = await thread.call_thread(consumer.end_offsets, owned)
+        except KafkaError:
+            return
+        now = {(tp.topic, tp.partition) for tp in owned}
+        for topic, partition in lagging - now:
+            metrics.lag.remove(topic, str(partition))
+        lagging.clear()
+        lagging.update(now)
+        for tp in owned:
+            committed = app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+            metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, ends[tp] - committed))
 
     @app.timer(interval=settings.timer_interval)
     async def fire_timers() -> None:

@@ -80,6 +80,8 @@ from faust.types.transports import TransportT
 from faust.types.tuples import RecordMetadata
 from mode import Service
 
+from orchestrator.stream.metrics import Metrics
+
 log = logging.getLogger("orchestrator.eos")
 FETCH_MAX_WAIT_MS = 100
 HOLE_CHECK_SECONDS = 1.0
@@ -319,6 +321,8 @@ class EosTransport(KafkaTransport):
 
 class OrchestratorApp(faust.App):
     """A faust App whose consumer uses `EosTransactionManager`, with the gate its agents process inside."""
+
+    metrics: Metrics  # set by `create_app`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

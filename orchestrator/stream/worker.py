@@ -33,6 +33,7 @@ def run_worker(settings: Settings, loaded: Loaded) -> None:
         # Local stores hold writes of transactions that a crash aborted, and faust cannot tell them apart:
         # rebuild the tables from their changelogs (read_committed). Recovery time grows with the state.
         shutil.rmtree(app.conf.tabledir, ignore_errors=True)
+    app.metrics.serve(settings.metrics_host, settings.metrics_port)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG at level WARNING and above, so every debug
     # call in faust and aiokafka builds a record (about 7 % of the worker's CPU): no spinner.

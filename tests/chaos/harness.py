@@ -34,12 +34,17 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
 
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
+from orchestrator.kpis import SEP
+from orchestrator.report import kpis_of
+from orchestrator.serving.keys import Keys
+from orchestrator.serving.redis import read_kpis
 from orchestrator.settings import DEV_COUPON_SECRET
-from orchestrator.simulate import Simulator
+from orchestrator.simulate import Result, Simulator
 from orchestrator.stream.client import read_topic
 from orchestrator.stream.records import decode_state
 from tests.chaos.generator import SLOT_SECONDS, Planned, plan
@@ -76,12 +81,16 @@ class Report:
     dlq_records: int = 0
     customers_compared: int = 0
     state_mismatches: int = 0
+    kpis_compared: int = 0  # KPI counters (orchestrator/kpis.py) in the worker's table, Redis or `report`
+    kpi_mismatches: int = 0  # counters where the worker's `kpis` table differs from `report` on the same log
+    redis_kpi_mismatches: int = 0  # ... where Redis (what the API serves) differs from `report`
     seconds: float = 0.0
     examples: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return (self.duplicates == self.lost == self.unexpected == self.state_mismatches == 0
+                and self.kpi_mismatches == self.redis_kpi_mismatches == 0
                 and self.dlq_records == self.garbage_sent and self.expected_actions > 0)  # fmt: skip
 
     def summary(self) -> str:
@@ -92,7 +101,9 @@ class Report:
                 f"{self.expected_actions} expected, {self.published_actions} published, "
                 f"{self.duplicates} duplicates, {self.lost} lost, {self.unexpected} unexpected; DLQ "
                 f"{self.dlq_records}/{self.garbage_sent}; states: {self.customers_compared} compared, "
-                f"{self.state_mismatches} different; {self.seconds:.0f} s")  # fmt: skip
+                f"{self.state_mismatches} different; KPI counters: {self.kpis_compared} compared, "
+                f"{self.kpi_mismatches} different in the table, {self.redis_kpi_mismatches} in Redis; "
+                f"{self.seconds:.0f} s")  # fmt: skip
 
 
 def schedule(rng: random.Random, slots: int, kills: int, broker_restarts: int, pauses: int, redis: int) -> list[Fault]:
@@ -119,6 +130,8 @@ class Chaos:
         self.down_until: dict[str, float] = {}  # killed on purpose: restart after this moment
         self.unplanned = 0
         self.sent: list[dict[str, Any]] = []  # every valid event as sent: the oracle's input
+        self.result: Result | None = None  # `simulate` on `sent`, once checked
+        self.metrics_ports: dict[str, int] = {}  # a worker's Prometheus port, when it serves one
 
     @property
     def bootstrap(self) -> str:
@@ -128,7 +141,8 @@ class Chaos:
         return self.workdir / f"{name}.log"
 
     def start(self, name: str) -> None:
-        env = {**os.environ, **self.env, "ORCH_DATA_DIR": str(self.workdir / f"data-{name}")}
+        env = {**os.environ, **self.env, "ORCH_DATA_DIR": str(self.workdir / f"data-{name}"),
+               "ORCH_METRICS_PORT": str(self.metrics_ports.get(name, 0))}  # fmt: skip
         with self.log_of(name).open("ab") as log:
             self.workers[name] = subprocess.Popen(
                 [sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys",
@@ -275,7 +289,7 @@ class Chaos:
         loaded = load([self.journeys])
         engine = Engine(loaded.journeys, loaded.policy, secret=DEV_COUPON_SECRET.encode())
         events = sorted((event_from_document(d) for d in self.sent), key=lambda e: e.ts)
-        result = Simulator(engine).run(events)
+        result = self.result = Simulator(engine, record_events=True).run(events)
         expected = Counter(a["action_id"] for a in result.actions)
         report.expected_actions = sum(expected.values())
         published = await self.collect(report.expected_actions, timeout=180)
@@ -303,6 +317,7 @@ class Chaos:
                 differing.append(key)
                 if report.state_mismatches <= 3:
                     report.examples.append(f"state of {key} differs")
+        await self.check_kpis(report, result)
         # What a person needs to see why: each differing customer's events, actions and both states.
         wrong = {a["customer_id"] for a in result.actions if a["action_id"] not in got}
         wrong |= {a["customer_id"] for a in published if a["action_id"] not in expected}
@@ -323,6 +338,32 @@ class Chaos:
         }  # fmt: skip
         (self.workdir / "diagnosis.json").write_bytes(orjson.dumps(diagnosis, option=orjson.OPT_INDENT_2))
         (self.workdir / "events.jsonl").write_bytes(b"\n".join(orjson.dumps(d) for d in self.sent))
+
+
+    async def check_kpis(self, report: Report, result: Result) -> None:
+        """The worker's KPI counters (its `kpis` table's changelog, summed over partitions, and the Redis hashes the
+        API reads) must equal `report`'s on the same log."""
+        expected = kpis_of(result).counts
+        latest: dict[bytes, int] = {}  # the last record of a key is its value; a tombstone is zero
+        for record in await read_topic(self.bootstrap, f"{self.env['ORCH_APP_ID']}-kpis-changelog"):
+            latest[record.key] = int(record.value) if record.value is not None else 0
+        table: Counter[str] = Counter()
+        for key, value in latest.items():
+            table[key.decode().split(SEP, 1)[1]] += value
+        redis = Redis.from_url(self.env["ORCH_REDIS_URL"])
+        try:
+            served = await read_kpis(redis, Keys(self.env["ORCH_REDIS_PREFIX"]))
+        finally:
+            await redis.aclose()
+        names = {n for n, v in expected.items() if v} | {n for n, v in table.items() if v}
+        names |= {n for n, v in served.items() if v}
+        report.kpis_compared = len(names)
+        wrong = sorted(n for n in names if table[n] != expected[n])
+        report.kpi_mismatches = len(wrong)
+        report.examples += [f"KPI {n!r}: table {table[n]}, report {expected[n]}" for n in wrong[:5]]
+        wrong = sorted(n for n in names if served[n] != expected[n])
+        report.redis_kpi_mismatches = len(wrong)
+        report.examples += [f"KPI {n!r}: Redis {served[n]}, report {expected[n]}" for n in wrong[:5]]
 
 
 async def chaos(env: dict[str, str], workdir: Path, *, seed: int, people: int, slots: int, kills: int,

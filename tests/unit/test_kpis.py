@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.engine import Engine
-from orchestrator.kpis import Kpis, contribution, lift, profile_delta, summarize
+from orchestrator.kpis import Kpis, change, contribution, lift, summarize
 from orchestrator.report import kpis_of
 from orchestrator.simulate import Simulator
 from tests.helpers import OPEN_POLICY, ev, journey, run
@@ -104,8 +104,8 @@ def test_clv_mean_median_single_vs_multi_and_engagement() -> None:
     assert report["clv"]["multi_channel"] == {"customers": 2, "mean": 65.25, "median": 65.25, "total": 130.5}
     engagement = report["engagement"]
     assert engagement["interactions_per_customer"] == 3.0  # 12 / 4
-    assert engagement["channels_histogram"] == {1: 2, 2: 1, 3: 1}
-    assert engagement["interactions_histogram"] == {1: 1, 3: 1, 4: 2}
+    assert engagement["channels_histogram"] == {"1": 2, "2": 1, "3": 1}
+    assert engagement["interactions_histogram"] == {"1": 1, "3": 1, "4": 2}
 
 
 profiles = st.builds(profile, st.lists(st.sampled_from(["web", "app", "instore", "email"]), unique=True, max_size=4),
@@ -118,7 +118,7 @@ def test_profile_deltas_always_sum_to_the_latest_profiles(updates: list[tuple[in
     keeps equal those `report` computes from the final profiles."""
     kpis, latest = Kpis(), {}
     for customer, new in updates:
-        kpis.add(profile_delta(latest.get(customer), new))
+        kpis.add(change(contribution(latest.get(customer)), new, []))
         latest[customer] = new
     expected = Kpis()
     for final in latest.values():
