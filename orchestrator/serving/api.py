@@ -431,6 +431,17 @@ def openapi_document() -> dict[str, Any]:
             },
             "additionalProperties": True,
         },
+        "Timeline": {
+            "type": "object",
+            "required": ["customer", "records"],
+            "properties": {"customer": {"type": "string"},
+                           "records": {"type": "array", "items": {"type": "object"}}},
+        },
+        "Kpis": {
+            "type": "object",
+            "required": ["journeys", "cross_channel", "clv", "engagement", "coupons", "channels", "days"],
+            "additionalProperties": True,
+        },
         "Customer": {
             "type": "object",
             "required": ["customer", "summary", "offers"],
@@ -504,7 +515,35 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            "/v1/coupons/{code}": {
+            "/v1/customers/{customer}/timeline": {
+                "get": {
+                    "operationId": "getTimeline",
+                    "summary": "A customer's audit trail: events and every decision with its reason (newest 1,000)",
+                    "parameters": [{"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _answer("The records, oldest first", "Timeline"),
+                        "404": _answer("No audit records for this customer", "Error"),
+                        **_COMMON,
+                    },
+                }
+            },
+            "/v1/kpis": {
+                "get": {
+                    "operationId": "getKpis",
+                    "summary": "Journey funnels, lift over holdout, cross-channel conversion, CLV, engagement, coupons",
+                    "description": "The JSON `orchestrator report --json` prints; definitions in docs/kpis.md.",
+                    "responses": {"200": _answer("The KPIs", "Kpis"), **_COMMON},
+                }
+            },
+            "/dashboard": {
+                "get": {
+                    "operationId": "dashboard",
+                    "summary": "The KPI dashboard (HTML); a browser signs in at /login (token kept in a cookie)",
+                    "responses": {"200": {"description": "The page", "content": {"text/html": {}}},
+                                  "303": {"description": "No token: to /login"}, **_COMMON},
+                }
+            },
+"/v1/coupons/{code}": {
                 "get": {
                     "operationId": "getCoupon",
                     "summary": "A coupon and whether it can be honoured now",

@@ -170,6 +170,8 @@ PROTECTED = [
     f"/v1/customers/{CUSTOMER}",
     f"/v1/coupons/{VALID}",
     "/openapi.json",
+    f"/v1/customers/{CUSTOMER}/timeline",
+    "/v1/kpis",
     "/v1/no-such-path",
 ]
 
@@ -448,6 +450,7 @@ def test_openapi_document(settings: Settings) -> None:
         assert document["openapi"].startswith("3.1")
         assert set(document["paths"]) == {
             "/v1/customers/lookup", "/v1/customers/{customer}", "/v1/coupons/{code}", "/openapi.json", "/healthz",
+            "/v1/customers/{customer}/timeline", "/v1/kpis", "/dashboard",
         }  # fmt: skip
         assert document["components"]["securitySchemes"]["bearerAuth"] == {
             "type": "http", "scheme": "bearer", "description": "the value of ORCH_API_TOKEN",
