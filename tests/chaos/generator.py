@@ -111,8 +111,9 @@ class Person:
         return slot + 1
 
 
-def plan(seed: int, people: int, slots: int, run: str = "x") -> list[Planned]:
-    """Every record of the log (events, a few exact duplicates, a little garbage), in send order."""
+def plan(seed: int, people: int, slots: int, run: str = "x", sign_in_gap: int = SIGN_IN_GAP) -> list[Planned]:
+    """Every record of the log (events, a few exact duplicates, a little garbage), in send order. `sign_in_gap`
+    must outlast the longest outage of the run's faults (the harness checks that it did)."""
     rng = random.Random(seed)
     planned: list[Planned] = []
     for number in range(people):
@@ -127,8 +128,8 @@ def plan(seed: int, people: int, slots: int, run: str = "x") -> list[Planned]:
         if person.signed_in and rng.random() < 0.3:
             slot = person.sign_in(slot)
         slot = person.session(slot)
-        if not person.signed_in and rng.random() < 0.7 and slot + SIGN_IN_GAP < slots - 12:
-            slot = person.sign_in(slot + SIGN_IN_GAP)
+        if not person.signed_in and rng.random() < 0.7 and slot + sign_in_gap < slots - 12:
+            slot = person.sign_in(slot + sign_in_gap)
         if rng.random() < 0.4 and slot < slots - 12:
             person.session(slot + rng.randint(1, 6))
         events = [e for e in person.events if e.slot < slots]

@@ -18,7 +18,10 @@ def test_exactly_once_under_faults(services: dict[str, str], tmp_path: Path) -> 
                                pauses=1, redis_restarts=1))  # fmt: skip
     print(report.summary())
     assert report.faults["kill"] >= 3 and report.faults["broker-restart"] == 1
+    assert report.late_anonymous == 0, ("an outage outlasted the log's sign-in gap", report.summary(), report.examples)
     assert report.expected_actions > 500, report.summary()
     assert (report.duplicates, report.lost, report.unexpected) == (0, 0, 0), (report.summary(), report.examples)
     assert report.dlq_records == report.garbage_sent, report.summary()
     assert report.state_mismatches == 0, (report.summary(), report.examples)
+    assert report.kpis_compared > 100 and report.kpi_mismatches == report.redis_kpi_mismatches == 0, (
+        report.summary(), report.examples)  # fmt: skip
