@@ -216,11 +216,13 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
     The same counts the worker keeps, from `simulate`'s decisions (docs/kpis.md says how each is defined).
     """
     from orchestrator import dashboard
-    from orchestrator.report import kpis_of, print_report
+    from orchestrator.report import kpis_of, print_report, step_order
 
     loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
     log = _read_events(events_file)
-    summary = kpis_of(_run(loaded, log, None, explain=False)).summary(j.id for j in loaded.journeys)
+    settings = Settings()
+    engine = Engine(loaded.journeys, loaded.policy, secret=settings.coupon_secret.get_secret_value().encode())
+    summary = kpis_of(_run(loaded, log, None, explain=False)).summary(step_order(engine))
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -416,14 +418,16 @@ def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
 
 @cli.command("rebuild-serving")
 def rebuild_serving() -> None:
-    """Refill Redis (summaries, coupons, identity graph) from the worker's tables in Kafka, e.g. after a flush."""
-    from orchestrator.stream.rebuild import read_states, write_serving
+    """Refill Redis (summaries, coupons, identity graph, KPI counters) from the worker's tables in Kafka."""
+    from orchestrator.stream.rebuild import read_states, write_kpis, write_serving
 
     settings = Settings()
     states = asyncio.run(read_states(settings))
     with click.progressbar(length=len(states), label="rebuilding Redis", file=sys.stderr) as bar:
         links = asyncio.run(write_serving(settings, states, bar.update))
-    _err(f"rebuilt {len(states)} customer(s) and {links} identifier link(s) in {settings.redis_url}")
+    partitions = asyncio.run(write_kpis(settings))
+    _err(f"rebuilt {len(states)} customer(s) and {links} identifier link(s) in {settings.redis_url}, and the KPI "
+         f"counters of {partitions} partition(s); audit trails are not rebuilt (their source is journeys.audit)")
 
 
 def main() -> None:

@@ -84,8 +84,10 @@ def _card(title: str, body: str) -> str:
 
 def _journey(jid: str, j: dict[str, Any]) -> str:
     funnel = [("entered", j["entered"])]
-    funnel += [(f"{step}: reached", s["reached"]) for step, s in j["steps"].items()]
-    funnel += [(f"{step}: sent", s["sent"]) for step, s in j["steps"].items() if s["sent"] or s["suppressed"]]
+    for step, s in j["steps"].items():
+        funnel.append((f"{step}: reached", s["reached"]))
+        if s["sent"] or s["suppressed"]:
+            funnel.append((f"{step}: sent", s["sent"]))
     funnel.append(("converted", j["conversions"]))
     lift = j["lift"]
     return (

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.engine.runner import Record
@@ -135,7 +135,7 @@ class Kpis:
         for record in records:
             self.add(audit_counts(record))
 
-    def summary(self, journeys: Iterable[str] = ()) -> dict[str, Any]:
+    def summary(self, journeys: Mapping[str, Sequence[str]] | Iterable[str] = ()) -> dict[str, Any]:
         return summarize(self.counts, journeys)
 
 
@@ -229,10 +229,12 @@ def _histogram(counts: Mapping[str, int], prefix: str) -> dict[str, int]:
     return {str(value): n for value, n in sorted((int(v), n) for v, n in _under(counts, prefix).items() if n)}
 
 
-def summarize(counts: Mapping[str, int], journeys: Iterable[str] = ()) -> dict[str, Any]:
-    """The KPI report (JSON-ready) from the counts; `journeys` are listed even with no activity yet."""
+def summarize(counts: Mapping[str, int], journeys: Mapping[str, Sequence[str]] | Iterable[str] = ()) -> dict[str, Any]:
+    """The KPI report (JSON-ready) from the counts. `journeys` are listed even with no activity yet; given as
+    {journey: step names in order}, their steps keep that order (else: most reached first)."""
+    order = journeys if isinstance(journeys, Mapping) else {}
     names = set(journeys) | {name.split(SEP)[1] for name in counts if name.startswith("j" + SEP)}
-    report: dict[str, Any] = {"journeys": {jid: _journey(counts, jid) for jid in sorted(names)}}
+    report: dict[str, Any] = {"journeys": {jid: _journey(counts, jid, order.get(jid, ())) for jid in sorted(names)}}
     conversions = counts.get(key("conversions"), 0)
     cross = counts.get(key("conversions", "cross_channel"), 0)
     paths = sorted(_under(counts, "path").items(), key=lambda item: (-item[1], item[0]))[:TOP_PATHS]
@@ -258,7 +260,7 @@ def summarize(counts: Mapping[str, int], journeys: Iterable[str] = ()) -> dict[s
     return report
 
 
-def _journey(counts: Mapping[str, int], jid: str) -> dict[str, Any]:
+def _journey(counts: Mapping[str, int], jid: str, order: Sequence[str]) -> dict[str, Any]:
     def get(*parts: object) -> int:
         return counts.get(key("j", jid, *parts), 0)
 
@@ -269,6 +271,8 @@ def _journey(counts: Mapping[str, int], jid: str) -> dict[str, Any]:
         if name.startswith(prefix):
             step, what = name[len(prefix):].rsplit(SEP, 1)
             steps.setdefault(step, {"reached": 0, "sent": 0, "suppressed": 0})[what] = n
+    rank = {step: i for i, step in enumerate(order)}
+    steps = dict(sorted(steps.items(), key=lambda item: (rank.get(item[0], len(rank)), -item[1]["reached"], item[0])))
     converted_t, converted_h = get("converted", "treatment"), get("converted", "holdout")
     return {
         "entered": get("entered"), "active": get("entered") - sum(exited.values()),

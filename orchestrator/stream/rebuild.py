@@ -2,8 +2,9 @@
 
 Kafka is the source of truth; Redis is an index and a cache. After a Redis flush (or a new Redis),
 this reads the compacted `customers` changelog to its end and writes every customer's summary,
-coupons and identity links again. An identifier claimed by two customers goes to the one that saw
-it last, as the live graph would.
+coupons and identity links again, and the `kpis` changelog for the KPI counters. An identifier claimed by
+two customers goes to the one that saw it last, as the live graph would. The customers' audit trails
+(`explain`) are not rebuilt: their source is `journeys.audit`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from orchestrator.engine import CustomerState
+from orchestrator.kpis import SEP
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
@@ -31,6 +33,27 @@ async def read_states(settings: Settings) -> dict[str, CustomerState]:
     for record in await read_topic(settings.kafka_bootstrap_servers, changelog_topic(settings)):
         latest[record.key] = record.value
     return {key.decode(): decode_state(value) for key, value in latest.items() if value is not None}
+
+
+async def write_kpis(settings: Settings) -> int:
+    """The KPI counters of every partition, from the `kpis` changelog; returns the number of partitions."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in await read_topic(settings.kafka_bootstrap_servers, f"{settings.app_id}-kpis-changelog"):
+        latest[record.key] = record.value
+    partitions: dict[str, dict[str, int]] = {}
+    for key, value in latest.items():
+        partition, name = key.decode().split(SEP, 1)
+        if value is not None:
+            partitions.setdefault(partition, {})[name] = int(value)
+    keys = Keys(settings.redis_prefix)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        for partition, counts in partitions.items():
+            await redis.delete(keys.kpis(partition))
+            await redis.hset(keys.kpis(partition), mapping=counts)  # type: ignore[arg-type]
+    finally:
+        await redis.aclose()
+    return len(partitions)
 
 
 async def write_serving(

@@ -455,7 +455,11 @@ def test_fuzz_the_worker_with_hostile_neighbours(stack: Stack) -> None:
     assert {a["template"] for a in mine} >= {"cart-reminder", "cart-last-call"}, mine
     decisions = [r for r in result.audit if r["at"] <= cutoff]
     audited = stack.consume([stack.env["ORCH_TOPIC_AUDIT"]], until=len(decisions), timeout=60)
-    assert {c: r for c, r in per_customer(audited).items() if c in core} == per_customer(alone.audit)
+    # The decisions, not the `event` / `duplicate` records: a hostile copy of a valid event is a duplicate here.
+    mine = {c: [r for r in records if r["kind"] not in ("event", "duplicate")]
+            for c, records in per_customer(audited).items() if c in core}  # fmt: skip
+    assert mine == {c: [r for r in records if r["kind"] not in ("event", "duplicate")]
+                    for c, records in per_customer(alone.audit).items()}  # fmt: skip
 
     # The DLQ: exactly one record per refused input, with the worker's reason and where the input was.
     dead = stack.consume([stack.topic("dlq")], until=len(rejected), timeout=60, settle=3)
