@@ -6,8 +6,9 @@ Data flow:  touchpoints --ingest--> <app>.customers --customer agent--> actions.
 The ingest agent validates, resolves the customer on the Redis identity graph and re-keys by customer
 key, so producers may key events any way (or not at all); merges travel as handover/absorb records.
 The customer agent owns per-customer state in the `customers` table, the pending timers in the
-`timers` table and the records held during a merge in the `parked` table (stream/parking.py), all
-changelog-backed, and refreshes the Redis summary; the timer loop only sends "fire" records, once the
+`timers` table, the records held during a merge in the `parked` table (stream/parking.py) and the KPI
+counters in the `kpis` table (orchestrator/kpis.py), all changelog-backed, and refreshes Redis (summary, audit
+trail, KPI counters); metrics: stream/metrics.py; the timer loop only sends "fire" records, once the
 input is ingested up to the timer's due time, and the agent that owns the customer applies them (Faust
 tables are written only inside a stream). Exactly-once: stream/eos.py.
 """
