@@ -27,6 +27,10 @@ partition can no longer commit for it. faust 0.15.3 (checked against its source)
    records are still between the fetcher and the queue: they are then dropped as already seen, and the
    worker runs on a stale table (seen in the 30-minute chaos run: actions sent twice, others lost). Here the
    position reads as 0 until a full timeout has passed since the recovery's seek.
+8. A commit takes the offsets of the events acknowledged when it *starts*, then (here) waits for the events in
+   progress, whose records join the transaction: their effects committed, their offsets not. After a crash or
+   a rebalance they ran again: a dead letter twice, and an anonymous event resolved again after its sign-in
+   (seen in the 30-minute chaos run). The commit here takes the offsets once the gate is closed.
 
 The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
 
@@ -181,10 +185,11 @@ class EosTransactionManager(TransactionManager):
 
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         """Commit every open transaction, each with its partitions' offsets, while no event is in progress."""
-        by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
-        for tp, offset in offsets.items():
-            by_tid[self._transactional_id(tp)][tp] = offset
         async with self._gate.closed():
+            offsets = self._with_events_finished_meanwhile(offsets)
+            by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
+            for tp, offset in offsets.items():
+                by_tid[self._transactional_id(tp)][tp] = offset
             await self.producer.flush()  # faust's buffered changelog writes join their transactions
             producers = dict(self._producers)
             unknown = by_tid.keys() - producers.keys()
@@ -200,7 +205,23 @@ class EosTransactionManager(TransactionManager):
             # The transactions' outcome is unknown here (fenced by a new owner, or timed out): the only safe
             # move is to stop; the restarted worker reads committed state and reprocesses the rest.
             stop_now(f"transaction commit failed: {failures[0]!r}")
+        cast(FixedConsumer, self.consumer).committed(
+            {tp: offset for tp, offset in offsets.items() if self._transactional_id(tp) in producers}
+        )
         return True
+
+    def _with_events_finished_meanwhile(self, offsets: Mapping[TP, int]) -> dict[TP, int]:
+        """faust computed `offsets` before the gate closed; the events in progress then finished, their records
+        are in the transactions about to commit: their offsets must be too (8. above)."""
+        consumer = cast(FixedConsumer, self.consumer)
+        merged = dict(offsets)
+        for tp in list(consumer._acked):
+            if tp not in consumer.assignment():
+                continue
+            newer = consumer._new_offset(tp)
+            if newer is not None and newer > merged.get(tp, -1):
+                merged[tp] = newer
+        return merged
 
     async def _commit_one(self, tid: str, producer: AIOKafkaProducer, offsets: dict[TP, int], start_new: bool) -> None:
         if producer._txn_manager.is_in_transaction():
@@ -243,6 +264,27 @@ class FixedConsumer(KafkaConsumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return FixedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def committed(self, offsets: Mapping[TP, int]) -> None:
+        """Offsets a transaction committed (8. above: possibly past the ones faust asked for): faust's view of the
+        committed offsets must not fall behind them, or the watchdog would take the difference for a hole."""
+        self._eos_committed.update(offsets)
+        self._raise_committed()
+
+    def _raise_committed(self) -> None:
+        owned = self.assignment()
+        for tp, offset in self._eos_committed.items():
+            if tp in owned and offset > (self._committed_offset.get(tp) or -1):
+                self._committed_offset[tp] = offset
+
+    @cached_property
+    def _eos_committed(self) -> dict[TP, int]:
+        return {}
+
+    async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        done = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+        self._raise_committed()  # faust just set the offsets it had asked for
+        return done
+
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         """Table recovery seeks its changelogs here (7. above)."""
         now = time.monotonic()
@@ -275,9 +317,11 @@ class FixedConsumer(KafkaConsumer):
         suspects: dict[TP, tuple[int, int]] = {}
         while not self.should_stop:
             await self.sleep(HOLE_CHECK_SECONDS)
-            if app.rebalancing or not app.gate.idle or self._commit_fut is not None:
+            if app.rebalancing:
                 suspects.clear()
                 continue
+            if not app.gate.idle or self._commit_fut is not None:
+                continue  # look again at the next idle moment: under steady traffic those are rare
             for tp, acked in list(self._acked.items()):
                 hole = self._hole(tp, acked)
                 if hole is None:
