@@ -108,9 +108,12 @@ def _read_events(path: str) -> EventLog:
 PROGRESS_FROM = 50_000  # events: below this a run takes well under a few seconds
 
 
-def _run(loaded: Loaded, log: EventLog, until: int | None, *, explain: bool) -> Result:
+def _engine(loaded: Loaded) -> Engine:
+    return Engine(loaded.journeys, loaded.policy, secret=Settings().coupon_secret.get_secret_value().encode())
+
+
+def _run(engine: Engine, log: EventLog, until: int | None, *, explain: bool) -> Result:
     settings = Settings()
-    engine = Engine(loaded.journeys, loaded.policy, secret=settings.coupon_secret.get_secret_value().encode())
     simulator = Simulator(
         engine, record_events=explain, identity_secret=settings.identity_secret.get_secret_value().encode()
     )
@@ -183,14 +186,14 @@ def simulate(
     loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
     other = _load_or_exit([compare_dir]) if compare_dir else None
     log = _read_events(events_file)
-    result = _run(loaded, log, until, explain=explain)
+    result = _run(_engine(loaded), log, until, explain=explain)
     if other is None:
         out = sys.stdout.buffer
         for action in result.actions:
             out.write(orjson.dumps(action) + b"\n")
         out.flush()
     else:
-        after = _run(other, log, until, explain=False)
+        after = _run(_engine(other), log, until, explain=False)
         for line in render_diff(diff_actions(result.actions, after.actions)):
             click.echo(line)
     if audit_file is not None:
@@ -220,9 +223,8 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
 
     loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
     log = _read_events(events_file)
-    settings = Settings()
-    engine = Engine(loaded.journeys, loaded.policy, secret=settings.coupon_secret.get_secret_value().encode())
-    summary = kpis_of(_run(loaded, log, None, explain=False)).summary(step_order(engine))
+    engine = _engine(loaded)
+    summary = kpis_of(_run(engine, log, None, explain=False)).summary(step_order(engine))
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:

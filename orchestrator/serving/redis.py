@@ -28,7 +28,7 @@ log = logging.getLogger("orchestrator.redis")
 T = TypeVar("T")
 RETRYABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError, OSError)
 MAX_BACKOFF = 5.0
-KpiCounts = tuple[int, Mapping[str, int]]
+KpiCounts = tuple[int, Mapping[str, int]]  # a partition and the absolute values of its changed KPI counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Trail:
     by their bytes, and each member starts with `<ordinal>.<rank>`."""
 
     ordinal: int
-    records: Sequence[tuple[int, Record]]  # a partition and the absolute values of its changed KPI counts
+    records: Sequence[tuple[int, Record]]
 
 
 async def retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:

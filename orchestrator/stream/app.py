@@ -339,12 +339,10 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
     @app.timer(interval=LAG_INTERVAL)
     async def measure_lag() -> None:
         """Records not yet processed (end offset minus committed offset) per owned partition of the inputs."""
-        thread = app.consumer._thread  # type: ignore[attr-defined]  # faust runs aiokafka's consumer there
-        consumer = thread._ensure_consumer()
         inputs = (settings.topic_touchpoints, settings.topic_customers)
-        owned = [tp for tp in consumer.assignment() if tp.topic in inputs]
+        owned = [tp for tp in app.assigned() if tp.topic in inputs]
         try:
-            ends = await thread.call_thread(consumer.end_offsets, owned)
+            ends = await app.end_offsets(owned)
         except KafkaError:
             return
         now = {(tp.topic, tp.partition) for tp in owned}
@@ -353,8 +351,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         lagging.clear()
         lagging.update(now)
         for tp in owned:
-            committed = app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
-            metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, ends[tp] - committed))
+            metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, ends[tp] - app.committed_offset(tp)))
 
     @app.timer(interval=settings.timer_interval)
     async def fire_timers() -> None:

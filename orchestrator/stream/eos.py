@@ -378,3 +378,15 @@ class OrchestratorApp(faust.App):
     def processed_before(self, message: Any) -> bool:
         """Delivered again by the skipped-records watchdog after it was processed: skip it."""
         return cast(FixedConsumer, self.consumer).processed_before(message.tp, message.offset)
+
+    def assigned(self) -> set[TP]:
+        """The partitions the underlying aiokafka consumer is assigned now."""
+        return cast(set[TP], self.consumer._thread._ensure_consumer().assignment())  # type: ignore[attr-defined]
+
+    async def end_offsets(self, partitions: list[TP]) -> Mapping[TP, int]:
+        """One ListOffsets request, in faust's consumer thread (read_committed: last stable offsets)."""
+        thread = self.consumer._thread  # type: ignore[attr-defined]
+        return cast(Mapping[TP, int], await thread.call_thread(thread._ensure_consumer().end_offsets, partitions))
+
+    def committed_offset(self, tp: TP) -> int:
+        return cast(FixedConsumer, self.consumer)._committed_offset.get(tp) or 0

@@ -11,11 +11,11 @@ import heapq
 from collections import deque
 from collections.abc import Iterable
 
-import faust
 from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from orchestrator.engine import Timer
+from orchestrator.stream.eos import OrchestratorApp
 
 
 def timer_key(timer: Timer) -> str:
@@ -60,7 +60,7 @@ class InputWatermark:
     interval of timer latency.
     """
 
-    def __init__(self, app: faust.App, topic: str) -> None:
+    def __init__(self, app: OrchestratorApp, topic: str) -> None:
         self.app = app
         self.topic = topic
         self._processed: dict[int, deque[tuple[int, int]]] = {}  # partition -> (next offset, broker ts ms)
@@ -71,7 +71,7 @@ class InputWatermark:
 
     def _committed(self, tp: TP) -> tuple[int, int]:
         """The committed offset and the broker timestamp of the last event before it."""
-        committed = self.app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+        committed = self.app.committed_offset(tp)
         processed = self._processed.get(tp.partition)
         while processed and processed[0][0] <= committed:
             self._committed_ts[tp.partition] = processed.popleft()[1]
@@ -81,14 +81,12 @@ class InputWatermark:
         """Up to when the partition is ingested: `now` when its committed offset is at the end (one ListOffsets
         request, read_committed under exactly_once), else the broker timestamp of the last committed event."""
         tp = TP(self.topic, partition)
-        thread = self.app.consumer._thread  # type: ignore[attr-defined]  # faust runs aiokafka's consumer there
-        consumer = thread._ensure_consumer()
-        if tp not in consumer.assignment():
+        if tp not in self.app.assigned():
             self._processed.pop(partition, None)
             return now  # this worker does not read that input partition: nothing to wait for
         committed, timestamp = self._committed(tp)
         try:
-            ends = await thread.call_thread(consumer.end_offsets, [tp])
+            ends = await self.app.end_offsets([tp])
         except KafkaError:
             return timestamp  # broker unreachable: wait, the next tick asks again
         return now if committed >= ends[tp] else timestamp
