@@ -168,7 +168,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         """Validate, resolve who the customer is (Redis graph), re-key onto the customer's partition."""
         async for event in stream.events():
-            if app.processed_before(event.message):
+            if not await app.in_order(event.message):
                 continue
             async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
                 await ingest_one(event.message)
@@ -300,7 +300,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         """Own each customer's state: events, timer firings and merges, in partition order."""
         async for event in stream.events():
             message = event.message
-            if app.processed_before(message):
+            if not await app.in_order(message):
                 continue
             async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
                 try:

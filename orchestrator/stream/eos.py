@@ -18,19 +18,30 @@ partition can no longer commit for it. faust 0.15.3 (checked against its source)
    is suspended but moves its read offset past them, and recovery's seek to the committed offsets races
    that loop. The offset commit then stops at the hole (faust never commits past it), the partition looks
    stuck, and a restart is the only way out (seen in the chaos test: one input partition frozen for
-   minutes). A watchdog here notices the hole and reads the partition again from the committed offset.
+   minutes). The order check of 9. below reads such a partition again from the first record skipped.
 6. Under read_committed, table recovery reads "highwaters" that are unknown (-1) until a first fetch, and
    crashes with ConsistencyError when a RocksDB store has data: highwaters are asked of the broker here.
-7. Under exactly_once, table recovery ends early when its queue has been idle twice for 5 s and the fetch
-   position is past the highwater (the last offsets being transaction markers that are never delivered);
-   its idle counter is never reset, so a worker that idled before a rebalance takes that exit at once, while
-   records are still between the fetcher and the queue: they are then dropped as already seen, and the
-   worker runs on a stale table (seen in the 30-minute chaos run: actions sent twice, others lost). Here the
-   position reads as 0 until a full timeout has passed since the recovery's seek.
+7. Under exactly_once, table recovery ends when its queue has been idle twice for 5 s and the fetch position is
+   past the highwater (the last offsets being transaction markers that are never delivered). That costs every
+   recovery at least 10 s of idling, and is unsafe: its idle counter is never reset, so a worker that idled
+   before a rebalance takes that exit at once, while records are still between the fetcher and the queue: they
+   are then dropped as already seen, and the worker runs on a stale table (seen in the 30-minute chaos run:
+   actions sent twice, others lost). Here the position counts only once recovery has applied every record the
+   fetcher returned for that partition since recovery's seek, and the queue is polled every 0.5 s: a recovery
+   ends as soon as it has read its changelogs (with kills every 30 s, 10-s idles had kept workers recovering
+   most of the time, and input minutes late).
 8. A commit takes the offsets of the events acknowledged when it *starts*, then (here) waits for the events in
    progress, whose records join the transaction: their effects committed, their offsets not. After a crash or
    a rebalance they ran again: a dead letter twice, and an anonymous event resolved again after its sign-in
    (seen in the 30-minute chaos run). The commit here takes the offsets once the gate is closed.
+9. When its delivery loop sees an offset jump, it records the offsets in between as a "gap" (transaction
+   markers, aborted records) that commits may pass. But records it fetched and then dropped (a batch cut short
+   by a flow stop, a seek racing the loop) make the same jump: their offsets were committed unprocessed, the
+   events lost for good (seen in the chaos test once recoveries were fast: 30 events of 6,400, right after
+   "Seek stream partitions to committed offsets"). Here the consumer thread keeps, per partition, the offsets
+   of the records its fetcher returned since the last seek (`Run`); a gap is recorded only where no record was
+   returned, and the agents take records in order: a record after a jump over records that were returned (or
+   over offsets never read) is not processed; the partition is read again from the first one missing.
 
 The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
 
@@ -44,8 +55,9 @@ The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`,
 - a commit commits every open transaction (with the offsets of the events processed in it), in parallel;
 - on revocation every transaction is committed before the partitions go; on assignment the producers of
   partitions no longer owned are stopped;
-- a watchdog re-reads partitions with skipped records (the agents skip what it delivers a second time);
-- table recovery cannot end before the records on their way to it are applied.
+- gaps only where the fetcher returned no record, and agents that take each partition's records in order,
+  never past a record the fetcher returned, never a record twice;
+- table recovery cannot end before the records on their way to it are applied, and ends as soon as they are.
 
 Records read twice after a crash change nothing: the engine drops repeated events by event_id, and merges
 remember what they absorbed (stream/parking.py).
@@ -64,13 +76,17 @@ import asyncio
 import logging
 import os
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any, NoReturn, cast
 
 import faust
+import faust.tables.recovery
 from aiokafka import AIOKafkaProducer
 from faust.exceptions import ProducerSendError
 from faust.streams import current_event
@@ -88,8 +104,9 @@ from orchestrator.stream.metrics import Metrics
 
 log = logging.getLogger("orchestrator.eos")
 FETCH_MAX_WAIT_MS = 100
-HOLE_CHECK_SECONDS = 1.0
-RECOVERY_SETTLE_SECONDS = 6.0  # longer than faust's 5 s recovery-queue timeout
+REWIND_CHECK_SECONDS = 1.0  # a rewind whose first record has not come back by then seeks again
+RUN_LIMIT = 100_000  # record offsets remembered per partition
+RECOVERY_POLL_SECONDS = 0.5  # faust waits 5 s on an idle recovery queue, twice, before it checks for the end
 
 
 EXIT_KAFKA_FAILURE = 75  # EX_TEMPFAIL: restart me
@@ -247,11 +264,68 @@ class EosTransactionManager(TransactionManager):
                 await self.producer.maybe_begin_transaction(tid)
 
 
+@dataclass
+class Run:
+    """Fetch positions `start`..`end` of one partition, read without a jump, and the offsets of the records the
+    fetcher returned in it; the offsets in between are transaction markers or aborted records."""
+
+    start: int
+    end: int
+    offsets: list[int]
+
+    def records_in(self, first: int, stop: int) -> bool | None:
+        """Whether a record lies in `first`..`stop` (excluded); None if this run did not read all of it."""
+        if first < self.start or stop > self.end:
+            return None
+        i = bisect_left(self.offsets, first)
+        return i < len(self.offsets) and self.offsets[i] < stop
+
+
 class FixedConsumerThread(AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher it creates when started
         return consumer
+
+    @cached_property
+    def runs(self) -> dict[TP, Run]:
+        """What the fetcher returned per partition since its last seek. Written on this thread only (fetches and
+        `seek_wait` run on its loop; a seek from the app's thread shows as a jump and starts a new run)."""
+        return {}
+
+    async def _seek_wait(self, consumer: Any, partitions: Mapping[TP, int]) -> None:
+        for tp in partitions:
+            self.runs.pop(tp, None)
+        await super()._seek_wait(consumer, partitions)
+
+    async def _fetch_records(self, consumer: Any, active_partitions: Any, timeout: float | None = None,
+                             max_records: int | None = None) -> Any:  # fmt: skip
+        subscription = consumer._subscription.subscription
+        assignment = subscription.assignment if subscription is not None else None
+        states = {tp: assignment.state_value(tp) for tp in assignment.tps} if assignment is not None else {}
+        before = {tp: state.position for tp, state in states.items() if state is not None and state.has_valid_position}
+        records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
+        for tp, first in before.items():
+            state = states[tp]
+            if (
+                state.paused
+                or not state.has_valid_position
+                or assignment is not consumer._subscription.subscription.assignment
+            ):
+                continue
+            last = state.position
+            offsets = [record.offset for record in records.get(tp, ())]
+            run = self.runs.get(tp)
+            if offsets and not first <= offsets[0] <= offsets[-1] < last:
+                first = offsets[0]  # sought meanwhile: what lies before the first record is unknown
+            if run is None or run.end != first:
+                run = self.runs[tp] = Run(first, first, [])
+            elif len(run.offsets) > RUN_LIMIT:  # forget the older half
+                kept = run.offsets[RUN_LIMIT // 2 :]
+                run = self.runs[tp] = Run(kept[0], run.end, kept)
+            run.offsets.extend(offsets)
+            run.end = last  # after the offsets: a reader that sees this end sees every record before it
+        return records
 
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
         # faust answers the last stable offset seen by a fetch, None (then -1) before the first one: table
@@ -264,9 +338,19 @@ class FixedConsumer(KafkaConsumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return FixedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def _records_in(self, tp: TP, first: int, stop: int) -> bool | None:
+        run = cast(FixedConsumerThread, self._thread).runs.get(tp)
+        return None if run is None else run.records_in(first, stop)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """faust calls offsets it did not deliver a gap (markers, aborted records) that commits may pass (9. above):
+        not where the fetcher returned records. Where it is not known, `in_order` checks before a commit can pass."""
+        if self._records_in(tp, offset_from, offset_to) is not True:
+            await super()._add_gap(tp, offset_from, offset_to)
+
     def committed(self, offsets: Mapping[TP, int]) -> None:
         """Offsets a transaction committed (8. above: possibly past the ones faust asked for): faust's view of the
-        committed offsets must not fall behind them, or the watchdog would take the difference for a hole."""
+        committed offsets must not fall behind them: a rewind (9. above) never goes below them."""
         self._eos_committed.update(offsets)
         self._raise_committed()
 
@@ -286,76 +370,107 @@ class FixedConsumer(KafkaConsumer):
         return done
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
-        """Table recovery seeks its changelogs here (7. above)."""
-        now = time.monotonic()
         for tp in partitions:
-            self._sought_at[tp] = now
             self._read_offset[tp] = None  # a read offset left from an earlier pass would drop what is read again
         await super().seek_wait(partitions)
 
     async def position(self, tp: TP) -> int | None:
-        """Only used by recovery's "aborted transactions up to the highwater" shortcut (7. above): claim no
-        progress until a full queue timeout has passed since the seek, so records still on their way from
-        the fetcher to the recovery queue are applied, not skipped."""
-        if time.monotonic() - self._sought_at.get(tp, 0.0) < RECOVERY_SETTLE_SECONDS:
+        """Only used by recovery's "aborted transactions up to the highwater" shortcut (7. above): the fetch
+        position counts once recovery has applied every record fetched for `tp` since its seek."""
+        run = cast(FixedConsumerThread, self._thread).runs.get(tp)
+        if run is None:
             return 0
-        return await super().position(tp)
+        end, offsets = run.end, run.offsets
+        applied = cast(Any, self.app.tables).recovery.active_offsets.get(tp)
+        if offsets and (applied is None or applied < offsets[-1]):
+            return 0  # records on their way from the fetcher to the recovery queue
+        return end
 
-    @cached_property
-    def _sought_at(self) -> dict[TP, float]:
-        return {}
+    async def perform_seek(self) -> None:
+        """After a rebalance: stream partitions start again at their committed offsets (the order check restarts)."""
+        self._sought.clear()
+        self._last.clear()
+        self._rewinding.clear()
+        self._skipped.clear()
+        try:
+            await super().perform_seek()
+        finally:
+            self._sought.set()
 
-    @Service.task
-    async def _skipped_records_watchdog(self) -> None:
-        """Re-read a partition from its committed offset when faust skipped records (5. above).
-
-        Seen from here: acknowledged offsets that start after a hole, not explained by transaction markers or
-        aborted records (faust's gap intervals), still there a second later while no event is in progress and
-        no commit is running (a commit takes its offsets out of the acknowledged list before it completes).
-        """
-        app = cast(OrchestratorApp, self.app)
-        suspects: dict[TP, tuple[int, int]] = {}
-        while not self.should_stop:
-            await self.sleep(HOLE_CHECK_SECONDS)
-            if app.rebalancing:
-                suspects.clear()
-                continue
-            if not app.gate.idle or self._commit_fut is not None:
-                continue  # look again at the next idle moment: under steady traffic those are rare
-            for tp, acked in list(self._acked.items()):
-                hole = self._hole(tp, acked)
-                if hole is None:
-                    suspects.pop(tp, None)
-                elif suspects.get(tp) != hole:
-                    suspects[tp] = hole  # seen once: it must still be there at the next check
+    async def in_order(self, tp: TP, offset: int) -> bool:
+        """Whether the agents may process this record now (9. above): not when it is read twice, nor after a jump
+        over records the fetcher returned (or offsets it never read): the partition is then read again from the
+        first offset missing, and the records skipped meanwhile are not acknowledged (a commit could pass them)."""
+        await self._sought.wait()  # where each partition starts is known once `perform_seek` is done
+        last = self._last.get(tp)
+        if last is None:
+            committed = self._committed_offset.get(tp)
+            last = None if committed is None else committed - 1
+        if last is not None:
+            if offset <= last:
+                return False  # processed, or committed, already
+            if offset > last + 1 and self._records_in(tp, last + 1, offset) is not False:
+                self._skipped[tp].add(offset)
+                if tp in self._rewinding:
+                    self._read_offset[tp] = last + 1  # faust's read offset must not pass it again
                 else:
-                    log.warning("faust skipped records %s..%s of %s: reading again from %s", *hole, tp, hole[0])
-                    del suspects[tp]
-                    self._done_before[tp] = set(acked)
-                    acked.clear()
-                    self._acked_index[tp].clear()
-                    await self.seek(tp, hole[0])
-
-    def processed_before(self, tp: TP, offset: int) -> bool:
-        """A record the watchdog made faust deliver again after it was processed: the agents skip it."""
-        done = self._done_before.get(tp)
-        if done is None or offset not in done:
-            return False
-        done.discard(offset)
+                    log.warning("faust dropped records of %s before %s: reading again from %s", tp, offset, last + 1)
+                    self._rewinding[tp] = (last + 1, time.monotonic())
+                    self._gap[tp].chop(last + 1, offset + 1)  # no commit past them meanwhile
+                    await self.seek(tp, last + 1)
+                return False
+        self._rewinding.pop(tp, None)
+        self._last[tp] = offset
         return True
 
+    def ack(self, message: Any) -> bool:
+        skipped = self._skipped.get(message.tp)
+        if skipped and message.offset in skipped:  # skipped by a rewind: it comes again
+            skipped.discard(message.offset)
+            message.acked = True
+            self._unacked_messages.discard(message)
+            return False
+        return bool(super().ack(message))
+
+    @Service.task
+    async def _rewind_again(self) -> None:
+        """A rewind whose first record has not come back (faust may drop it again): seek once more."""
+        while not self.should_stop:
+            await self.sleep(REWIND_CHECK_SECONDS)
+            now = time.monotonic()
+            for tp, (first, since) in list(self._rewinding.items()):
+                if now - since > REWIND_CHECK_SECONDS and self._rewinding.get(tp) == (first, since):
+                    self._rewinding[tp] = (first, now)
+                    await self.seek(tp, first)
+
     @cached_property
-    def _done_before(self) -> dict[TP, set[int]]:
+    def _last(self) -> dict[TP, int]:
+        """Per stream partition: the offset of the last record the agents were given."""
         return {}
 
-    def _hole(self, tp: TP, acked: list[int]) -> tuple[int, int] | None:
-        if not acked:
-            return None
-        start, first = self._committed_offset.get(tp) or 0, min(acked)
-        for interval in sorted(self._gap.get(tp) or ()):
-            if interval.begin <= start < interval.end:
-                start = interval.end
-        return (start, first) if first - start > 1 else None  # one offset: a transaction marker
+    @cached_property
+    def _rewinding(self) -> dict[TP, tuple[int, float]]:
+        """Per stream partition read again: the first offset to come back, and when it was sought."""
+        return {}
+
+    @cached_property
+    def _skipped(self) -> defaultdict[TP, set[int]]:
+        """Offsets the agents skipped during a rewind, not to be acknowledged."""
+        return defaultdict(set)
+
+    @cached_property
+    def _sought(self) -> asyncio.Event:
+        return asyncio.Event()
+
+
+def _poll_recovery_queue() -> None:
+    """7. above: faust's recovery waits 5 s on its idle queue before it looks for its end; have it poll instead.
+    Its only `asyncio.wait_for` is that wait."""
+
+    async def wait_for(awaitable: Awaitable[Any], timeout: float) -> Any:
+        return await asyncio.wait_for(awaitable, min(timeout, RECOVERY_POLL_SECONDS))
+
+    setattr(faust.tables.recovery, "asyncio", SimpleNamespace(**{**vars(asyncio), "wait_for": wait_for}))  # noqa: B010
 
 
 class EosTransport(KafkaTransport):
@@ -371,13 +486,14 @@ class OrchestratorApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = Gate()
+        _poll_recovery_queue()
 
     def _new_transport(self) -> TransportT:
         return EosTransport(self.conf.broker_consumer, self)
 
-    def processed_before(self, message: Any) -> bool:
-        """Delivered again by the skipped-records watchdog after it was processed: skip it."""
-        return cast(FixedConsumer, self.consumer).processed_before(message.tp, message.offset)
+    async def in_order(self, message: Any) -> bool:
+        """Whether an agent may process this message now; else it skips it (see `FixedConsumer.in_order`)."""
+        return await cast(FixedConsumer, self.consumer).in_order(message.tp, message.offset)
 
     def assigned(self) -> set[TP]:
         """The partitions the underlying aiokafka consumer is assigned now."""
