@@ -219,12 +219,12 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
     The same counts the worker keeps, from `simulate`'s decisions (docs/kpis.md says how each is defined).
     """
     from orchestrator import dashboard
-    from orchestrator.report import kpis_of, print_report, step_order
+    from orchestrator.report import kpis_of, print_report
 
     loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
     log = _read_events(events_file)
     engine = _engine(loaded)
-    summary = kpis_of(_run(engine, log, None, explain=False)).summary(step_order(engine))
+    summary = kpis_of(_run(engine, log, None, explain=False)).summary(engine.step_order())
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:

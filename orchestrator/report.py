@@ -11,7 +11,6 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.engine import Engine
 from orchestrator.kpis import Kpis, contribution
 from orchestrator.simulate import Result
 
@@ -26,16 +25,6 @@ def kpis_of(result: Result) -> Kpis:
     for state in result.states.values():
         kpis.add(contribution(state.profile))
     return kpis
-
-
-def step_order(engine: Engine) -> dict[str, list[str]]:
-    """Each journey's step names in the order its YAML lists them (nested branches after their step)."""
-
-    def natural(path: str) -> list[tuple[int, int | str]]:
-        return [(0, int(part)) if part.isdigit() else (1, part) for part in path.split(".")]
-
-    return {jid: [compiled.nodes[path].name for path in sorted(compiled.nodes, key=natural)]
-            for jid, compiled in engine.latest.items()}  # fmt: skip
 
 
 def _bar(value: float, largest: float, style: str = "cyan") -> Text:

@@ -121,6 +121,16 @@ class Engine:
 
     # ----------------------------------------------------------------------------------- inputs
 
+
+    def step_order(self) -> dict[str, list[str]]:
+        """Each journey's step names in the order its YAML lists them (nested branches after their step): the
+        order of a funnel, for `report` and the dashboard."""
+
+        def natural(path: str) -> list[tuple[int, int | str]]:
+            return [(0, int(part)) if part.isdigit() else (1, part) for part in path.split(".")]
+
+        return {jid: [compiled.nodes[path].name for path in sorted(compiled.nodes, key=natural)]
+                for jid, compiled in self.latest.items()}  # fmt: skip
     def on_event(self, state: CustomerState, event: Event, now: int) -> Outcome:
         out = Outcome(state, now)
         if event.id in state.seen:

@@ -26,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from orchestrator.dashboard import render as render_dashboard
 from orchestrator.kpis import summarize
 from orchestrator.serving.keys import SAFE_TRAITS, Keys
-from orchestrator.serving.redis import find_customer, read_kpis, read_trail
+from orchestrator.serving.redis import find_customer, read_kpis, read_step_order, read_trail
 from orchestrator.settings import Settings
 from orchestrator.timefmt import parse_rfc3339
 
@@ -224,15 +224,18 @@ async def timeline(request: web.Request) -> web.Response:
     return _json({"customer": customer_key, "records": records})
 
 
+async def _summary(request: web.Request) -> dict[str, Any]:
+    redis, keys = request.app[_REDIS], request.app[_KEYS]
+    return summarize(await read_kpis(redis, keys), await read_step_order(redis, keys))
+
+
 async def kpis(request: web.Request) -> web.Response:
-    counts = await read_kpis(request.app[_REDIS], request.app[_KEYS])
-    return _json(summarize(counts))
+    return _json(await _summary(request))
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    counts = await read_kpis(request.app[_REDIS], request.app[_KEYS])
     generated = f"live from Redis, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
-    page = render_dashboard(summarize(counts), generated=generated)
+    page = render_dashboard(await _summary(request), generated=generated)
     response = web.Response(text=page, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -12,6 +12,8 @@
   `serving.redis.Trail`); the newest `TRAIL_LIMIT` kept. `explain` and the API read it.
 - `{p}kpis:<partition>`: hash of KPI counts (`orchestrator.kpis` keys) of one partition of the customers topic,
   absolute values as the worker's `kpis` table holds them; the API sums the partitions.
+- `{p}journeys`: `{journey id: [step names in the YAML's order]}` of the journeys the worker runs, written at its
+  start: the dashboard draws funnels in that order.
 - `{p}merge:<event_id>`: JSON list of the anonymous customers this event merged, TTL 7 days: a replay of the event
   (after a crash) finds its links already written and must still hand those customers over.
 
@@ -55,3 +57,6 @@ class Keys:
 
     def kpis(self, partition: int | str) -> str:
         return f"{self.prefix}kpis:{partition}"
+
+    def journeys(self) -> str:
+        return f"{self.prefix}journeys"

@@ -84,6 +84,9 @@ class Serving:
         self.redis = redis
         self.keys = keys
 
+    async def write_step_order(self, order: dict[str, list[str]]) -> None:
+        await retrying("journeys write", lambda: self.redis.set(self.keys.journeys(), orjson.dumps(order)))
+
     async def lookup(self, identifiers: list[str], event_id: str = "") -> tuple[dict[str, str], list[str]]:
         """The graph's entries for these identifiers, and the merges this event made before (one MGET)."""
         if not identifiers:
@@ -223,6 +226,12 @@ async def read_trail(redis: Redis, keys: Keys, customer: str, limit: int = TRAIL
     """The customer's newest `limit` audit records, oldest first (one ZRANGE)."""
     members = cast(list[bytes], await redis.zrange(keys.audit(customer), -limit, -1))
     return [orjson.loads(member.partition(b" ")[2]) for member in members]
+
+
+async def read_step_order(redis: Redis, keys: Keys) -> dict[str, list[str]]:
+    """The funnels' step order the worker wrote at its start (empty before any worker ran)."""
+    raw = await redis.get(keys.journeys())
+    return {} if raw is None else cast(dict[str, list[str]], orjson.loads(raw))
 
 
 async def read_kpis(redis: Redis, keys: Keys) -> Counter[str]:

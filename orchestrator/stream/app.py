@@ -334,6 +334,11 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         index.rebuild(entries)
         log.info("timer index rebuilt: %d pending timers on partitions %s", len(entries), sorted(owned))
 
+    @app.task
+    async def announce_journeys() -> None:
+        """The funnels' step order, for the dashboard the API serves."""
+        await serving.write_step_order(engine.step_order())
+
     lagging: set[tuple[str, int]] = set()
 
     @app.timer(interval=LAG_INTERVAL)

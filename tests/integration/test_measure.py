@@ -23,12 +23,14 @@ from pathlib import Path
 import orjson
 import pytest
 
+from orchestrator.contract.loader import load
+from orchestrator.engine import Engine
 from orchestrator.explain import timelines
 from orchestrator.kpis import summarize
 from orchestrator.report import kpis_of
 from orchestrator.simulate import Result
 from tests.chaos.generator import plan
-from tests.chaos.harness import Chaos, Report
+from tests.chaos.harness import JOURNEYS, Chaos, Report
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 ROOT = Path(__file__).parents[2]
@@ -136,9 +138,16 @@ def get(url: str, token: str | None = TOKEN) -> tuple[int, bytes]:
 
 
 def test_the_api_serves_the_kpis_and_timelines_behind_the_token(run: Run, api: str) -> None:
-    expected = summarize(kpis_of(run.result).counts)
+    loaded = load([JOURNEYS])
+    order = Engine(loaded.journeys, loaded.policy).step_order()
+    expected = summarize(kpis_of(run.result).counts, order)
     status, body = get(f"{api}/v1/kpis")
-    assert status == 200 and orjson.loads(body) == orjson.loads(orjson.dumps(expected))
+    served = orjson.loads(body)
+    assert status == 200 and served == orjson.loads(orjson.dumps(expected))
+    for jid, journey in expected["journeys"].items():  # funnels in the YAML's step order (the worker wrote it)
+        assert list(served["journeys"][jid]["steps"]) == list(journey["steps"]) == [
+            step for step in order[jid] if step in journey["steps"]
+        ]
     assert get(f"{api}/v1/kpis", token=None)[0] == 401
     assert get(f"{api}/v1/kpis", token="wrong")[0] == 401
     customer = known_customers(run.result)[0]
