@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # a worker that died without leaving the group keeps its partitions this long (Kafka's session timeout)
     session_timeout: float = Field(default=10.0, ge=6, le=300)
     timer_interval: float = Field(default=0.2, gt=0, le=1)  # seconds between timer-index checks
+    # the tables' changelogs roll a segment this often, so Kafka's log cleaner compacts them to about one record per
+    # key: a worker starting (it recovers its tables from the changelogs) reads that much, not every update since
+    # the topic was created (Kafka's default: a week)
+    changelog_segment_seconds: int = Field(default=60, ge=10)
     # --- back-pressure (docs/overload.md): what a worker holds in memory under a backlog
     # records handed from the fetcher to the agents per poll; faust's default (none) hands over, decoded, every
     # record prefetched: up to 8 MiB per partition, since the fetch size must take the largest input

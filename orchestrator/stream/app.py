@@ -110,8 +110,10 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
 
     # Values are our own bytes (orjson of the engine's state): Faust never guesses a codec.
     def table(name: str) -> Any:
+        configs = {"max.message.bytes": str(MAX_RECORD_BYTES), "min.cleanable.dirty.ratio": "0.1",
+                   "segment.ms": str(settings.changelog_segment_seconds * 1000)}  # fmt: skip
         return app.Table(name, default=None, key_type=bytes, value_type=bytes, partitions=partitions,
-                         extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})  # fmt: skip
+                         extra_topic_configs=configs)  # fmt: skip
 
     customers, timers, parking = table("customers"), table("timers"), Parking(table("parked"))
     kpi_table = table("kpis")  # `<partition>SEP<kpi key>` -> count: orchestrator/kpis.py, per customers partition
