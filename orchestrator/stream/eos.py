@@ -304,6 +304,7 @@ class FixedConsumerThread(AIOKafkaConsumerThread):
         assignment = subscription.assignment if subscription is not None else None
         states = {tp: assignment.state_value(tp) for tp in assignment.tps} if assignment is not None else {}
         before = {tp: state.position for tp, state in states.items() if state is not None and state.has_valid_position}
+        runs = dict(self.runs)
         records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
         for tp, first in before.items():
             state = states[tp]
@@ -315,9 +316,12 @@ class FixedConsumerThread(AIOKafkaConsumerThread):
                 continue
             last = state.position
             offsets = [record.offset for record in records.get(tp, ())]
+            if offsets and offsets[0] < first:
+                first = offsets[0]  # sought back meanwhile: what lies before the first record is unknown
             run = self.runs.get(tp)
-            if offsets and not first <= offsets[0] <= offsets[-1] < last:
-                first = offsets[0]  # sought meanwhile: what lies before the first record is unknown
+            if run is not runs.get(tp) or last < first or (offsets and offsets[-1] >= last):
+                self.runs[tp] = Run(last, last, [])  # sought meanwhile: start again where it stands
+                continue
             if run is None or run.end != first:
                 run = self.runs[tp] = Run(first, first, [])
             elif len(run.offsets) > RUN_LIMIT:  # forget the older half
@@ -417,7 +421,7 @@ class FixedConsumer(KafkaConsumer):
                     log.warning("faust dropped records of %s before %s: reading again from %s", tp, offset, last + 1)
                     self._rewinding[tp] = (last + 1, time.monotonic())
                     self._gap[tp].chop(last + 1, offset + 1)  # no commit past them meanwhile
-                    await self.seek(tp, last + 1)
+                    await self.seek_wait({tp: last + 1})
                 return False
         self._rewinding.pop(tp, None)
         self._last[tp] = offset
@@ -441,7 +445,7 @@ class FixedConsumer(KafkaConsumer):
             for tp, (first, since) in list(self._rewinding.items()):
                 if now - since > REWIND_CHECK_SECONDS and self._rewinding.get(tp) == (first, since):
                     self._rewinding[tp] = (first, now)
-                    await self.seek(tp, first)
+                    await self.seek_wait({tp: first})
 
     @cached_property
     def _last(self) -> dict[TP, int]:
