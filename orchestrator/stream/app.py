@@ -172,7 +172,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         async for event in stream.events():
             if not await app.in_order(event.message):
                 continue
-            async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
+            async with app.processing(event), crash_on(INFRASTRUCTURE_ERRORS):
                 await ingest_one(event.message)
             watermark.processed(event.message.partition, event.message.offset, event.message.timestamp)
             done(INGEST, event.message)
@@ -304,7 +304,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             message = event.message
             if not await app.in_order(message):
                 continue
-            async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
+            async with app.processing(event), crash_on(INFRASTRUCTURE_ERRORS):
                 try:
                     await receive(event.value, message.partition)
                 except INFRASTRUCTURE_ERRORS:

@@ -30,18 +30,28 @@ partition can no longer commit for it. faust 0.15.3 (checked against its source)
    fetcher returned for that partition since recovery's seek, and the queue is polled every 0.5 s: a recovery
    ends as soon as it has read its changelogs (with kills every 30 s, 10-s idles had kept workers recovering
    most of the time, and input minutes late).
-8. A commit takes the offsets of the events acknowledged when it *starts*, then (here) waits for the events in
-   progress, whose records join the transaction: their effects committed, their offsets not. After a crash or
-   a rebalance they ran again: a dead letter twice, and an anonymous event resolved again after its sign-in
-   (seen in the 30-minute chaos run). The commit here takes the offsets once the gate is closed.
+8. A commit takes the offsets of the events acknowledged when it *starts*; events still in progress then put
+   their records in the transaction: their effects committed, their offsets not. After a crash or a rebalance
+   they ran again: a dead letter twice, and an anonymous event resolved again after its sign-in (seen in the
+   30-minute chaos run). A first fix took the offsets again once the events in progress were done, through
+   faust's `_new_offset`; that call returns nothing when faust's own call has just taken a batch (it compares
+   with the previous commit), so the offsets stayed behind again (seen in CI: a timer fired twice after a
+   crash). Here the gate closes before any offset is taken, and the offsets are those of the records the
+   agents processed (`FixedConsumer.processed`), never faust's acknowledgements.
 9. When its delivery loop sees an offset jump, it records the offsets in between as a "gap" (transaction
    markers, aborted records) that commits may pass. But records it fetched and then dropped (a batch cut short
    by a flow stop, a seek racing the loop) make the same jump: their offsets were committed unprocessed, the
-   events lost for good (seen in the chaos test once recoveries were fast: 30 events of 6,400, right after
-   "Seek stream partitions to committed offsets"). Here the consumer thread keeps, per partition, the offsets
-   of the records its fetcher returned since the last seek (`Run`); a gap is recorded only where no record was
-   returned, and the agents take records in order: a record after a jump over records that were returned (or
-   over offsets never read) is not processed; the partition is read again from the first one missing.
+   events lost for good (seen in the chaos test: 30 events of 6,400 right after "Seek stream partitions to
+   committed offsets"; after the fix of 8., 12 events right after a rewind, the gaps recorded while faust read
+   past them). Here commits ignore gaps (they follow the records processed), the consumer thread keeps, per
+   partition, the offsets of the records its fetcher returned since the last seek (`Run`), and the agents take
+   records in order: a record after a jump over records that were returned (or over offsets never read) is
+   not processed; the partition is read again from the first one missing.
+10. Before committing a transaction faust flushes its buffer of table changelog writes, but that flush gives
+   up after 0.1 s without a send: while the broker stalls, writes stay in the buffer, the transaction commits
+   an event's actions without its state, and the writes fail later ("Can't send messages while not in
+   transaction": the worker crashed; its successor fired the same timers again: actions sent twice, seen in
+   CI). Here a commit waits until every buffered write has been handed to the Kafka producer.
 
 The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
 
@@ -50,13 +60,14 @@ The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`,
   outside an event (table changelog writes drained from faust's buffer) go by destination partition, which
   for a changelog is the source partition; a send that maps to no transaction is an error, never a silent
   non-transactional send;
-- a `Gate`: agents process each event inside `gate.event()`, and a commit closes the gate, so a
-  transaction always holds whole events; faust's buffer of changelog writes is flushed into it first;
+- a `Gate`: agents process each event inside `app.processing(event)`, and a commit closes the gate before
+  it takes any offset, so a transaction always holds whole events, and exactly the offsets of the events it
+  holds; faust's buffer of changelog writes is drained into it first;
 - a commit commits every open transaction (with the offsets of the events processed in it), in parallel;
 - on revocation every transaction is committed before the partitions go; on assignment the producers of
   partitions no longer owned are stopped;
-- gaps only where the fetcher returned no record, and agents that take each partition's records in order,
-  never past a record the fetcher returned, never a record twice;
+- agents that take each partition's records in order, never past a record the fetcher returned, never a
+  record twice;
 - table recovery cannot end before the records on their way to it are applied, and ends as soon as they are.
 
 Records read twice after a crash change nothing: the engine drops repeated events by event_id, and merges
@@ -65,9 +76,6 @@ remember what they absorbed (stream/parking.py).
 Also here: faust hard-codes a 1.5 s fetch wait. Under read_committed a record becomes readable when its
 transaction commits, and a fetch already waiting may not return before that wait ends: the consumer here
 waits at most `FETCH_MAX_WAIT_MS`, so an action leaves within about a commit interval of its cause.
-
-An event whose records are committed but whose offset is not (it had not been acknowledged when the commit
-began) is processed again after a crash: the engine drops it by event_id, so it adds nothing.
 """
 
 from __future__ import annotations
@@ -79,7 +87,7 @@ import time
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from types import SimpleNamespace
@@ -95,6 +103,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.transport.drivers.aiokafka import Transport as KafkaTransport
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from faust.types.transports import TransportT
 from faust.types.tuples import RecordMetadata
@@ -149,6 +158,10 @@ class Gate:
     def idle(self) -> bool:
         return not self._busy
 
+    @property
+    def is_closed(self) -> bool:
+        return not self._open.is_set() and not self._busy
+
     @asynccontextmanager
     async def closed(self) -> AsyncIterator[None]:
         """Wait for the events in progress to finish; hold new ones back until the block ends."""
@@ -159,6 +172,41 @@ class Gate:
                 yield
             finally:
                 self._open.set()
+
+
+class DrainableBuffer(ProducerBuffer):
+    """faust's buffer of table changelog writes, which a commit can empty for sure (10. above)."""
+
+    sending = 0
+
+    async def _send_pending(self, fut: Any) -> None:
+        self.sending += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.sending -= 1
+
+    async def drain(self) -> None:
+        """Wait until every write buffered has been handed to the Kafka producer (faust's `flush` gives up after
+        0.1 s without a send, as when the broker stalls)."""
+        while self.size or self.sending:
+            if self.state != "running":
+                raise ProducerSendError("the producer buffer stopped with writes in it")
+            self.message_sent.clear()
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.message_sent.wait(), 0.1)
+
+
+class EosProducer(KafkaProducer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert not self.app.conf.producer_threaded
+        self.buffer = DrainableBuffer(loop=self.loop, beacon=self.beacon)
+        self.buffer.app = self.app
+
+    async def drain(self) -> None:
+        """Everything buffered handed to the transactions' producers, which flush it before they commit."""
+        await cast(DrainableBuffer, self.buffer).drain()
 
 
 class EosTransactionManager(TransactionManager):
@@ -201,44 +249,28 @@ class EosTransactionManager(TransactionManager):
         return await self.producer.send(topic, key, value, partition, timestamp, headers, transactional_id=tid)
 
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
-        """Commit every open transaction, each with its partitions' offsets, while no event is in progress."""
-        async with self._gate.closed():
-            offsets = self._with_events_finished_meanwhile(offsets)
-            by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
-            for tp, offset in offsets.items():
-                by_tid[self._transactional_id(tp)][tp] = offset
-            await self.producer.flush()  # faust's buffered changelog writes join their transactions
-            producers = dict(self._producers)
-            unknown = by_tid.keys() - producers.keys()
-            if unknown:  # offsets of a partition we no longer own: its next owner reprocesses them
-                log.info("not committing offsets of partitions no longer owned: %s", sorted(unknown))
-            results = await asyncio.gather(
-                *(self._commit_one(tid, producer, by_tid.get(tid, {}), start_new_transaction)
-                  for tid, producer in producers.items()),
-                return_exceptions=True,
-            )  # fmt: skip
+        """Commit every open transaction, each with its partitions' offsets. Called with the gate closed
+        (`FixedConsumer.force_commit`): no event is in progress, every event processed is acknowledged."""
+        assert self._gate.is_closed, "a commit while events may be in progress"
+        by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
+        for tp, offset in offsets.items():
+            by_tid[self._transactional_id(tp)][tp] = offset
+        await cast(EosProducer, self.producer).drain()  # faust's buffered changelog writes join their transactions
+        producers = dict(self._producers)
+        unknown = by_tid.keys() - producers.keys()
+        if unknown:  # offsets of a partition we no longer own: its next owner reprocesses them
+            log.info("not committing offsets of partitions no longer owned: %s", sorted(unknown))
+        results = await asyncio.gather(
+            *(self._commit_one(tid, producer, by_tid.get(tid, {}), start_new_transaction)
+              for tid, producer in producers.items()),
+            return_exceptions=True,
+        )  # fmt: skip
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             # The transactions' outcome is unknown here (fenced by a new owner, or timed out): the only safe
             # move is to stop; the restarted worker reads committed state and reprocesses the rest.
             stop_now(f"transaction commit failed: {failures[0]!r}")
-        cast(FixedConsumer, self.consumer).committed(
-            {tp: offset for tp, offset in offsets.items() if self._transactional_id(tp) in producers}
-        )
         return True
-
-    def _with_events_finished_meanwhile(self, offsets: Mapping[TP, int]) -> dict[TP, int]:
-        """faust computed `offsets` before the gate closed; the events in progress then finished, their records
-        are in the transactions about to commit: their offsets must be too (8. above)."""
-        consumer = cast(FixedConsumer, self.consumer)
-        merged = dict(offsets)
-        for tp in list(consumer._acked):
-            if tp not in consumer.assignment():
-                continue
-            newer = consumer._new_offset(tp)
-            if newer is not None and newer > merged.get(tp, -1):
-                merged[tp] = newer
-        return merged
 
     async def _commit_one(self, tid: str, producer: AIOKafkaProducer, offsets: dict[TP, int], start_new: bool) -> None:
         if producer._txn_manager.is_in_transaction():
@@ -251,7 +283,8 @@ class EosTransactionManager(TransactionManager):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Commit what was processed on every partition before any of them moves (faust only flushes)."""
         await self.consumer.commit(start_new_transaction=False)
-        await self.commit({}, start_new_transaction=False)  # transactions without new offsets, too
+        async with self._gate.closed():
+            await self.commit({}, start_new_transaction=False)  # transactions without new offsets, too
 
     async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]) -> None:
         wanted = {self._transactional_id(tp) for tp in assigned if not self.app.assignor.is_standby(tp)}
@@ -346,32 +379,31 @@ class FixedConsumer(KafkaConsumer):
         run = cast(FixedConsumerThread, self._thread).runs.get(tp)
         return None if run is None else run.records_in(first, stop)
 
-    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        """faust calls offsets it did not deliver a gap (markers, aborted records) that commits may pass (9. above):
-        not where the fetcher returned records. Where it is not known, `in_order` checks before a commit can pass."""
-        if self._records_in(tp, offset_from, offset_to) is not True:
-            await super()._add_gap(tp, offset_from, offset_to)
-
-    def committed(self, offsets: Mapping[TP, int]) -> None:
-        """Offsets a transaction committed (8. above: possibly past the ones faust asked for): faust's view of the
-        committed offsets must not fall behind them: a rewind (9. above) never goes below them."""
-        self._eos_committed.update(offsets)
-        self._raise_committed()
-
-    def _raise_committed(self) -> None:
-        owned = self.assignment()
-        for tp, offset in self._eos_committed.items():
-            if tp in owned and offset > (self._committed_offset.get(tp) or -1):
-                self._committed_offset[tp] = offset
-
-    @cached_property
-    def _eos_committed(self) -> dict[TP, int]:
-        return {}
-
-    async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
-        done = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
-        self._raise_committed()  # faust just set the offsets it had asked for
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """Commit, for each partition, the offset after the last record the agents processed, with the gate
+        closed: the offsets cover exactly the records whose effects the transactions hold (8. and 9. above).
+        faust's own offsets (acknowledgements merged with "gaps") are not used."""
+        async with cast(OrchestratorApp, self.app).gate.closed():
+            offsets = {
+                tp: last + 1
+                for tp, last in self._processed.items()
+                if last + 1 > (self._committed_offset.get(tp) or 0)
+                and (topics is None or tp in topics or tp.topic in topics)
+            }
+            if not offsets:
+                return False
+            done = await self._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+        for tp, offset in offsets.items():  # faust's bookkeeping, which only its own commit would trim
+            acked = self._acked.get(tp)
+            if acked:
+                self._acked_index[tp].difference_update(o for o in acked if o < offset)
+                acked[:] = [o for o in acked if o >= offset]
+            self._gap[tp].chop(0, offset)
         return done
+
+    def processed(self, tp: TP, offset: int) -> None:
+        """The agents are done with this record (inside the gate): a commit may pass it."""
+        self._processed[tp] = offset
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         for tp in partitions:
@@ -395,7 +427,7 @@ class FixedConsumer(KafkaConsumer):
         self._sought.clear()
         self._last.clear()
         self._rewinding.clear()
-        self._skipped.clear()
+        self._processed.clear()
         try:
             await super().perform_seek()
         finally:
@@ -404,7 +436,7 @@ class FixedConsumer(KafkaConsumer):
     async def in_order(self, tp: TP, offset: int) -> bool:
         """Whether the agents may process this record now (9. above): not when it is read twice, nor after a jump
         over records the fetcher returned (or offsets it never read): the partition is then read again from the
-        first offset missing, and the records skipped meanwhile are not acknowledged (a commit could pass them)."""
+        first offset missing (commits never pass it: they follow `processed`)."""
         await self._sought.wait()  # where each partition starts is known once `perform_seek` is done
         last = self._last.get(tp)
         if last is None:
@@ -414,27 +446,16 @@ class FixedConsumer(KafkaConsumer):
             if offset <= last:
                 return False  # processed, or committed, already
             if offset > last + 1 and self._records_in(tp, last + 1, offset) is not False:
-                self._skipped[tp].add(offset)
                 if tp in self._rewinding:
                     self._read_offset[tp] = last + 1  # faust's read offset must not pass it again
                 else:
                     log.warning("faust dropped records of %s before %s: reading again from %s", tp, offset, last + 1)
                     self._rewinding[tp] = (last + 1, time.monotonic())
-                    self._gap[tp].chop(last + 1, offset + 1)  # no commit past them meanwhile
                     await self.seek_wait({tp: last + 1})
                 return False
         self._rewinding.pop(tp, None)
         self._last[tp] = offset
         return True
-
-    def ack(self, message: Any) -> bool:
-        skipped = self._skipped.get(message.tp)
-        if skipped and message.offset in skipped:  # skipped by a rewind: it comes again
-            skipped.discard(message.offset)
-            message.acked = True
-            self._unacked_messages.discard(message)
-            return False
-        return bool(super().ack(message))
 
     @Service.task
     async def _rewind_again(self) -> None:
@@ -458,9 +479,9 @@ class FixedConsumer(KafkaConsumer):
         return {}
 
     @cached_property
-    def _skipped(self) -> defaultdict[TP, set[int]]:
-        """Offsets the agents skipped during a rewind, not to be acknowledged."""
-        return defaultdict(set)
+    def _processed(self) -> dict[TP, int]:
+        """Per stream partition: the offset of the last record the agents processed (since the last seek)."""
+        return {}
 
     @cached_property
     def _sought(self) -> asyncio.Event:
@@ -479,6 +500,7 @@ def _poll_recovery_queue() -> None:
 
 class EosTransport(KafkaTransport):
     Consumer = FixedConsumer
+    Producer = EosProducer
     TransactionManager = EosTransactionManager
 
 
@@ -494,6 +516,14 @@ class OrchestratorApp(faust.App):
 
     def _new_transport(self) -> TransportT:
         return EosTransport(self.conf.broker_consumer, self)
+
+    @asynccontextmanager
+    async def processing(self, event: Any) -> AsyncIterator[None]:
+        """Process `event` between two commits and acknowledge it before a commit can start: its records, table
+        writes and offset always go in one transaction (8. above)."""
+        async with self.gate.event():
+            yield
+            cast(FixedConsumer, self.consumer).processed(event.message.tp, event.message.offset)
 
     async def in_order(self, message: Any) -> bool:
         """Whether an agent may process this message now; else it skips it (see `FixedConsumer.in_order`)."""

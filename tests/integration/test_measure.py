@@ -187,6 +187,7 @@ def test_the_dashboard_in_a_real_browser_shows_the_right_numbers(run: Run, api: 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
     browser, driver_path = chromium()
     options = webdriver.ChromeOptions()
@@ -200,8 +201,10 @@ def test_the_dashboard_in_a_real_browser_shows_the_right_numbers(run: Run, api: 
         assert driver.current_url.endswith("/login")
         driver.find_element(By.NAME, "token").send_keys(TOKEN)
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        assert driver.current_url.endswith("/dashboard")
-        cross = driver.find_element(By.CSS_SELECTOR, '[data-kpi="cross_channel_rate"]').text
+        # the click returns before the form's POST and its redirect are done (seen failing in CI)
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/dashboard"), driver.current_url)
+        cross = WebDriverWait(driver, 15).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, '[data-kpi="cross_channel_rate"]')).text
         assert cross == f"{100 * expected['cross_channel']['rate']:.1f}%"
 
         def bars(chart: str) -> dict[str, float]:

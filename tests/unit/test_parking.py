@@ -52,7 +52,9 @@ def test_the_gate_lets_events_run_together_and_a_commit_run_alone() -> None:
 
         async def commit() -> None:
             await asyncio.sleep(0.01)  # after both events started
+            assert not gate.is_closed
             async with gate.closed():
+                assert gate.is_closed  # what the transaction manager's commit asserts
                 log.append("commit")
                 await asyncio.sleep(0.02)
                 log.append("commit done")
