@@ -281,10 +281,9 @@ class EosTransactionManager(TransactionManager):
             await producer.begin_transaction()
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
-        """Commit what was processed on every partition before any of them moves (faust only flushes)."""
-        await self.consumer.commit(start_new_transaction=False)
-        async with self._gate.closed():
-            await self.commit({}, start_new_transaction=False)  # transactions without new offsets, too
+        """Commit what was processed on every partition before any of them moves (faust only flushes). Not
+        through `Consumer.commit`, which returns at once if a commit is under way (events may run after it)."""
+        await cast(FixedConsumer, self.consumer).force_commit(start_new_transaction=False)
 
     async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]) -> None:
         wanted = {self._transactional_id(tp) for tp in assigned if not self.app.assignor.is_standby(tp)}
@@ -380,8 +379,8 @@ class FixedConsumer(KafkaConsumer):
         return None if run is None else run.records_in(first, stop)
 
     async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
-        """Commit, for each partition, the offset after the last record the agents processed, with the gate
-        closed: the offsets cover exactly the records whose effects the transactions hold (8. and 9. above).
+        """Commit, with the gate closed, every open transaction with the offset after the last record the agents
+        processed on each partition: exactly the records whose effects the transactions hold (8. and 9. above).
         faust's own offsets (acknowledgements merged with "gaps") are not used."""
         async with cast(OrchestratorApp, self.app).gate.closed():
             offsets = {
@@ -390,16 +389,21 @@ class FixedConsumer(KafkaConsumer):
                 if last + 1 > (self._committed_offset.get(tp) or 0)
                 and (topics is None or tp in topics or tp.topic in topics)
             }
-            if not offsets:
-                return False
-            done = await self._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+            if not self.in_transaction:  # at_least_once: faust's plain offset commit
+                if offsets:
+                    await self._commit_offsets(offsets)
+            elif offsets or not start_new_transaction:  # a record sent in a transaction comes from one processed
+                await self.transactions.commit(offsets, start_new_transaction=start_new_transaction)
+                self._committed_offset.update(offsets)
+                self.app.tables.on_commit(offsets)
+                self.app.monitor.on_tp_commit(offsets)
         for tp, offset in offsets.items():  # faust's bookkeeping, which only its own commit would trim
             acked = self._acked.get(tp)
             if acked:
                 self._acked_index[tp].difference_update(o for o in acked if o < offset)
                 acked[:] = [o for o in acked if o >= offset]
             self._gap[tp].chop(0, offset)
-        return done
+        return bool(offsets)
 
     def processed(self, tp: TP, offset: int) -> None:
         """The agents are done with this record (inside the gate): a commit may pass it."""
