@@ -155,10 +155,6 @@ class Gate:
                 self._idle.set()
 
     @property
-    def idle(self) -> bool:
-        return not self._busy
-
-    @property
     def is_closed(self) -> bool:
         return not self._open.is_set() and not self._busy
 
@@ -250,7 +246,7 @@ class EosTransactionManager(TransactionManager):
 
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         """Commit every open transaction, each with its partitions' offsets. Called with the gate closed
-        (`FixedConsumer.force_commit`): no event is in progress, every event processed is acknowledged."""
+        (`FixedConsumer.force_commit`): no event is in progress, and `offsets` cover every event processed."""
         assert self._gate.is_closed, "a commit while events may be in progress"
         by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
         for tp, offset in offsets.items():
@@ -523,8 +519,8 @@ class OrchestratorApp(faust.App):
 
     @asynccontextmanager
     async def processing(self, event: Any) -> AsyncIterator[None]:
-        """Process `event` between two commits and acknowledge it before a commit can start: its records, table
-        writes and offset always go in one transaction (8. above)."""
+        """Process `event` between two commits, and count it as processed before a commit can start: its records,
+        table writes and offset always go in one transaction (8. above)."""
         async with self.gate.event():
             yield
             cast(FixedConsumer, self.consumer).processed(event.message.tp, event.message.offset)
