@@ -1,10 +1,15 @@
-"""Records held while a merge travels (stream/parking.py), and the commit gate (stream/eos.py): no services."""
+"""Records held while a merge travels (stream/parking.py), the commit gate and the changelog buffer's drain
+(stream/eos.py): no services."""
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+from typing import Any
 
-from orchestrator.stream.eos import Gate
+from faust.transport.producer import ProducerBuffer
+
+from orchestrator.stream.eos import DrainableBuffer, Gate
 from orchestrator.stream.parking import PARK_LIMIT_MS, Parking
 from orchestrator.stream.records import Expect
 
@@ -70,3 +75,35 @@ def test_the_gate_lets_events_run_together_and_a_commit_run_alone() -> None:
     assert log.index("commit") > max(log.index("a out"), log.index("b out"))  # waited for events in progress
     assert log.index("c in") > log.index("commit done")  # held back until the commit ended
     assert log[:2] == ["a in", "b in"]  # events ran together
+
+
+def test_drain_waits_for_every_buffered_write_where_fausts_flush_gives_up() -> None:
+    """Fix 10: a send slower than 0.1 s (a stalled broker) makes faust's flush return with writes still buffered;
+    a commit then would leave them out of its transaction. `drain` returns only once all were handed over."""
+    sent: list[int] = []
+
+    class SlowSend(ProducerBuffer):
+        async def _send_pending(self, fut: Any) -> None:
+            await asyncio.sleep(0.25)
+            sent.append(fut)
+
+    class Probe(DrainableBuffer, SlowSend):  # DrainableBuffer's counting around the slow send
+        pass
+
+    async def scenario() -> tuple[int, int]:
+        buffer = Probe()
+        buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))
+        await buffer.start()
+        try:
+            for n in range(3):
+                buffer.put(n)  # any object: the slow send only records it
+            await buffer.flush()
+            left_by_flush = buffer.size + buffer.sending
+            await buffer.drain()
+            return left_by_flush, buffer.size + buffer.sending
+        finally:
+            await buffer.stop()
+
+    left_by_flush, left_by_drain = asyncio.run(scenario())
+    assert left_by_flush > 0  # faust's flush gave up
+    assert left_by_drain == 0 and sent == [0, 1, 2]
