@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from orchestrator.stream.client import key_of, read_topic
+from orchestrator.stream.client import key_of, partitions_of, read_topic
 
 ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
@@ -126,6 +126,23 @@ class Stack:
             finally:
                 await consumer.stop()
             return found
+
+        return asyncio.run(go())
+
+    def committed_and_end(self, topic: str) -> tuple[dict[int, int | None], dict[int, int]]:
+        """The worker group's committed offsets of `topic`, per partition, and the partitions' end offsets."""
+
+        async def go() -> tuple[dict[int, int | None], dict[int, int]]:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.env["ORCH_APP_ID"],
+                                        enable_auto_commit=False, isolation_level="read_committed")  # fmt: skip
+            await consumer.start()
+            try:
+                partitions = [TopicPartition(topic, p) for p in sorted(await partitions_of(self.bootstrap, topic))]
+                ends = await consumer.end_offsets(partitions)
+                return ({tp.partition: await consumer.committed(tp) for tp in partitions},
+                        {tp.partition: ends[tp] for tp in partitions})  # fmt: skip
+            finally:
+                await consumer.stop()
 
         return asyncio.run(go())
 

@@ -91,6 +91,19 @@ def test_pending_timers_fire_once_after_a_sigkill(stack: Stack, store: str) -> N
     assert states["c-3"]["runs"] == {} and states["c-3"]["history"]["abandoned-cart"][0] == 1
 
 
+def test_at_least_once_publishes_the_same_actions_and_commits_its_offsets(stack: Stack) -> None:
+    stack.env["ORCH_PROCESSING_GUARANTEE"] = "at_least_once"  # no transactions: faust's plain offset commits
+    worker = stack.start_worker()
+    events = [ev(f"l{i}", "cart_add", at(0), f"c-{i}", sku="S", price=5) for i in range(12)]
+    stack.produce(events)
+    expected = expected_actions(JOURNEYS, events)
+    got = stack.actions(CHANNELS, until=len(expected), timeout=60)
+    assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)
+    stack.stop(worker)  # SIGTERM: a graceful stop commits what was processed
+    committed, ends = stack.committed_and_end(stack.topic("touchpoints"))
+    assert committed == ends and sum(ends.values()) == len(events), (committed, ends)
+
+
 def test_a_surviving_worker_takes_over_customers_and_timers(stack: Stack) -> None:
     stack.start_worker("w1")
     w2 = stack.start_worker("w2")
