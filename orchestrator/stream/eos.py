@@ -200,10 +200,6 @@ class EosProducer(KafkaProducer):
         self.buffer = DrainableBuffer(loop=self.loop, beacon=self.beacon)
         self.buffer.app = self.app
 
-    async def drain(self) -> None:
-        """Everything buffered handed to the transactions' producers, which flush it before they commit."""
-        await cast(DrainableBuffer, self.buffer).drain()
-
 
 class EosTransactionManager(TransactionManager):
     """faust's transaction manager with the fixes above (installed by `EosTransport`)."""
@@ -251,7 +247,7 @@ class EosTransactionManager(TransactionManager):
         by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
         for tp, offset in offsets.items():
             by_tid[self._transactional_id(tp)][tp] = offset
-        await cast(EosProducer, self.producer).drain()  # faust's buffered changelog writes join their transactions
+        await cast(DrainableBuffer, self.producer.buffer).drain()  # buffered changelog writes join their transactions
         producers = dict(self._producers)
         unknown = by_tid.keys() - producers.keys()
         if unknown:  # offsets of a partition we no longer own: its next owner reprocesses them
@@ -389,6 +385,8 @@ class FixedConsumer(KafkaConsumer):
                 if offsets:
                     await self._commit_offsets(offsets)
             elif offsets or not start_new_transaction:  # a record sent in a transaction comes from one processed
+                # Not faust's `_commit_offsets`: it drops the offsets of partitions being revoked and, left with
+                # none, commits no transaction; its bookkeeping follows.
                 await self.transactions.commit(offsets, start_new_transaction=start_new_transaction)
                 self._committed_offset.update(offsets)
                 self.app.tables.on_commit(offsets)
