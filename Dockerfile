@@ -11,12 +11,12 @@ WORKDIR /app
 # No compiler needed: on amd64 every dependency (faust-streaming, rocksdict, orjson, pydantic-core, ...)
 # is a manylinux wheel. On arm64 faust-streaming has no wheel; its sdist falls back to pure Python
 # when it cannot compile its optional C speedups.
-COPY pyproject.toml README.md ./
+# journeys/ and examples/ are part of the package too (`orchestrator init` copies them out of it).
+COPY pyproject.toml README.md MANIFEST.in ./
 COPY orchestrator ./orchestrator
-RUN pip install .
-
 COPY journeys ./journeys
 COPY examples ./examples
+RUN pip install .
 
 # Non-root user; /data holds the worker's RocksDB tables (ORCH_STORE=rocksdb://). It is created
 # and chowned before VOLUME so a new named volume starts out owned by this user.

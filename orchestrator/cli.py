@@ -23,6 +23,7 @@ from orchestrator.explain import diff_actions, render_diff, timelines
 from orchestrator.process import tune_gc
 from orchestrator.serving.keys import TRAIL_LIMIT
 from orchestrator.settings import ENV_PREFIX, Settings
+from orchestrator.shipped import Part, shipped
 from orchestrator.simulate import EventLog, Result, Simulator, read_event_lines
 from orchestrator.timefmt import parse_rfc3339, to_ms
 
@@ -79,6 +80,35 @@ def validate(paths: tuple[Path, ...]) -> None:
     policy = loaded.policy_file or "built-in defaults (no policy.yaml)"
     names = ", ".join(f"{j.id} v{j.version}" for j in loaded.journeys)
     click.echo(f"ok: {len(loaded.journeys)} journey(s) valid ({names}); contact policy: {policy}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init(folder: Path, force: bool) -> None:
+    """Start a project: copy the shipped journeys and example log into FOLDER (default: here).
+
+    Writes FOLDER/journeys/*.yaml (four journeys and policy.yaml) and FOLDER/examples/events.jsonl, then
+    `orchestrator validate FOLDER/journeys` and `orchestrator simulate --journeys FOLDER/journeys --events
+    FOLDER/examples/events.jsonl` run as they are. Exit 1 without writing anything if a file exists (unless --force).
+    """
+    parts: tuple[Part, ...] = ("journeys", "examples")
+    plan = [(folder / part / item.name, item) for part in parts
+            for item in sorted(shipped(part).iterdir(), key=lambda i: i.name)
+            if item.name.endswith((".yaml", ".jsonl"))]  # fmt: skip
+    existing = [str(target) for target, _ in plan if target.exists()]
+    if existing and not force:
+        _err(f"{existing[0]}: already exists ({len(existing)} file(s) in all); nothing written (use --force)")
+        raise SystemExit(EXIT_INPUT)
+    try:
+        for target, item in plan:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.read_bytes())
+    except OSError as exc:
+        _err(f"{exc.filename or folder}: cannot write: {exc.strerror or exc}")
+        raise SystemExit(EXIT_INPUT) from None
+    click.echo(f"wrote {len(plan)} files to {folder}: try `orchestrator simulate --journeys {folder / 'journeys'} "
+               f"--events {folder / 'examples' / 'events.jsonl'} --explain`")
 
 
 def _parse_until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:

@@ -23,7 +23,7 @@ def cli(*args: str, stdin: bytes | None = None, cwd: Path = ROOT) -> subprocess.
     return process
 
 
-@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"], ["report"]])
+@pytest.mark.parametrize("command", [[], ["init"], ["validate"], ["simulate"], ["report"]])
 def test_help_everywhere(command: list[str]) -> None:
     done = cli(*command, "--help")
     assert done.returncode == 0 and "Usage: orchestrator" in done.stdout
@@ -141,3 +141,15 @@ def test_report_prints_kpis_writes_the_dashboard_and_agrees_with_simulate(tmp_pa
 def test_report_names_a_missing_log_and_exits_1() -> None:
     done = cli("report", "--events", "nowhere.jsonl")
     assert done.returncode == 1 and "nowhere.jsonl: cannot read the event log" in done.stderr
+
+
+def test_init_writes_the_shipped_files_once(tmp_path: Path) -> None:
+    done = cli("init", str(tmp_path / "project"))
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "project"
+    assert (project / "journeys" / "policy.yaml").read_bytes() == (ROOT / "journeys" / "policy.yaml").read_bytes()
+    assert (project / "examples" / "events.jsonl").read_bytes() == EXAMPLE.read_bytes()
+    (project / "journeys" / "welcome.yaml").write_text("edited")
+    again = cli("init", str(project))
+    assert again.returncode == 1 and "already exists" in again.stderr and "nothing written" in again.stderr
+    assert (project / "journeys" / "welcome.yaml").read_text() == "edited"
