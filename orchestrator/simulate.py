@@ -17,7 +17,8 @@ import orjson
 from orchestrator.contract.events import Event, InvalidEvent, event_from_document
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
-from orchestrator.engine.runner import Record, event_audit
+from orchestrator.engine.runner import Record
+from orchestrator.engine.step import Handover, Item, Step, step
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +92,32 @@ class Simulator:
             states[key] = CustomerState(key)
         return states[key]
 
-    def _collect(self, outcome: Outcome) -> None:
-        for timer in outcome.timers:
+    def restore(self, states: Iterable[CustomerState]) -> None:
+        """Start from stored states, as a recovering worker does: the states, and their pending timers indexed."""
+        for state in states:
+            self.result.states[state.key] = state
+            self._index(state.pending_timers())
+
+    def _index(self, timers: Iterable[Timer]) -> None:
+        for timer in timers:
             rank = self._rank.get(timer.journey, len(self._rank))
             heapq.heappush(self._heap, (timer.due, timer.customer, rank, timer.token, timer))
-        self.result.actions.extend(outcome.actions)
-        self.result.audit.extend(outcome.audit)
-        if self._on_outcome is not None:
-            self._on_outcome(outcome)
+
+    def _apply(self, item: Item) -> Step:
+        """The per-customer step the worker runs too (orchestrator/engine/step.py), on the in-memory table."""
+        states = self.result.states
+        done = step(self.engine, states.get(item.customer), item, audit_events=self.record_events, count_kpis=False)
+        if done.state is None:
+            states.pop(done.key, None)
+        else:
+            states[done.key] = done.state
+        self._index(done.scheduled)
+        for outcome in done.outcomes:
+            self.result.actions.extend(outcome.actions)
+            self.result.audit.extend(outcome.audit)
+            if self._on_outcome is not None:
+                self._on_outcome(outcome)
+        return done
 
     def advance_to(self, now: int | None) -> None:
         """Fire every timer due at or before `now` (all of them when None), in due order."""
@@ -108,30 +127,27 @@ class Simulator:
             if timer.customer not in self.result.states:
                 continue  # merged away: its runs moved, with new timers, to the known customer
             self.result.timers_fired += 1
-            self._collect(self.engine.on_timer(self.state(timer.customer), timer, timer.due))
+            self._apply(timer)
 
-    def feed(self, event: Event) -> Outcome:
+    def feed(self, event: Event) -> Step:
         self.advance_to(event.ts)
         resolution, event = resolve_event(event, event_identifiers(event, self.identity_secret), self.graph)
-        state = self.state(resolution.customer)
         if resolution.links:
             self.graph.update(resolution.links)
-            for anonymous in resolution.merges:
-                other = self.result.states.pop(anonymous, None)
-                if other is not None:
-                    self._collect(self.engine.absorb(state, other, event.ts))
+            for anonymous in resolution.merges:  # as the worker does: the anonymous state hands itself over
+                if anonymous in self.result.states:
+                    handed = self._apply(Handover(anonymous, resolution.customer, event.ts, None))
+                    assert handed.forward is not None
+                    self._apply(handed.forward)
             self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
-        outcome = self.engine.on_event(state, event, event.ts)
-        if outcome.erased:
-            del self.result.states[state.key]
-            for identifier in [i for i, owner in self.graph.items() if owner == state.key]:
+        done = self._apply(event)
+        if done.erased:
+            for identifier in [i for i, owner in self.graph.items() if owner == done.key]:
                 del self.graph[identifier]
-        if self.record_events:
-            self.result.audit.append(event_audit(event, outcome.duplicate))
+        duplicate = done.outcomes[-1].duplicate
         self.result.events += 1
-        self.result.duplicates += outcome.duplicate
-        self._collect(outcome)
-        return outcome
+        self.result.duplicates += duplicate
+        return done
 
     def run(self, events: Iterable[Event], until: int | None = None) -> Result:
         for event in events:

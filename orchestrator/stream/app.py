@@ -30,10 +30,9 @@ from faust.exceptions import ProducerSendError
 from redis.asyncio import Redis
 
 from orchestrator import kpis
-from orchestrator.contract.events import Event
-from orchestrator.engine import CustomerState, Engine, Outcome, Timer
+from orchestrator.engine import Engine, Outcome, Timer
 from orchestrator.engine.identity import conflict_records, event_identifiers, resolve_event
-from orchestrator.engine.runner import event_audit
+from orchestrator.engine.step import Item, Step, item_time, step
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving, Trail
 from orchestrator.settings import Settings
@@ -46,7 +45,6 @@ from orchestrator.stream.records import (
     MAX_STATE_BYTES,
     Absorb,
     Expect,
-    Handover,
     Refused,
     Rejected,
     accept,
@@ -193,12 +191,10 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                 if record["kind"] == "suppressed":
                     metrics.suppressions.labels(record["reason"]).inc()
 
-    def reindex(before: dict[str, Timer], state: CustomerState, partition: int, gone: bool = False) -> None:
-        after = {} if gone else {t.token: t for t in state.pending_timers()}
-        for token in before.keys() - after.keys():
-            timers.pop(timer_key(before[token]).encode(), None)
-        for token in after.keys() - before.keys():
-            timer = after[token]
+    def reindex(done: Step, partition: int) -> None:
+        for timer in done.cancelled:
+            timers.pop(timer_key(timer).encode(), None)
+        for timer in done.scheduled:
             timers[timer_key(timer).encode()] = encode_timer(timer, partition)
             index.add(timer, partition)
 
@@ -243,59 +239,39 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
             changed[name] = value
         return partition, changed
 
-    def trail(state: CustomerState, outcomes: list[Outcome]) -> Trail:
-        records = [(outcome.now, record) for outcome in outcomes for record in outcome.audit]
-        return Trail(sum(state.profile["events"].values()), records)
-
-    async def process(item: Event | Timer | Handover | Absorb, partition: int) -> None:
+    async def process(item: Item, partition: int) -> None:
         key = item.customer.encode()
         stored = customers.get(key)
-        if isinstance(item, Timer) and stored is None:
+        state = None if stored is None else decode_state(stored)
+        done = step(engine, state, item)
+        if done.skipped:
             return  # a late fire record of a customer merged away or erased: nothing is pending
-        state = decode_state(stored) if stored else CustomerState(item.customer)
-        before = {t.token: t for t in state.pending_timers()}
-        counted = kpis.contribution(state.profile) if stored else Counter[str]()
         if isinstance(item, Timer):
-            outcomes = engine.fire_due(state, item.due)
-            now = item.due
             metrics.timer_lateness.observe(max(0.0, time.time() - item.due / 1000))
-        else:
-            now = item.ts
-            outcomes = engine.fire_due(state, now)
-            if isinstance(item, Handover):  # this anonymous customer turned out to be `item.to`: move over
-                await publish(item.customer, outcomes)
-                customers.pop(key, None)  # emptied: a tombstone in the changelog
-                reindex(before, state, partition, gone=True)
-                steps = trail(state, outcomes)
-                await serving.record(item.customer, steps, count(partition, kpis.change(counted, None, steps.records)))
-                await serving.move_trail(item.customer, item.to)
-                await serving.erase(item.customer, None)  # its summary; its links already point to `to`
-                forward = encode_absorb(item.to, item.customer, state if stored else None, now, item.event)
-                await customer_topic.send(key=item.to.encode(), value=forward)
-                return
-            if isinstance(item, Absorb) and item.state is not None:
-                outcomes.append(engine.absorb(state, CustomerState.from_dict(item.state), now))
-            event = item if isinstance(item, Event) else item.event
-            if event is not None:
-                outcome = engine.on_event(state, event, now)
-                outcome.audit.insert(0, event_audit(event, outcome.duplicate))  # as `simulate --explain` has it
-                outcomes.append(outcome)
-        if outcomes and outcomes[-1].erased:  # right to erasure: state, timers, Redis; tombstones in changelogs
-            await publish(state.key, outcomes)
-            customers.pop(key, None)
-            reindex(before, state, partition, gone=True)
-            changed = count(partition, kpis.change(counted, None, trail(state, outcomes).records))
-            await serving.record(state.key, Trail(0, []), changed)
-            await serving.erase(state.key, decode_state(stored) if stored else None)
-            return
-        encoded = encode_state(state)
-        if len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: the record goes to the DLQ
+        encoded = None if done.state is None else encode_state(done.state)
+        if encoded is not None and len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: to the DLQ
             raise Refused(f"the customer's state would grow to {len(encoded):,} bytes (limit {MAX_STATE_BYTES:,})")
-        await publish(state.key, outcomes)
-        customers[key] = encoded
-        reindex(before, state, partition)
-        steps = trail(state, outcomes)
-        await serving.publish(state, now, steps, count(partition, kpis.change(counted, state.profile, steps.records)))
+        await publish(done.key, done.outcomes)
+        if encoded is None:
+            customers.pop(key, None)  # a tombstone in the changelog
+        else:
+            customers[key] = encoded
+        reindex(done, partition)
+        kpi_counts = count(partition, done.kpi_delta)
+        # the ordinal of the trail's records: events the customer had after the step (a handed-over state included)
+        last = done.state or state
+        steps = Trail(0 if last is None else sum(last.profile["events"].values()), done.trail())
+        if done.forward is not None:  # handed over: the trail moves to the known customer, then the state
+            await serving.record(done.key, steps, kpi_counts)
+            await serving.move_trail(done.key, done.forward.customer)
+            await serving.erase(done.key, None)  # its summary; its links already point to the known customer
+            await customer_topic.send(key=done.forward.customer.encode(), value=encode_absorb(done.forward))
+        elif done.erased:  # right to erasure: state, timers, Redis
+            await serving.record(done.key, Trail(0, []), kpi_counts)
+            await serving.erase(done.key, None if stored is None else decode_state(stored))
+        else:
+            assert done.state is not None
+            await serving.publish(done.state, item_time(item), steps, kpi_counts)
 
     @app.agent(customer_topic)
     async def customer(stream: faust.StreamT[bytes]) -> None:

@@ -16,6 +16,8 @@ import orjson
 
 from orchestrator.contract.events import Event, InvalidEvent, parse_event
 from orchestrator.engine import CustomerState, Timer
+from orchestrator.engine.step import Absorb as Absorb
+from orchestrator.engine.step import Handover as Handover
 
 INPUT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the broker takes large inputs so the worker can refuse them with a reason
 # Every record the worker writes fits in this (producer request size and the topics' max.message.bytes), and a
@@ -49,16 +51,6 @@ def accept(raw: bytes | None, max_bytes: int) -> Event | Rejected:
 
 
 @dataclass(frozen=True, slots=True)
-class Handover:
-    """To the anonymous customer's partition: give your state to `to` (then the event, if any, runs there)."""
-
-    customer: str  # the anonymous customer being merged away
-    to: str
-    ts: int
-    event: Event | None
-
-
-@dataclass(frozen=True, slots=True)
 class Expect:
     """To the known customer's partition, ahead of a merge: hold this customer's records until the anonymous
     customers' states arrive, so its later events run after the merge, as in `simulate`."""
@@ -66,17 +58,6 @@ class Expect:
     customer: str
     anonymous: tuple[str, ...]
     ts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Absorb:
-    """To the known customer's partition: fold in this state (if any), then run the event (if any)."""
-
-    customer: str
-    source: str  # the anonymous customer it comes from
-    state: dict[str, Any] | None
-    ts: int
-    event: Event | None
 
 
 def _event_fields(event: Event) -> dict[str, Any]:
@@ -99,9 +80,9 @@ def encode_handover(anonymous: str, to: str, ts: int, event: Event | None) -> by
     return orjson.dumps({"handover": {"from": anonymous, "to": to, "ts": ts, "event": event and _event_fields(event)}})
 
 
-def encode_absorb(to: str, source: str, state: CustomerState | None, ts: int, event: Event | None) -> bytes:
-    fields = {"to": to, "from": source, "state": state and state.to_dict(), "ts": ts,
-              "event": event and _event_fields(event)}  # fmt: skip
+def encode_absorb(item: Absorb) -> bytes:
+    fields = {"to": item.customer, "from": item.source, "state": item.state, "ts": item.ts,
+              "event": item.event and _event_fields(item.event)}  # fmt: skip
     return orjson.dumps({"absorb": fields})
 
 

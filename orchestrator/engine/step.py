@@ -1,0 +1,129 @@
+"""One customer's step: (stored state or none, a record, now) -> what changes. Pure.
+
+`simulate` and the streaming worker both call `step`, so the oracle and the worker cannot drift: the sequence
+"fire this customer's due timers -> hand over or absorb a merge -> the event -> erasure -> KPI delta -> timer
+changes" is written here once. The shells only store the state, index the timers, send the records and forward
+the absorb record to the known customer.
+
+The records a customer receives (`Item`):
+- an `Event` (validated, resolved to this customer);
+- a `Timer` firing: its due time is the step's "now", so replays give the same `at` and `action_id`;
+- a `Handover`: this anonymous customer turned out to be `to`; it fires its due timers and leaves, and the step
+  returns the `Absorb` record to deliver to `to`;
+- an `Absorb`: fold in an anonymous customer's state (if any), then run the event it carries (if any).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, assert_never
+
+from orchestrator import kpis
+from orchestrator.contract.events import Event
+from orchestrator.engine.runner import Engine, Outcome, Record, event_audit
+from orchestrator.engine.state import CustomerState, Timer
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """To the anonymous customer's partition: give your state to `to` (then the event, if any, runs there)."""
+
+    customer: str  # the anonymous customer being merged away
+    to: str
+    ts: int
+    event: Event | None
+
+
+@dataclass(frozen=True, slots=True)
+class Absorb:
+    """To the known customer's partition: fold in this state (if any), then run the event (if any)."""
+
+    customer: str
+    source: str  # the anonymous customer it comes from
+    state: dict[str, Any] | None
+    ts: int
+    event: Event | None
+
+
+Item = Event | Timer | Handover | Absorb
+
+
+@dataclass(slots=True)
+class Step:
+    """What one record changed for one customer."""
+
+    key: str
+    state: CustomerState | None  # the state to store; None: delete it (erased, handed over, or nothing stored)
+    outcomes: list[Outcome] = field(default_factory=list)  # in the order the engine ran them
+    scheduled: list[Timer] = field(default_factory=list)  # pending now, not before: add to the timer index
+    cancelled: list[Timer] = field(default_factory=list)  # pending before, not now: remove from the index
+    forward: Absorb | None = None  # a handover's state, for the known customer's partition
+    kpi_delta: Counter[str] = field(default_factory=Counter)  # the change to the KPI counters (orchestrator/kpis.py)
+    erased: bool = False
+    skipped: bool = False  # a timer of a customer with no state (merged away or erased): nothing happened
+
+    @property
+    def actions(self) -> list[Record]:
+        return [action for outcome in self.outcomes for action in outcome.actions]
+
+    @property
+    def audit(self) -> list[Record]:
+        return [record for outcome in self.outcomes for record in outcome.audit]
+
+    def trail(self) -> list[tuple[int, Record]]:
+        """The step's audit records with the time (ms) each was decided at: the customer's trail in Redis."""
+        return [(outcome.now, record) for outcome in self.outcomes for record in outcome.audit]
+
+
+def item_time(item: Item) -> int:
+    """The step's "now": a timer's due time, otherwise the record's event time."""
+    return item.due if isinstance(item, Timer) else item.ts
+
+
+def step(
+    engine: Engine, stored: CustomerState | None, item: Item, *, audit_events: bool = True, count_kpis: bool = True
+) -> Step:
+    """Apply `item` to the customer's `stored` state (mutated in place; None: nothing stored yet).
+
+    With `audit_events` an event's audit starts with its `event` (or `duplicate`) record, as the worker's trail and
+    `simulate --explain` have it. `count_kpis=False` leaves `kpi_delta` empty (a replay that folds KPIs at the end).
+    """
+    if isinstance(item, Timer) and stored is None:
+        return Step(item.customer, None, skipped=True)
+    state = stored if stored is not None else CustomerState(item.customer)
+    now = item_time(item)
+    before = {timer.token: timer for timer in state.pending_timers()}
+    counted = kpis.contribution(state.profile) if count_kpis and stored is not None else Counter[str]()
+    result = Step(state.key, state, engine.fire_due(state, now))
+    event: Event | None = None
+    match item:
+        case Timer():
+            pass
+        case Handover():
+            handed = None if stored is None else state.to_dict()
+            result.forward = Absorb(item.to, item.customer, handed, now, item.event)
+            result.state = None
+        case Absorb():
+            if item.state is not None:
+                result.outcomes.append(engine.absorb(state, CustomerState.from_dict(item.state), now))
+            event = item.event
+        case Event():
+            event = item
+        case _:
+            assert_never(item)
+    if event is not None:
+        outcome = engine.on_event(state, event, now)
+        if audit_events:
+            outcome.audit.insert(0, event_audit(event, outcome.duplicate))
+        result.outcomes.append(outcome)
+        if outcome.erased:
+            result.state, result.erased = None, True
+    after = {} if result.state is None else {timer.token: timer for timer in state.pending_timers()}
+    result.scheduled = [after[token] for token in after.keys() - before.keys()]
+    result.cancelled = [before[token] for token in before.keys() - after.keys()]
+    result.scheduled.sort()
+    result.cancelled.sort()
+    if count_kpis:
+        result.kpi_delta = kpis.change(counted, None if result.state is None else state.profile, result.trail())
+    return result
