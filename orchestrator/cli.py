@@ -111,6 +111,38 @@ def init(folder: Path, force: bool) -> None:
                f"--events {folder / 'examples' / 'events.jsonl'} --explain`")
 
 
+def _skipped(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> frozenset[str]:
+    from orchestrator.doctor import skipped
+
+    try:
+        return skipped(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@journeys_option
+@click.option("--skip", "skip", multiple=True, callback=_skipped, metavar="CHECK[,CHECK]",
+              help="Do not run these checks: journeys, kafka (also topics and transactions), redis, metrics, api.")
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, checks: [{name, status, detail, fix}]} as JSON.")
+def doctor(journeys_dir: Path | None, skip: frozenset[str], as_json: bool) -> None:
+    """Check that this machine can run the worker and the API: Python, the ORCH_* settings, the journeys,
+    Kafka (reachable, topics and partitions, transactions for exactly_once), Redis, the metrics and API ports.
+
+    One line per check: ok, warning or problem, and for a problem how to fix it. Exit 0 when there is no
+    problem (warnings allowed), 1 otherwise. Kafka and Redis are given 3 s each, transactions 5 s.
+    """
+    from orchestrator.doctor import option_variables, print_report, run_checks
+
+    report = run_checks(journeys_dir, skip, known=option_variables(cli))
+    if as_json:
+        click.echo(orjson.dumps(report.as_json()).decode())
+    else:
+        print_report(report)
+    if not report.ok:
+        raise SystemExit(EXIT_INPUT)
+
+
 def _parse_until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
     if value is None:
         return None

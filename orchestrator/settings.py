@@ -15,11 +15,14 @@ from orchestrator.engine.identity import DEV_IDENTITY_SECRET
 
 ENV_PREFIX = "ORCH_"
 DEV_COUPON_SECRET = "orchestrator-dev-secret"
+TABLES = ("customers", "timers", "parked", "kpis")  # the worker's Faust tables (stream/app.py)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
+    # production: `orchestrator doctor` wants your own secrets (not the development defaults below)
+    env: Literal["development", "production"] = "development"
     journeys_dir: Path = Path("journeys")
     # Keys coupon codes so they cannot be guessed from action ids; set your own in production.
     coupon_secret: SecretStr = SecretStr(DEV_COUPON_SECRET)
@@ -82,6 +85,10 @@ class Settings(BaseSettings):
     def topic_journeys(self) -> str:
         """Internal, compacted: every journey version the worker ever ran, so runs in flight can finish."""
         return f"{self.app_id}.journeys"
+
+    def changelog_topic(self, table: str) -> str:
+        """Internal, compacted: Faust's changelog of one of the worker's `TABLES`, partitioned like `customers`."""
+        return f"{self.app_id}-{table}-changelog"
 
     def actions_topic(self, channel: str) -> str:
         return f"{self.topic_actions_prefix}{channel}"

@@ -22,12 +22,12 @@ class ArchiveConflict(RuntimeError):
     """A journey's content changed under the same version: runs in flight would change journey mid-way."""
 
 
-async def ensure_topics(settings: Settings, channels: Iterable[str]) -> None:
-    """Create the topics this worker reads and writes, where missing (partitions and replication from settings)."""
+def wanted_topics(settings: Settings, channels: Iterable[str]) -> list[NewTopic]:
+    """The topics this worker reads and writes (Faust creates the tables' changelogs itself)."""
     partitions, replication = settings.topic_partitions, settings.topic_replication
     large = {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)}
     written = {"max.message.bytes": str(MAX_RECORD_BYTES)}  # records the worker writes (see records.py)
-    wanted = [
+    return [
         NewTopic(settings.topic_touchpoints, partitions, replication, topic_configs=large),
         NewTopic(settings.topic_dlq, partitions, replication, topic_configs=written),
         NewTopic(settings.topic_audit, partitions, replication, topic_configs=written),
@@ -36,6 +36,11 @@ async def ensure_topics(settings: Settings, channels: Iterable[str]) -> None:
         *(NewTopic(settings.actions_topic(c), partitions, replication, topic_configs=written)
           for c in sorted(set(channels))),
     ]  # fmt: skip
+
+
+async def ensure_topics(settings: Settings, channels: Iterable[str]) -> None:
+    """Create the topics this worker reads and writes, where missing (partitions and replication from settings)."""
+    wanted = wanted_topics(settings, channels)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
