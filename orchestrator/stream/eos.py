@@ -529,7 +529,7 @@ class OrchestratorApp(faust.App):
 
     def assigned(self) -> set[TP]:
         """The partitions the underlying aiokafka consumer is assigned now."""
-        return cast(set[TP], self.consumer._thread._ensure_consumer().assignment())  # type: ignore[attr-defined]
+        return self.consumer.assignment()
 
     async def end_offsets(self, partitions: list[TP]) -> Mapping[TP, int]:
         """One ListOffsets request, in faust's consumer thread (read_committed: last stable offsets)."""
