@@ -34,10 +34,12 @@ ensure_venv() {
     fi
     spec="."
     [ -n "$extras" ] && spec=".[$extras]"
-    # Reinstall only when pyproject.toml or the extras change (the install is editable: code edits need none).
+    # Reinstall only when pyproject.toml or the extras change (the install is editable: code edits need none);
+    # asking for no extras takes an install that has some.
     stamp="$venv/.orchestrator-installed"
     want="$spec $(cksum <"$root/pyproject.toml")"
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    have="$(cat "$stamp" 2>/dev/null || true)"
+    if [ "$have" != "$want" ] && { [ -n "$extras" ] || [ "${have#* }" != "${want#* }" ]; }; then
         echo "== installing the project into .venv ($spec)" >&2
         (cd "$root" && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec")
         printf '%s\n' "$want" >"$stamp"
