@@ -15,7 +15,7 @@ from orchestrator.engine.identity import DEV_IDENTITY_SECRET
 
 ENV_PREFIX = "ORCH_"
 DEV_COUPON_SECRET = "orchestrator-dev-secret"
-TABLES = ("customers", "timers", "parked", "kpis")  # the worker's Faust tables (stream/app.py)
+TABLES = ("customers", "timers", "parked", "kpis")  # the worker's Faust tables (stream/topology.py)
 
 
 class Settings(BaseSettings):

@@ -8,6 +8,7 @@ event, timers fire up to `until` (or until none is left).
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ class Result:
     duplicates: int = 0
     timers_fired: int = 0
     after_until: int = 0  # events later than `until`, not processed
+    kpi_counts: Counter[str] = field(default_factory=Counter)  # the steps' KPI deltas folded, as the worker does
 
 
 class Simulator:
@@ -75,10 +77,13 @@ class Simulator:
         *,
         record_events: bool = False,
         identity_secret: bytes = DEV_IDENTITY_SECRET,
+        count_kpis: bool = False,
     ) -> None:
-        """`record_events` adds an `event` (or `duplicate`) record to the audit before each event's decisions."""
+        """`record_events` adds an `event` (or `duplicate`) record to the audit before each event's decisions;
+        `count_kpis` folds each step's KPI delta into `result.kpi_counts`, as the worker's `kpis` table does."""
         self.engine = engine
         self.record_events = record_events
+        self.count_kpis = count_kpis
         self.identity_secret = identity_secret
         self.graph: dict[str, str] = {}  # identifier -> customer key: the in-memory identity graph
         self.result = Result()
@@ -106,7 +111,9 @@ class Simulator:
     def _apply(self, item: Item) -> Step:
         """The per-customer step the worker runs too (orchestrator/engine/step.py), on the in-memory table."""
         states = self.result.states
-        done = step(self.engine, states.get(item.customer), item, audit_events=self.record_events, count_kpis=False)
+        done = step(self.engine, states.get(item.customer), item, audit_events=self.record_events,
+                    count_kpis=self.count_kpis)  # fmt: skip
+        self.result.kpi_counts.update(done.kpi_delta)
         if done.state is None:
             states.pop(done.key, None)
         else:

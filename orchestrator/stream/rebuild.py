@@ -23,14 +23,10 @@ from orchestrator.stream.client import read_topic
 from orchestrator.stream.records import decode_state
 
 
-def changelog_topic(settings: Settings) -> str:
-    return f"{settings.app_id}-customers-changelog"
-
-
 async def read_states(settings: Settings) -> dict[str, CustomerState]:
     """The latest state of every customer, as a recovering worker would see it."""
     latest: dict[bytes, bytes | None] = {}
-    for record in await read_topic(settings.kafka_bootstrap_servers, changelog_topic(settings)):
+    for record in await read_topic(settings.kafka_bootstrap_servers, settings.changelog_topic("customers")):
         latest[record.key] = record.value
     return {key.decode(): decode_state(value) for key, value in latest.items() if value is not None}
 
@@ -38,7 +34,7 @@ async def read_states(settings: Settings) -> dict[str, CustomerState]:
 async def write_kpis(settings: Settings) -> int:
     """The KPI counters of every partition, from the `kpis` changelog; returns the number of partitions."""
     latest: dict[bytes, bytes | None] = {}
-    for record in await read_topic(settings.kafka_bootstrap_servers, f"{settings.app_id}-kpis-changelog"):
+    for record in await read_topic(settings.kafka_bootstrap_servers, settings.changelog_topic("kpis")):
         latest[record.key] = record.value
     partitions: dict[str, dict[str, int]] = {}
     for key, value in latest.items():

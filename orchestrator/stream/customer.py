@@ -1,0 +1,161 @@
+"""The customer agent: owns each customer's state and applies the per-customer step (engine/step.py) to events,
+timer firings and merges, in partition order; the shell around the step is only I/O.
+
+Tables: `customers` (state), `timers` (pending timers: the timer index's durable copy), `parked` (records held
+during a merge: stream/parking.py) and `kpis` (the partition's KPI counters). Redis gets the summary, the audit
+trail and the changed KPI counters in one round trip per step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+import faust
+import orjson
+
+from orchestrator import kpis
+from orchestrator.engine import Outcome, Timer
+from orchestrator.engine.step import Item, Step, item_time, step
+from orchestrator.serving.redis import Trail
+from orchestrator.stream.records import (
+    MAX_STATE_BYTES,
+    Absorb,
+    Expect,
+    Refused,
+    decode_internal,
+    decode_state,
+    encode_absorb,
+    encode_state,
+    encode_timer,
+)  # fmt: skip
+from orchestrator.stream.shell import CUSTOMER, INFRASTRUCTURE_ERRORS, Shell, crash_on
+from orchestrator.stream.timers import timer_key
+
+log = logging.getLogger("orchestrator.worker")
+
+
+async def publish(shell: Shell, key: str, outcomes: list[Outcome]) -> None:
+    """Actions to `actions.<channel>`, decisions to the audit topic (the records `simulate --explain` writes)."""
+    topology, metrics = shell.topology, shell.metrics
+    for outcome in outcomes:
+        for action in outcome.actions:
+            await topology.actions[action["channel"]].send(key=key.encode(), value=orjson.dumps(action))
+            metrics.actions.labels(action["channel"]).inc()
+        for record in outcome.audit:
+            await topology.audit.send(key=key.encode(), value=orjson.dumps(record))
+            if record["kind"] == "suppressed":
+                metrics.suppressions.labels(record["reason"]).inc()
+
+
+def reindex(shell: Shell, done: Step, partition: int) -> None:
+    timers = shell.topology.timer_table
+    for timer in done.cancelled:
+        timers.pop(timer_key(timer).encode(), None)
+    for timer in done.scheduled:
+        timers[timer_key(timer).encode()] = encode_timer(timer, partition)
+        shell.index.add(timer, partition)
+
+
+def count(shell: Shell, partition: int, delta: Counter[str]) -> tuple[int, dict[str, int]]:
+    """Fold a step's KPI counts into the partition's counters (the `kpis` table); the new absolute values."""
+    table = shell.topology.kpi_table
+    changed = {}
+    for name, n in delta.items():
+        table_key = f"{partition}{kpis.SEP}{name}".encode()
+        value = int(table.get(table_key) or 0) + n
+        if value:
+            table[table_key] = str(value).encode()
+        else:
+            table.pop(table_key, None)
+        changed[name] = value
+    return partition, changed
+
+
+async def process(shell: Shell, item: Item, partition: int) -> None:
+    """One record of one customer: the step, then its state, timers, records and Redis writes."""
+    key = item.customer.encode()
+    customers, serving = shell.topology.customer_table, shell.serving
+    stored = customers.get(key)
+    state = None if stored is None else decode_state(stored)
+    done = step(shell.engine, state, item)
+    if done.skipped:
+        return  # a late fire record of a customer merged away or erased: nothing is pending
+    if isinstance(item, Timer):
+        shell.metrics.timer_lateness.observe(max(0.0, time.time() - item.due / 1000))
+    encoded = None if done.state is None else encode_state(done.state)
+    if encoded is not None and len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: to the DLQ
+        raise Refused(f"the customer's state would grow to {len(encoded):,} bytes (limit {MAX_STATE_BYTES:,})")
+    await publish(shell, done.key, done.outcomes)
+    if encoded is None:
+        customers.pop(key, None)  # a tombstone in the changelog
+    else:
+        customers[key] = encoded
+    reindex(shell, done, partition)
+    kpi_counts = count(shell, partition, done.kpi_delta)
+    # the ordinal of the trail's records: events the customer had after the step (a handed-over state included)
+    last = done.state or state
+    steps = Trail(0 if last is None else sum(last.profile["events"].values()), done.trail())
+    if done.forward is not None:  # handed over: the trail moves to the known customer, then the state
+        await serving.record(done.key, steps, kpi_counts)
+        await serving.move_trail(done.key, done.forward.customer)
+        await serving.erase(done.key, None)  # its summary; its links already point to the known customer
+        await shell.topology.customers.send(key=done.forward.customer.encode(), value=encode_absorb(done.forward))
+    elif done.erased:  # right to erasure: state, timers, Redis
+        await serving.record(done.key, Trail(0, []), kpi_counts)
+        await serving.erase(done.key, None if stored is None else decode_state(stored))
+    else:
+        assert done.state is not None
+        await serving.publish(done.state, item_time(item), steps, kpi_counts)
+
+
+async def receive(shell: Shell, raw: bytes, partition: int) -> None:
+    """Records of a customer that expects a merge wait for it (see stream/parking.py)."""
+    parking = shell.parking
+    item = decode_internal(raw)
+    if isinstance(item, Expect):
+        parking.expect(item)
+        return
+    if isinstance(item, Absorb) and parking.already_absorbed(item.customer, item.source, item.ts):
+        return  # read twice: that merge is in the state already
+    waiting = parking.waiting(item.customer)
+    if waiting is None:
+        await process(shell, item, partition)
+    elif isinstance(item, Absorb) and item.source in waiting:
+        await process(shell, item, partition)
+        await release(shell, parking.arrived(item.customer, item.source), partition)
+    elif isinstance(item, Timer):
+        shell.index.add(item, partition)  # fires once the merge is in: the loop sends it again next tick
+    else:
+        await release(shell, parking.hold(item.customer, raw, item.ts), partition)
+    if isinstance(item, Absorb):
+        parking.absorbed(item.customer, item.source, item.ts)
+
+
+async def release(shell: Shell, held: list[bytes], partition: int) -> None:
+    for raw in held:
+        try:
+            await process(shell, decode_internal(raw), partition)  # type: ignore[arg-type]  # never an Expect
+        except Refused as exc:  # its own record is gone: the reason and the record go to the log
+            log.error("held record refused: %s: %s", exc, raw[:1000])
+
+
+async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
+    """Own each customer's state: events, timer firings and merges, in partition order."""
+    app = shell.app
+    async for event in stream.events():
+        message = event.message
+        if not await app.in_order(message):
+            continue
+        async with app.processing(event), crash_on(INFRASTRUCTURE_ERRORS):
+            try:
+                await receive(shell, event.value, message.partition)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Refused as exc:
+                await shell.to_dlq(str(exc), message)
+            except Exception as exc:  # a bug must not stop every customer: park the record with the reason
+                log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
+                await shell.to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)
+        shell.done(CUSTOMER, message)

@@ -1,0 +1,71 @@
+"""What the agents share: the app, its topology, the engine, Redis, metrics and the timer index.
+
+Built once by `stream/app.py`; the agents (`stream/ingest.py`, `stream/customer.py`) and the loops
+(`stream/loops.py`) are module-level functions of a `Shell`, so each can be read and tested on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+
+from orchestrator.engine import Engine
+from orchestrator.serving.redis import Serving
+from orchestrator.settings import Settings
+from orchestrator.stream.eos import OrchestratorApp, stop_now
+from orchestrator.stream.metrics import Metrics
+from orchestrator.stream.parking import Parking
+from orchestrator.stream.records import dlq_record
+from orchestrator.stream.timers import InputWatermark, TimerIndex
+from orchestrator.stream.topology import Topology
+
+log = logging.getLogger("orchestrator.worker")
+# Failures of the infrastructure, not of the record: they never send a record to the DLQ.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, ProducerSendError)
+INGEST, CUSTOMER = "ingest", "customer"  # the agents, as metrics label them
+
+
+@dataclass(frozen=True, slots=True)
+class Shell:
+    app: OrchestratorApp
+    settings: Settings
+    engine: Engine
+    topology: Topology
+    serving: Serving
+    metrics: Metrics
+    index: TimerIndex  # due times of the owned partitions' pending timers (durable copy: the timers table)
+    watermark: InputWatermark
+    parking: Parking
+    identity_secret: bytes
+
+    async def to_dlq(self, reason: str, message: Any) -> None:
+        log.info("to DLQ: %s (%s[%s]@%s)", reason, message.topic, message.partition, message.offset)
+        self.metrics.dlq.inc()
+        await self.topology.dlq.send(
+            key=message.key,
+            value=dlq_record(reason, topic=message.topic, partition=message.partition, offset=message.offset,
+                             timestamp_ms=message.timestamp and int(message.timestamp * 1000),
+                             key=message.key, value=message.value),
+        )  # fmt: skip
+
+    def done(self, agent: str, message: Any) -> None:
+        self.metrics.events.labels(agent, "processed").inc()
+        if message.timestamp:
+            self.metrics.latency.labels(agent).observe(max(0.0, time.time() - message.timestamp))
+
+
+@asynccontextmanager
+async def crash_on(errors: tuple[type[BaseException], ...]) -> AsyncIterator[None]:
+    """Kafka failing mid-event: the event's records may be half sent, and faust would acknowledge it anyway
+    and restart the agent past it. Stop at once instead: the open transactions abort, a restart reprocesses."""
+    try:
+        yield
+    except errors as exc:
+        stop_now(f"Kafka failed while processing an event: {exc!r}")
