@@ -27,13 +27,13 @@ import faust
 import orjson
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
-from redis.asyncio import Redis
 
 from orchestrator import kpis
 from orchestrator.contract.events import Event
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.identity import conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.runner import event_audit
+from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving, Trail
 from orchestrator.settings import Settings
@@ -132,7 +132,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                              key=message.key, value=message.value),
         )  # fmt: skip
 
-    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    redis = connect_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     serving = Serving(redis, Keys(settings.redis_prefix))
     identity_secret = settings.identity_secret.get_secret_value().encode()
 
