@@ -1,6 +1,8 @@
 """Integration fixtures: the real Kafka and Redis from `scripts/services`, real worker processes.
 
-Every test gets its own app id and topic names, so tests never see each other's records.
+Every test gets its own app id and topic names, so tests never see each other's records, and its own Redis key
+prefix. `stack` runs on the single Redis (`redis_url`); a test module that overrides `redis_url` with
+`any_redis_url` runs each of its tests twice: on the single Redis and on the three-node Redis Cluster.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from typing import Any, Literal
 
 import orjson
 import pytest
+import redis
+import redis.cluster
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from orchestrator.serving.connect import is_cluster_url, parse_cluster_url
 from orchestrator.stream.client import key_of, partitions_of, read_topic
 
 ROOT = Path(__file__).parents[2]
@@ -158,11 +163,37 @@ class Stack:
         return self.consume([self.actions_topic(c) for c in channels], until, **kwargs)
 
 
+def redis_client(url: str) -> redis.Redis | redis.cluster.RedisCluster:
+    """A synchronous client for a test's own reads and writes: the single Redis or the cluster of `url`."""
+    if not is_cluster_url(url):
+        return redis.Redis.from_url(url)
+    address = parse_cluster_url(url)
+    nodes = [redis.cluster.ClusterNode(host, port) for host, port in address.nodes]
+    return redis.cluster.RedisCluster(startup_nodes=nodes, **address.options)
+
+
 @pytest.fixture
-def stack(services: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+def redis_url(services: dict[str, str]) -> str:
+    """The Redis a test's worker and checks use: the single Redis, unless a module overrides this fixture."""
+    return services["ORCH_REDIS_URL"]
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """The single Redis, then the three-node Redis Cluster (started with `scripts/services cluster up`)."""
+    if request.param == "single":
+        url: str = request.getfixturevalue("services")["ORCH_REDIS_URL"]
+        return url
+    cluster: str = request.getfixturevalue("redis_cluster")
+    return cluster
+
+
+@pytest.fixture
+def stack(services: dict[str, str], redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     name = f"it-{uuid.uuid4().hex[:8]}"
     env = {
         **services,
+        "ORCH_REDIS_URL": redis_url,
         "ORCH_APP_ID": name,
         "ORCH_TOPIC_TOUCHPOINTS": f"{name}.touchpoints",
         "ORCH_TOPIC_DLQ": f"{name}.touchpoints.dlq",
@@ -176,3 +207,12 @@ def stack(services: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     yield stack
     for process in stack.workers:
         stack.stop(process, signal.SIGKILL)
+    client = redis_client(redis_url)  # this test's keys only (SCAN: on a cluster, every primary)
+    try:
+        stale = list(client.scan_iter(match=f"{name}:*", count=1000))
+        if stale:
+            client.delete(*stale)
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException):
+        pass  # a test that stopped Redis failed: its own failure says why
+    finally:
+        client.close()
