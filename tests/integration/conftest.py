@@ -31,6 +31,7 @@ from orchestrator.stream.client import key_of, partitions_of, read_topic
 
 ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
+SINGLE_REDIS_URL = "redis://127.0.0.1:" + os.environ.get("ORCH_REDIS_PORT", "6379") + "/0"  # scripts/services'
 
 
 def at(seconds: float, base: datetime | None = None) -> str:
@@ -180,10 +181,10 @@ def redis_url(services: dict[str, str]) -> str:
 
 @pytest.fixture(params=["single", "cluster"])
 def any_redis_url(request: pytest.FixtureRequest) -> str:
-    """The single Redis, then the three-node Redis Cluster (started with `scripts/services cluster up`)."""
+    """The single Redis of `scripts/services` (this alone does not need Kafka: tests of Redis only do not start the
+    services), then the three-node Redis Cluster (started with `scripts/services cluster up` when it is not up)."""
     if request.param == "single":
-        url: str = request.getfixturevalue("services")["ORCH_REDIS_URL"]
-        return url
+        return SINGLE_REDIS_URL
     cluster: str = request.getfixturevalue("redis_cluster")
     return cluster
 

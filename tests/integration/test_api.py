@@ -63,8 +63,8 @@ def settings(any_redis_url: str) -> Iterator[Settings]:
     try:
         try:
             client.ping()
-        except redis.exceptions.ConnectionError as error:
-            pytest.fail(f"Redis at {any_redis_url} does not answer ({error}): run scripts/services up")
+        except (redis.exceptions.ConnectionError, redis.exceptions.RedisClusterException) as error:
+            pytest.fail(f"Redis at {any_redis_url} does not answer ({error}): run scripts/services up (or cluster up)")
         yield Settings(
             redis_url=any_redis_url, redis_prefix=prefix, identity_secret=SecretStr(SECRET), api_token=SecretStr(TOKEN)
         )
