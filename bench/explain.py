@@ -28,11 +28,10 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
-
 from bench.machine import cpu_model
 from orchestrator.engine.identity import identifier_key
 from orchestrator.explain import timelines
+from orchestrator.serving.connect import RedisClient, connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving, Trail, find_customer, read_trail
 from orchestrator.settings import Settings
@@ -66,7 +65,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def load(redis: Redis, keys: Keys, secret: bytes, customers: int) -> float:
+async def load(redis: RedisClient, keys: Keys, secret: bytes, customers: int) -> float:
     serving = Serving(redis, keys)
     started = time.perf_counter()
     base = 1_795_000_000_000
@@ -85,7 +84,7 @@ async def load(redis: Redis, keys: Keys, secret: bytes, customers: int) -> float
 async def measure(settings: Settings, customers: int, lookups: int) -> dict[str, float]:
     prefix = f"bench-{uuid.uuid4().hex[:6]}:"
     keys, secret = Keys(prefix), settings.identity_secret.get_secret_value().encode()
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect_redis(settings.redis_url)
     try:
         seconds = await load(redis, keys, secret, customers)
         memory = (await redis.info("memory"))["used_memory"]
@@ -112,7 +111,7 @@ async def measure(settings: Settings, customers: int, lookups: int) -> dict[str,
         await redis.aclose()
 
 
-async def _batches(redis: Redis, match: str):  # type: ignore[no-untyped-def]
+async def _batches(redis: RedisClient, match: str):  # type: ignore[no-untyped-def]
     batch = []
     async for key in redis.scan_iter(match=match, count=10_000):
         batch.append(key)
@@ -129,7 +128,7 @@ def cli_seconds(settings: Settings, runs: int) -> list[float]:
     keys, secret = Keys(prefix), settings.identity_secret.get_secret_value().encode()
 
     async def write(remove: bool) -> None:
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect_redis(settings.redis_url)
         if remove:
             await redis.delete(keys.audit("c-cli"), keys.identifier(identifier_key("email", "cli@example.com", secret)))
         else:

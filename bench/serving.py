@@ -47,7 +47,6 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
-import redis.asyncio
 import redis.exceptions
 from aiohttp import web
 from pydantic import SecretStr
@@ -60,6 +59,7 @@ from orchestrator.engine.ids import coupon_code
 from orchestrator.process import tune_gc
 from orchestrator.serving.api import connect, create_app
 from orchestrator.serving.api import log as api_log
+from orchestrator.serving.connect import RedisClient, connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
@@ -131,7 +131,7 @@ class Graph(Protocol):
 class NaiveServing:
     """`Serving.lookup`/`link` without batching: one awaited command per identifier and per write."""
 
-    def __init__(self, client: redis.asyncio.Redis, keys: Keys) -> None:
+    def __init__(self, client: RedisClient, keys: Keys) -> None:
         self.redis = client
         self.keys = keys
         self.round_trips = 0
@@ -241,7 +241,7 @@ def figures_of(name: str, tally: Tally, round_trips: int) -> Figures:
                    tally.process_ns / tally.wall_ns)  # fmt: skip
 
 
-async def ping_rtt(client: redis.asyncio.Redis, count: int = 2_000) -> float:
+async def ping_rtt(client: RedisClient, count: int = 2_000) -> float:
     """p50 of a redis-py asyncio PING, in µs: the price of one round trip from Python here."""
     samples = []
     for _ in range(count):
@@ -252,7 +252,7 @@ async def ping_rtt(client: redis.asyncio.Redis, count: int = 2_000) -> float:
     return pct(samples, 50) / 1e3
 
 
-async def bench_identity(client: redis.asyncio.Redis, prefix: str, args: argparse.Namespace) -> list[Figures]:
+async def bench_identity(client: RedisClient, prefix: str, args: argparse.Namespace) -> list[Figures]:
     secret = Settings().identity_secret.get_secret_value().encode()
     t0 = time.perf_counter()
     docs = generate_events(args.customers, args.events, args.seed)
@@ -423,7 +423,7 @@ async def fire(session: aiohttp.ClientSession, requests: list[Request], concurre
     return seconds, latencies, statuses, wrong
 
 
-async def raw_gets(client: redis.asyncio.Redis, keys: list[str], concurrency: int) -> tuple[float, list[int]]:
+async def raw_gets(client: RedisClient, keys: list[str], concurrency: int) -> tuple[float, list[int]]:
     latencies: list[int] = []
     queue = iter(keys)
 
@@ -471,7 +471,7 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
     keys = Keys(settings.redis_prefix)
     rng = random.Random(args.seed + 1)
 
-    seeder = redis.asyncio.Redis.from_url(redis_url)
+    seeder = connect_redis(redis_url)
     t0 = time.perf_counter()
     try:
         codes = await seed(Serving(seeder, keys), args.customers, args.seed, secret)
@@ -488,7 +488,7 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
     await site.start()
     port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
-    baseline = redis.asyncio.Redis.from_url(redis_url)
+    baseline = connect_redis(redis_url)
     try:
         connector = aiohttp.TCPConnector(limit=args.concurrency)
         headers = {"Authorization": f"Bearer {token}"}
@@ -549,7 +549,7 @@ async def bench_api(redis_url: str, prefix: str, args: argparse.Namespace) -> li
 # --------------------------------------------------------------------------------- the report
 
 
-async def drop(client: redis.asyncio.Redis, prefix: str) -> int:
+async def drop(client: RedisClient, prefix: str) -> int:
     dropped = 0
     batch: list[bytes] = []
     async for key in client.scan_iter(match=f"{prefix}*", count=1_000):
@@ -587,7 +587,7 @@ def markdown(identity: list[Figures], api: list[Figures], header: str) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     redis_url = args.redis_url or Settings().redis_url
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_redis(redis_url)
     prefix = f"bench:{uuid.uuid4().hex[:12]}:"
     try:
         info = await client.info("server")

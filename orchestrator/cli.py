@@ -450,8 +450,7 @@ def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
 
     Reads the audit trail the worker keeps in Redis (one lookup); exit 1 when there is none.
     """
-    from redis.asyncio import Redis
-
+    from orchestrator.serving.connect import connect_redis
     from orchestrator.serving.keys import Keys
     from orchestrator.serving.redis import find_customer, read_trail
 
@@ -459,7 +458,7 @@ def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
     kind, value = who
 
     async def read() -> tuple[str | None, list[dict[str, object]]]:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        redis = connect_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         try:
             keys, secret = Keys(settings.redis_prefix), settings.identity_secret.get_secret_value().encode()
             customer = await find_customer(redis, keys, kind, value, secret)

@@ -15,9 +15,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from orchestrator.doctor import Check, not_checked
+from orchestrator.serving.connect import RedisClient, connect_redis
 from orchestrator.settings import TABLES, Settings
 
 KAFKA_TIMEOUT = 3.0
@@ -38,10 +39,10 @@ def masked(url: str) -> str:
     return parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}").geturl()
 
 
-def redis_client(url: str) -> Redis:
-    """The doctor's only way to a Redis client (raises ValueError for a URL it cannot use): switch it to the
-    serving layer's factory when there is one, e.g. for Redis Cluster URLs."""
-    return Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
+def redis_client(url: str) -> RedisClient:
+    """The doctor's Redis client, from the serving layer's factory (a single Redis or a cluster); raises
+    ValueError for a URL it cannot use."""
+    return connect_redis(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
 
 
 def redis_url_problem(url: str) -> str | None:
@@ -202,7 +203,10 @@ async def check_redis(settings: Settings, bad: Collection[str]) -> list[Check]:
     client = redis_client(settings.redis_url)
     try:
         async with asyncio.timeout(REDIS_TIMEOUT):
-            info: dict[str, Any] = await client.info()
+            if isinstance(client, RedisCluster):  # every primary answers: {node: its INFO}
+                nodes: dict[str, dict[str, Any]] = await client.info(target_nodes=RedisCluster.PRIMARIES)
+            else:
+                nodes = {url: await client.info()}
     except redis_errors.AuthenticationError as exc:
         return [Check("redis", "problem", f"Redis at {url} refused the login: {exc}",
                       "put the right user and password in ORCH_REDIS_URL (redis://USER:PASSWORD@HOST:PORT/DB)")]
@@ -212,10 +216,15 @@ async def check_redis(settings: Settings, bad: Collection[str]) -> list[Check]:
                       "start Redis, or set ORCH_REDIS_URL (redis://HOST:PORT/DB)")]  # fmt: skip
     finally:
         await client.aclose()
-    return _redis_checks(url, info)
+    if isinstance(client, RedisCluster):
+        found = [check for node, info in sorted(nodes.items()) for check in _redis_checks(node, info, cluster=True)]
+        if all(check.status == "ok" for check in found):
+            return [Check("redis", "ok", f"{url}: a Redis Cluster of {len(nodes)} primaries ({found[0].detail})")]
+        return [check for check in found if check.status != "ok"]
+    return _redis_checks(url, nodes[url])
 
 
-def _redis_checks(url: str, info: dict[str, Any]) -> list[Check]:
+def _redis_checks(url: str, info: dict[str, Any], cluster: bool = False) -> list[Check]:
     version = str(info.get("redis_version", "?"))
     mode, role, policy = info.get("redis_mode", "standalone"), info.get("role", "master"), info.get("maxmemory_policy")
     numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
@@ -226,9 +235,9 @@ def _redis_checks(url: str, info: dict[str, Any]) -> list[Check]:
     if role != "master":
         found.append(Check("redis", "problem", f"Redis at {url} is a read-only {role}: the worker writes to it",
                            "point ORCH_REDIS_URL at the primary"))  # fmt: skip
-    if mode == "cluster":
+    if mode == "cluster" and not cluster:
         found.append(Check("redis", "warning", f"Redis at {url} is a cluster node: keys on other nodes answer MOVED",
-                           "use a standalone Redis (or its primary)"))  # fmt: skip
+                           "point ORCH_REDIS_URL at the cluster: redis+cluster://HOST:PORT"))  # fmt: skip
     if isinstance(policy, str) and policy.startswith("allkeys"):
         found.append(Check("redis", "warning", f"maxmemory-policy is {policy}: Redis may evict identity links and "
                            "summaries when full", "set maxmemory-policy noeviction"))  # fmt: skip

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     # --- Kafka and Redis
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # redis://, rediss://, unix:// (one Redis) or redis+cluster://host:port[,host:port...] (a Redis Cluster;
+    # rediss+cluster:// with TLS): orchestrator/serving/connect.py
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "orch:"
     # Keys the hashes of identifiers (emails, phones, cards) in the identity graph; set your own in production.

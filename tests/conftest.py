@@ -23,3 +23,17 @@ def services() -> Iterator[dict[str, str]]:
            "ORCH_REDIS_URL": "redis://127.0.0.1:" + os.environ.get("ORCH_REDIS_PORT", "6379") + "/0"}  # fmt: skip
     if not was_up:
         subprocess.run([script, "down"], check=False, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[str]:
+    """The URL of a three-node Redis Cluster (`scripts/services cluster up`); stopped after if this session
+    started it."""
+    script = str(ROOT / "scripts" / "services")
+    was_up = subprocess.run([script, "cluster", "status"], capture_output=True).returncode == 0
+    if not was_up:
+        subprocess.run([script, "cluster", "up"], check=True, timeout=300)
+    env = subprocess.run([script, "cluster", "env"], capture_output=True, text=True, check=True).stdout
+    yield env.strip().removeprefix("export ORCH_REDIS_CLUSTER_URL=")
+    if not was_up:
+        subprocess.run([script, "cluster", "down"], check=False, timeout=120)

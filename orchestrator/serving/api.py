@@ -16,15 +16,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 import orjson
-import redis.asyncio
 from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.dashboard import render as render_dashboard
 from orchestrator.kpis import summarize
+from orchestrator.serving.connect import RedisClient, connect_redis, get_many, unavailable
 from orchestrator.serving.keys import SAFE_TRAITS, Keys
 from orchestrator.serving.redis import find_customer, read_kpis, read_step_order, read_trail
 from orchestrator.settings import Settings
@@ -43,7 +41,7 @@ COOKIE = "orch_token"  # the dashboard's session: the token, HttpOnly, SameSite=
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _TOKEN: Final = web.AppKey("token", bytes)
-_REDIS: Final = web.AppKey("redis", redis.asyncio.Redis)
+_REDIS: Final = web.AppKey[RedisClient]("redis")
 _KEYS: Final = web.AppKey("keys", Keys)
 _SECRET: Final = web.AppKey("identity_secret", bytes)
 _OPENAPI: Final = web.AppKey("openapi", bytes)
@@ -111,10 +109,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as error:  # routing: 404 unknown path, 405 method not allowed
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
         return _error(error.status, error.reason.lower(), headers)
-    except (RedisConnectionError, RedisTimeoutError, OSError):
-        log.warning("redis unavailable for %s %s", request.method, request.path, exc_info=True)
-        return _error(503, "redis unavailable")
-    except Exception:
+    except Exception as error:
+        if unavailable(error):
+            log.warning("redis unavailable for %s %s", request.method, request.path, exc_info=True)
+            return _error(503, "redis unavailable")
         log.exception("internal error for %s %s", request.method, request.path)
         return _error(500, "internal error")
 
@@ -170,7 +168,7 @@ async def _customer_answer(request: web.Request, customer: str) -> web.Response:
     codes = [c for c in raw_codes if isinstance(c, str)][:MAX_OFFERS] if isinstance(raw_codes, list) else []
     offers: list[dict[str, Any]] = []
     if codes:
-        stored = await redis_client.mget([keys.coupon(code) for code in codes])
+        stored = await get_many(redis_client, [keys.coupon(code) for code in codes])
         now = datetime.now(UTC)
         offers = [_coupon_view(code, _loads(value), now) for code, value in zip(codes, stored, strict=True)]
     return _json({"customer": customer, "summary": _safe_summary(summary), "offers": offers})
@@ -290,7 +288,7 @@ def _token(settings: Settings) -> bytes:
     return settings.api_token.get_secret_value().strip().encode("utf-8", "surrogateescape")
 
 
-def create_app(settings: Settings, redis: redis.asyncio.Redis) -> web.Application:
+def create_app(settings: Settings, redis: RedisClient) -> web.Application:
     """The API on `redis` (not closed here: the caller owns it). Raises ValueError without `settings.api_token`."""
     app = web.Application(middlewares=[_guard])
     app[_TOKEN] = _token(settings)
@@ -311,17 +309,17 @@ def create_app(settings: Settings, redis: redis.asyncio.Redis) -> web.Applicatio
     return app
 
 
-def connect(settings: Settings) -> redis.asyncio.Redis:
-    """The API's Redis client: short timeouts and one quick retry (a dropped pooled connection), so that callers get
-    a 503 in about `REDIS_TIMEOUT` seconds rather than wait on back-off while Redis is down."""
-    client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
+def connect(settings: Settings) -> RedisClient:
+    """The API's Redis client (a single Redis or a cluster): short timeouts and one quick retry (a dropped pooled
+    connection), so that callers get a 503 in about `REDIS_TIMEOUT` seconds rather than wait on back-off while Redis
+    is down."""
+    return connect_redis(
         settings.redis_url,
         socket_connect_timeout=REDIS_TIMEOUT,
         socket_timeout=REDIS_TIMEOUT,
         retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), retries=1),
         health_check_interval=30,
     )
-    return client
 
 
 def run_api(settings: Settings) -> None:

@@ -21,6 +21,9 @@ All are written by the worker and read by `orchestrator api`, stores and senders
 
 `<identifier>` is `kind:value` where value is a keyed hash for every kind except `anonymous_id`
 (see `orchestrator.engine.identity.identifier_key`). `{p}` is `ORCH_REDIS_PREFIX` (default `orch:`).
+
+No key carries a hash tag: on a Redis Cluster every command names one key, so no two keys need one slot
+(docs/identity.md, "On a Redis Cluster"). Braces in the prefix would make one tag of it: every key on one node.
 """
 
 from __future__ import annotations

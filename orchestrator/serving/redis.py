@@ -1,8 +1,9 @@
 """The worker's side of the Redis serving layer: identity graph, customer summaries, coupons.
 
-Every write is a single pipelined round trip and idempotent (a replay after a crash rewrites the
-same values), and every call retries with back-off while Redis is down: the worker stalls rather
-than guess who a customer is or lose a write.
+Every write is a single pipelined round trip (a merge's trail: a read, then one) and idempotent (a replay
+after a crash rewrites the same values), and every call retries with back-off while Redis is down: the worker
+stalls rather than guess who a customer is or lose a write. Every command names one key, so the same code runs
+on a Redis Cluster (serving/connect.py): a pipeline is not a transaction, its commands may go to several nodes.
 """
 
 from __future__ import annotations
@@ -15,18 +16,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import orjson
-from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
 from orchestrator.engine import CustomerState
 from orchestrator.engine.identity import ANONYMOUS_ID, identifier_key
 from orchestrator.engine.runner import Record
+from orchestrator.serving.connect import RedisClient, get_many, unavailable
 from orchestrator.serving.keys import COUPON_GRACE_SECONDS, MERGE_MEMORY_SECONDS, SAFE_TRAITS, TRAIL_LIMIT, Keys
 from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
 log = logging.getLogger("orchestrator.redis")
 T = TypeVar("T")
-RETRYABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError, OSError)
 MAX_BACKOFF = 5.0
 KpiCounts = tuple[int, Mapping[str, int]]  # a partition and the absolute values of its changed KPI counts
 
@@ -47,7 +46,9 @@ async def retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
     while True:
         try:
             return await call()
-        except RETRYABLE as exc:
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
             log.warning("Redis unavailable during %s (%s); retrying in %.2f s", what, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
@@ -80,7 +81,7 @@ def summary(state: CustomerState, now: int) -> dict[str, Any]:
 
 
 class Serving:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
 
@@ -92,8 +93,10 @@ class Serving:
         if not identifiers:
             return {}, []
 
+        keys = [self.keys.identifier(i) for i in identifiers] + [self.keys.merge(event_id)]
+
         async def mget() -> list[bytes | str | None]:
-            return await self.redis.mget([self.keys.identifier(i) for i in identifiers] + [self.keys.merge(event_id)])
+            return await get_many(self.redis, keys)
 
         *values, merged = await retrying("identity lookup", mget)
         found = zip(identifiers, values, strict=True)
@@ -151,14 +154,19 @@ class Serving:
         await retrying("audit write", write)
 
     async def move_trail(self, source: str, target: str) -> None:
-        """A merge: the anonymous customer's timeline becomes part of the known customer's (idempotent)."""
+        """A merge: the anonymous customer's timeline becomes part of the known customer's (idempotent). Read, then
+        written with ZADD LT (a member both hold keeps the lower score: ZUNIONSTORE's MIN without its two keys in
+        one command, which a cluster refuses when they are in different slots), then the source deleted: a crash in
+        between moves the same members again. Only the source's own agent writes the source's trail meanwhile."""
 
         async def write() -> None:
+            source_key, target_key = self.keys.audit(source), self.keys.audit(target)
+            members = cast(list[tuple[bytes, float]], await self.redis.zrange(source_key, 0, -1, withscores=True))
             pipe = self.redis.pipeline(transaction=False)
-            pipe.zunionstore(self.keys.audit(target), [self.keys.audit(target), self.keys.audit(source)],
-                             aggregate="MIN")  # fmt: skip
-            pipe.delete(self.keys.audit(source))
-            pipe.zremrangebyrank(self.keys.audit(target), 0, -TRAIL_LIMIT - 1)
+            if members:
+                pipe.zadd(target_key, dict(members), lt=True)
+                pipe.zremrangebyrank(target_key, 0, -TRAIL_LIMIT - 1)
+            pipe.delete(source_key)
             await pipe.execute()
 
         await retrying("audit merge", write)
@@ -193,7 +201,8 @@ class Serving:
                 identifiers |= set(state.identifiers)
             current, _ = await self.lookup(sorted(identifiers))
             pipe = self.redis.pipeline(transaction=False)
-            pipe.delete(self.keys.customer(customer), self.keys.identifiers_of(customer), self.keys.audit(customer))
+            for key in (self.keys.customer(customer), self.keys.identifiers_of(customer), self.keys.audit(customer)):
+                pipe.delete(key)  # one key a command: the three are in different slots on a cluster
             for identifier, owner in current.items():
                 if owner == customer:
                     pipe.delete(self.keys.identifier(identifier))
@@ -214,7 +223,7 @@ def graph_identifier(kind: str, value: str, secret: bytes) -> str:
     return identifier_key(kind, value, secret)
 
 
-async def find_customer(redis: Redis, keys: Keys, kind: str, value: str, secret: bytes) -> str | None:
+async def find_customer(redis: RedisClient, keys: Keys, kind: str, value: str, secret: bytes) -> str | None:
     """Who an identifier belongs to now (one GET); a `customer_id` is its own key."""
     if kind == "customer_id":
         return value
@@ -222,20 +231,21 @@ async def find_customer(redis: Redis, keys: Keys, kind: str, value: str, secret:
     return found.decode() if isinstance(found, bytes) else found
 
 
-async def read_trail(redis: Redis, keys: Keys, customer: str, limit: int = TRAIL_LIMIT) -> list[Record]:
+async def read_trail(redis: RedisClient, keys: Keys, customer: str, limit: int = TRAIL_LIMIT) -> list[Record]:
     """The customer's newest `limit` audit records, oldest first (one ZRANGE)."""
     members = cast(list[bytes], await redis.zrange(keys.audit(customer), -limit, -1))
     return [orjson.loads(member.partition(b" ")[2]) for member in members]
 
 
-async def read_step_order(redis: Redis, keys: Keys) -> dict[str, list[str]]:
+async def read_step_order(redis: RedisClient, keys: Keys) -> dict[str, list[str]]:
     """The funnels' step order the worker wrote at its start (empty before any worker ran)."""
     raw = await redis.get(keys.journeys())
     return {} if raw is None else cast(dict[str, list[str]], orjson.loads(raw))
 
 
-async def read_kpis(redis: Redis, keys: Keys) -> Counter[str]:
-    """The worker's KPI counts summed over every partition's hash."""
+async def read_kpis(redis: RedisClient, keys: Keys) -> Counter[str]:
+    """The worker's KPI counts summed over every partition's hash (SCAN: on a cluster, redis-py scans every
+    primary)."""
     totals: Counter[str] = Counter()
     async for name in redis.scan_iter(match=keys.kpis("*"), count=1000):
         for field, value in (await redis.hgetall(name)).items():

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from redis.asyncio import Redis
 
 from orchestrator.engine import Engine
+from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
@@ -40,7 +40,7 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
         settings=settings,
         engine=engine,
         topology=topology,
-        serving=Serving(Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
+        serving=Serving(connect_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
                         Keys(settings.redis_prefix)),
         metrics=metrics,
         index=index,

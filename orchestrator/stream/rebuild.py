@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
 from orchestrator.engine import CustomerState
 from orchestrator.kpis import SEP
+from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
@@ -42,7 +41,7 @@ async def write_kpis(settings: Settings) -> int:
         if value is not None:
             partitions.setdefault(partition, {})[name] = int(value)
     keys = Keys(settings.redis_prefix)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect_redis(settings.redis_url)
     try:
         for partition, counts in partitions.items():
             await redis.delete(keys.kpis(partition))
@@ -61,7 +60,7 @@ async def write_serving(
         for identifier, seen_at in state.identifiers.items():
             if identifier not in owners or seen_at > owners[identifier][0]:
                 owners[identifier] = (seen_at, state.key)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect_redis(settings.redis_url)
     serving = Serving(redis, Keys(settings.redis_prefix))
     now = int(time.time() * 1000)
     try:

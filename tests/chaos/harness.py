@@ -34,13 +34,13 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
 from orchestrator.kpis import SEP
 from orchestrator.report import kpis_of
+from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import read_kpis
 from orchestrator.settings import DEV_COUPON_SECRET
@@ -362,7 +362,7 @@ class Chaos:
         table: Counter[str] = Counter()
         for key, value in latest.items():
             table[key.decode().split(SEP, 1)[1]] += value
-        redis = Redis.from_url(self.env["ORCH_REDIS_URL"])
+        redis = connect_redis(self.env["ORCH_REDIS_URL"])
         try:
             served = await read_kpis(redis, Keys(self.env["ORCH_REDIS_PREFIX"]))
         finally:

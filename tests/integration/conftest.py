@@ -1,6 +1,8 @@
 """Integration fixtures: the real Kafka and Redis from `scripts/services`, real worker processes.
 
-Every test gets its own app id and topic names, so tests never see each other's records.
+Every test gets its own app id and topic names, so tests never see each other's records, and its own Redis key
+prefix. `stack` runs on the single Redis (`redis_url`); a test module that overrides `redis_url` with
+`any_redis_url` runs each of its tests twice: on the single Redis and on the three-node Redis Cluster.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from typing import Any, Literal
 
 import orjson
 import pytest
+import redis
+import redis.cluster
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from orchestrator.serving.connect import is_cluster_url, parse_cluster_url
 from orchestrator.stream.client import key_of, partitions_of, read_topic
 
 ROOT = Path(__file__).parents[2]
 JOURNEYS = Path(__file__).parent / "journeys"
+SINGLE_REDIS_URL = "redis://127.0.0.1:" + os.environ.get("ORCH_REDIS_PORT", "6379") + "/0"  # scripts/services'
 
 
 def at(seconds: float, base: datetime | None = None) -> str:
@@ -158,11 +164,37 @@ class Stack:
         return self.consume([self.actions_topic(c) for c in channels], until, **kwargs)
 
 
+def redis_client(url: str) -> redis.Redis | redis.cluster.RedisCluster:
+    """A synchronous client for a test's own reads and writes: the single Redis or the cluster of `url`."""
+    if not is_cluster_url(url):
+        return redis.Redis.from_url(url)
+    address = parse_cluster_url(url)
+    nodes = [redis.cluster.ClusterNode(host, port) for host, port in address.nodes]
+    return redis.cluster.RedisCluster(startup_nodes=nodes, **address.options)
+
+
 @pytest.fixture
-def stack(services: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+def redis_url(services: dict[str, str]) -> str:
+    """The Redis a test's worker and checks use: the single Redis, unless a module overrides this fixture."""
+    return services["ORCH_REDIS_URL"]
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """The single Redis of `scripts/services` (this alone does not need Kafka: tests of Redis only do not start the
+    services), then the three-node Redis Cluster (started with `scripts/services cluster up` when it is not up)."""
+    if request.param == "single":
+        return SINGLE_REDIS_URL
+    cluster: str = request.getfixturevalue("redis_cluster")
+    return cluster
+
+
+@pytest.fixture
+def stack(services: dict[str, str], redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     name = f"it-{uuid.uuid4().hex[:8]}"
     env = {
         **services,
+        "ORCH_REDIS_URL": redis_url,
         "ORCH_APP_ID": name,
         "ORCH_TOPIC_TOUCHPOINTS": f"{name}.touchpoints",
         "ORCH_TOPIC_DLQ": f"{name}.touchpoints.dlq",
@@ -176,3 +208,12 @@ def stack(services: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     yield stack
     for process in stack.workers:
         stack.stop(process, signal.SIGKILL)
+    client = redis_client(redis_url)  # this test's keys only (SCAN: on a cluster, every primary)
+    try:
+        stale = list(client.scan_iter(match=f"{name}:*", count=1000))
+        if stale:
+            client.delete(*stale)
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException):
+        pass  # a test that stopped Redis failed: its own failure says why
+    finally:
+        client.close()

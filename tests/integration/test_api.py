@@ -1,12 +1,12 @@
 """The HTTP API (`orchestrator.serving.api`) against the real Redis, seeded in the documented key schema.
 
 Each test gets its own key prefix and deletes its keys after; the API runs in-process on aiohttp's test server.
+Every test runs twice: on the single Redis and on the three-node Redis Cluster (`any_redis_url`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 import uuid
@@ -18,19 +18,19 @@ from typing import Any
 import orjson
 import pytest
 import redis
-import redis.asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from orchestrator.engine.identity import identifier_key
 from orchestrator.serving.api import connect, create_app, run_api
+from orchestrator.serving.connect import RedisClient, connect_redis, is_cluster_url
 from orchestrator.serving.keys import COUPON_GRACE_SECONDS, Keys
 from orchestrator.settings import Settings
+from tests.integration.conftest import redis_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-REDIS_URL = "redis://127.0.0.1:" + os.environ.get("ORCH_REDIS_PORT", "6379") + "/0"
 TOKEN = "test-token-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = "api-test-identity-secret"  # not the default: the API must hash with the configured secret
@@ -55,17 +55,18 @@ def rfc3339(moment: datetime) -> str:
 
 
 @pytest.fixture
-def settings() -> Iterator[Settings]:
-    """Settings with a prefix of this test's own; its keys are deleted after."""
+def settings(any_redis_url: str) -> Iterator[Settings]:
+    """Settings with a prefix of this test's own, on the single Redis or the cluster; its keys are deleted after
+    (SCAN: on the cluster, every primary)."""
     prefix = f"test-{uuid.uuid4().hex}:"
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis_client(any_redis_url)
     try:
         try:
             client.ping()
-        except redis.exceptions.ConnectionError as error:
-            pytest.fail(f"Redis at {REDIS_URL} does not answer ({error}): run scripts/services up")
+        except (redis.exceptions.ConnectionError, redis.exceptions.RedisClusterException) as error:
+            pytest.fail(f"Redis at {any_redis_url} does not answer ({error}): run scripts/services up (or cluster up)")
         yield Settings(
-            redis_url=REDIS_URL, redis_prefix=prefix, identity_secret=SecretStr(SECRET), api_token=SecretStr(TOKEN)
+            redis_url=any_redis_url, redis_prefix=prefix, identity_secret=SecretStr(SECRET), api_token=SecretStr(TOKEN)
         )
         stale = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if stale:
@@ -74,7 +75,7 @@ def settings() -> Iterator[Settings]:
         client.close()
 
 
-async def seed(client: redis.asyncio.Redis, settings: Settings) -> None:
+async def seed(client: RedisClient, settings: Settings) -> None:
     """A known customer with every kind of identifier and coupons in each state; an anonymous customer; a dangling
     link (an identifier whose customer has no summary)."""
     keys = Keys(settings.redis_prefix)
@@ -126,10 +127,10 @@ async def seed(client: redis.asyncio.Redis, settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def api(settings: Settings, redis_client: redis.asyncio.Redis | None = None) -> AsyncIterator[Client]:
-    """The app on a seeded Redis (or on `redis_client`, unseeded), served on a local port."""
-    own = redis_client is None
-    client = redis.asyncio.Redis.from_url(settings.redis_url) if redis_client is None else redis_client
+async def api(settings: Settings, unseeded: RedisClient | None = None) -> AsyncIterator[Client]:
+    """The app on a seeded Redis (or on the client `unseeded`), served on a local port."""
+    own = unseeded is None
+    client = connect_redis(settings.redis_url) if unseeded is None else unseeded
     try:
         if own:
             await seed(client, settings)
@@ -212,14 +213,14 @@ def test_the_scheme_is_case_insensitive(settings: Settings) -> None:
     run(settings, body)
 
 
-def test_without_a_token_the_api_refuses_to_start() -> None:
+def test_without_a_token_the_api_refuses_to_start(any_redis_url: str) -> None:
     for token in (None, SecretStr(""), SecretStr("  ")):
-        settings = Settings(api_token=token, redis_url=REDIS_URL)
+        settings = Settings(api_token=token, redis_url=any_redis_url)
         with pytest.raises(ValueError, match="ORCH_API_TOKEN"):
             run_api(settings)
 
         async def build(settings: Settings = settings) -> None:
-            client = redis.asyncio.Redis.from_url(REDIS_URL)
+            client = connect_redis(settings.redis_url)
             try:
                 with pytest.raises(ValueError, match="ORCH_API_TOKEN"):
                     create_app(settings, client)
@@ -366,7 +367,7 @@ def test_the_hash_uses_the_configured_secret(settings: Settings) -> None:
     other = settings.model_copy(update={"identity_secret": SecretStr("another-secret")})
 
     async def go() -> None:
-        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        client = connect_redis(settings.redis_url)
         await seed(client, settings)  # linked with SECRET
         async with api(other, client) as http:
             await lookup(http, 404, "email", "ada.lovelace@example.com")
@@ -378,7 +379,7 @@ def test_the_hash_uses_the_configured_secret(settings: Settings) -> None:
 def test_only_safe_traits_are_served(settings: Settings) -> None:
     async def body(http: Client) -> None:
         keys = Keys(settings.redis_prefix)
-        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        client = connect_redis(settings.redis_url)
         try:
             stored = orjson.loads(await client.get(keys.customer(CUSTOMER)) or b"")
             stored["traits"] |= {"email": "ada@example.com", "phone": "+447700900123", "address": "12 St James's Sq"}
@@ -395,7 +396,7 @@ def test_a_client_decoding_responses_works_too(settings: Settings) -> None:
     async def go() -> None:
         async with api(settings) as _:  # seeds
             pass
-        client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
+        client = connect_redis(settings.redis_url, decode_responses=True)
         async with api(settings, client) as http:
             assert_is_ada(await lookup(http, 200, "email", "ada.lovelace@example.com"))
             assert (await get(http, f"/v1/coupons/{VALID}", 200))["state"] == "valid"
@@ -428,7 +429,7 @@ def test_coupon_states(settings: Settings) -> None:
 
 def test_a_coupon_expires_at_its_expiry_to_the_second(settings: Settings) -> None:
     async def go() -> None:
-        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        client = connect_redis(settings.redis_url)
         keys = Keys(settings.redis_prefix)
         now = datetime.now(UTC)
         for code, expires_at in (("EDGE-0000-0000-0001", rfc3339(now)), ("EDGE-0000-0000-0002", "not a time")):
@@ -484,7 +485,10 @@ def free_port() -> int:
 
 def test_redis_down_is_503_without_details(settings: Settings) -> None:
     async def go() -> None:
-        down = connect(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
+        nowhere = f"redis://127.0.0.1:{free_port()}/0"
+        if is_cluster_url(settings.redis_url):
+            nowhere = f"redis+cluster://127.0.0.1:{free_port()}"
+        down = connect(settings.model_copy(update={"redis_url": nowhere}))
         started = time.monotonic()
         async with api(settings, down) as http:
             assert await get(http, "/healthz", 503, headers={}) == {"status": "unavailable"}
@@ -499,7 +503,7 @@ def test_redis_down_is_503_without_details(settings: Settings) -> None:
 
 def test_a_corrupt_value_is_500_without_a_traceback(settings: Settings) -> None:
     async def body(http: Client) -> None:
-        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        client = connect_redis(settings.redis_url)
         try:
             await client.set(Keys(settings.redis_prefix).customer("c-corrupt"), b"{not json")
             await client.set(Keys(settings.redis_prefix).coupon("BAD0-0000-0000-0001"), b"[1, 2]")

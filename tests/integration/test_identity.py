@@ -1,7 +1,11 @@
-"""One customer across channels on the real stack: Redis identity graph, merges across partitions, summaries."""
+"""One customer across channels on the real stack: Redis identity graph, merges across partitions, summaries.
+
+Every test runs twice: on the single Redis and on the three-node Redis Cluster (`any_redis_url`).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -12,9 +16,11 @@ from typing import Any
 import orjson
 import pytest
 import redis
+import redis.cluster
 
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, identifier_key
-from tests.integration.conftest import JOURNEYS, ROOT, Stack, at
+from orchestrator.serving.connect import is_cluster_url, parse_cluster_url
+from tests.integration.conftest import JOURNEYS, ROOT, Stack, at, redis_client
 from tests.integration.oracle import by_id, expected_actions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -25,8 +31,18 @@ def ev(event_id: str, type_: str, occurred_at: str, channel: str = "web", **fiel
             "properties": fields.pop("properties", {}), **fields}  # fmt: skip
 
 
-def client(stack: Stack) -> redis.Redis:
-    return redis.Redis.from_url(stack.env["ORCH_REDIS_URL"])
+@pytest.fixture
+def redis_url(any_redis_url: str) -> str:
+    return any_redis_url
+
+
+@functools.cache
+def _client(url: str) -> redis.Redis | redis.cluster.RedisCluster:
+    return redis_client(url)
+
+
+def client(stack: Stack) -> redis.Redis | redis.cluster.RedisCluster:
+    return _client(stack.env["ORCH_REDIS_URL"])
 
 
 def test_anonymous_cart_login_and_loyalty_card_at_the_till_make_one_customer(stack: Stack) -> None:
@@ -184,7 +200,11 @@ def test_redis_is_rebuilt_from_kafka_after_a_flush(stack: Stack) -> None:
 
 def test_a_redis_restart_during_a_stream_loses_nothing(stack: Stack) -> None:
     stack.start_worker()
-    port = stack.env["ORCH_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+    url, script = stack.env["ORCH_REDIS_URL"], str(ROOT / "scripts" / "services")
+    if is_cluster_url(url):  # one of the three primaries goes: the keys in its slots cannot be read or written
+        port, restart = str(parse_cluster_url(url).nodes[0][1]), [script, "cluster", "up"]
+    else:
+        port, restart = url.rsplit(":", 1)[1].split("/")[0], [script, "up"]
     first = [
         ev(f"r{i}", "cart_add", at(0), customer_id=f"c-{i}", properties={"sku": "S", "price": 40}) for i in range(10)
     ]
@@ -197,7 +217,7 @@ def test_a_redis_restart_during_a_stream_loses_nothing(stack: Stack) -> None:
     stack.produce(second)  # the worker cannot resolve these: it must wait, not guess
     time.sleep(3)
     assert "Redis unavailable" in stack.log("w1")
-    subprocess.run([str(ROOT / "scripts" / "services"), "up"], check=True, capture_output=True, timeout=120)
+    subprocess.run(restart, check=True, capture_output=True, timeout=120)
     expected = expected_actions(JOURNEYS, first + second)
     got = stack.actions(["email", "push", "instore"], until=len(expected), timeout=120)
     assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)
