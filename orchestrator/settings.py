@@ -15,7 +15,7 @@ from orchestrator.engine.identity import DEV_IDENTITY_SECRET
 
 ENV_PREFIX = "ORCH_"
 DEV_COUPON_SECRET = "orchestrator-dev-secret"
-TABLES = ("customers", "timers", "parked", "kpis")  # the worker's Faust tables (stream/topology.py)
+TABLES = ("customers", "timers", "parked", "kpis", "held")  # the worker's Faust tables (stream/topology.py)
 
 
 class Settings(BaseSettings):
@@ -60,7 +60,12 @@ class Settings(BaseSettings):
     commit_interval: float = Field(default=0.25, gt=0, le=10)
     # a worker that died without leaving the group keeps its partitions this long (Kafka's session timeout)
     session_timeout: float = Field(default=10.0, ge=6, le=300)
-    timer_interval: float = Field(default=0.2, gt=0, le=1)  # seconds between timer-index checks
+    # seconds between watermark marks: how often the input's event-time progress reaches the customer agent,
+    # which then releases the records and fires the timers it has passed (docs/streaming.md)
+    timer_interval: float = Field(default=0.2, gt=0, le=1)
+    # seconds of disorder allowed within one input partition (event time): a record older than its partition's
+    # newest minus this is late (processed at once, audited `late`); every record waits about this long
+    max_lateness: float = Field(default=0.5, ge=0, le=3600)
     # the tables' changelogs roll a segment this often, so Kafka's log cleaner compacts them to about one record per
     # key: a worker starting (it recovers its tables from the changelogs) reads that much, not every update since
     # the topic was created (Kafka's default: a week)

@@ -79,7 +79,10 @@ def _node(text: str, url: str) -> tuple[str, int]:
 
 def parse_cluster_url(url: str) -> ClusterAddress:
     """`redis+cluster://user:pw@h1:7000,h2:7001/0?opt=v` -> nodes and options. Raises ValueError."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # some Python versions check IPv6 brackets here: say it as for any other bad node
+        raise ValueError(f"bad node in Redis Cluster URL {url!r} ({exc}): give host:port, or [IPv6]:port") from None
     scheme = CLUSTER_SCHEMES.get(parts.scheme.lower())
     if scheme is None:
         raise ValueError(f"not a Redis Cluster URL (redis+cluster:// or rediss+cluster://): {url!r}")

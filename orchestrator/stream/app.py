@@ -1,10 +1,11 @@
 """The Faust app: the topology (stream/topology.py), the agents and the loops wired to one shared `Shell`.
 
 Data flow:  touchpoints --ingest--> <app>.customers --customer agent--> actions.<channel>, journeys.audit
-                  \\--(bad input)--> touchpoints.dlq        ^ timer loop (fire records, same partition)
+                  \\--(bad input)--> touchpoints.dlq        ^ watermark marks (every customers partition)
 
 ingest: stream/ingest.py; the customer agent: stream/customer.py (the per-customer step, engine/step.py, in a
-thin I/O shell); the loops: stream/loops.py; exactly-once: stream/eos.py; metrics: stream/metrics.py.
+thin I/O shell); event-time order: stream/watermark.py and stream/holding.py; the loops: stream/loops.py;
+exactly-once: stream/eos.py; metrics: stream/metrics.py.
 """
 
 from __future__ import annotations
@@ -21,20 +22,23 @@ from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
 from orchestrator.stream import customer, ingest, loops
 from orchestrator.stream.eos import OrchestratorApp
+from orchestrator.stream.holding import Holding
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.shell import Shell
-from orchestrator.stream.timers import InputWatermark, TimerIndex
-from orchestrator.stream.topology import declare, new_app
+from orchestrator.stream.timers import TimerIndex
+from orchestrator.stream.topology import Partitions, declare, new_app
+from orchestrator.stream.watermark import IngestProgress, Watermarks
 
 
-def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
-    """Build the app for these settings and this engine; nothing is read from globals."""
+def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> OrchestratorApp:
+    """Build the app for these settings, this engine and the topics' partitions; nothing is read from globals."""
     app = new_app(settings)
     topology = declare(app, settings, engine.channels)
-    index = TimerIndex()
+    index, holding = TimerIndex(), Holding(topology.held_table)
     metrics = app.metrics = Metrics()
     metrics.track_timers(lambda: len(index))
+    metrics.held.set_function(lambda: len(holding))
     shell = Shell(
         app=app,
         settings=settings,
@@ -44,7 +48,11 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
                         Keys(settings.redis_prefix)),
         metrics=metrics,
         index=index,
-        watermark=InputWatermark(app, settings.topic_touchpoints),
+        partitions=partitions,
+        progress=IngestProgress(app, settings.topic_touchpoints, partitions.touchpoints,
+                                int(settings.max_lateness * 1000)),
+        watermarks=Watermarks(),
+        holding=holding,
         parking=Parking(topology.parked_table),
         identity_secret=settings.identity_secret.get_secret_value().encode(),
     )  # fmt: skip
@@ -65,11 +73,15 @@ def create_app(settings: Settings, engine: Engine) -> OrchestratorApp:
     async def announce_journeys() -> None:
         await loops.announce_journeys(shell)
 
-    async def fire_timers() -> None:
-        await loops.fire_timers(shell)
+    async def rebuild_holding() -> None:
+        await loops.rebuild_holding(shell)
+
+    async def send_marks() -> None:
+        await loops.send_marks(shell)
 
     topology.timer_table.on_recover(rebuild_index)
+    topology.held_table.on_recover(rebuild_holding)
     app.task(announce_journeys)
     app.timer(interval=loops.LAG_INTERVAL)(lag.measure)
-    app.timer(interval=settings.timer_interval)(fire_timers)
+    app.timer(interval=settings.timer_interval)(send_marks)
     return app

@@ -11,27 +11,36 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from dataclasses import replace
+from typing import Any, assert_never
 
 import faust
 import orjson
 
 from orchestrator import kpis
-from orchestrator.engine import Outcome, Timer
+from orchestrator.contract.events import Event
+from orchestrator.engine import CustomerState, Outcome, Timer
+from orchestrator.engine.runner import Record
 from orchestrator.engine.step import Item, Step, item_time, step
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.records import (
     MAX_STATE_BYTES,
     Absorb,
     Expect,
+    Handover,
+    Internal,
+    Mark,
     Refused,
     decode_internal,
     decode_state,
     encode_absorb,
+    encode_event,
     encode_state,
     encode_timer,
 )  # fmt: skip
 from orchestrator.stream.shell import CUSTOMER, INFRASTRUCTURE_ERRORS, Shell, crash_on
 from orchestrator.stream.timers import timer_key
+from orchestrator.timefmt import parse_rfc3339, to_ms
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -73,17 +82,33 @@ def count(shell: Shell, partition: int, delta: Counter[str]) -> tuple[int, dict[
     return partition, changed
 
 
+def late_record(state: CustomerState | None, item: Item) -> Record | None:
+    """The audit record `late` for an event older than one its customer has already had (it came more than
+    ORCH_MAX_LATENESS behind the rest of its input partition); None for an event in order."""
+    if not isinstance(item, Event) or state is None or not state.profile.get("last_seen_at"):
+        return None
+    seen = state.profile["last_seen_at"]
+    if to_ms(parse_rfc3339(seen)) <= item.ts:
+        return None
+    return {"at": item.data["occurred_at"], "customer": state.key, "kind": "late", "event_id": item.id,
+            "last_seen_at": seen}  # fmt: skip
+
+
 async def process(shell: Shell, item: Item, partition: int) -> None:
     """One record of one customer: the step, then its state, timers, records and Redis writes."""
     key = item.customer.encode()
     customers, serving = shell.topology.customer_table, shell.serving
     stored = customers.get(key)
     state = None if stored is None else decode_state(stored)
+    late = late_record(state, item)
     done = step(shell.engine, state, item)
     if done.skipped:
         return  # a late fire record of a customer merged away or erased: nothing is pending
     if isinstance(item, Timer):
         shell.metrics.timer_lateness.observe(max(0.0, time.time() - item.due / 1000))
+    if late is not None:
+        shell.metrics.late.inc()
+        done.outcomes[-1].audit.insert(1, late)  # after the event's own record
     encoded = None if done.state is None else encode_state(done.state)
     if encoded is not None and len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: to the DLQ
         raise Refused(f"the customer's state would grow to {len(encoded):,} bytes (limit {MAX_STATE_BYTES:,})")
@@ -110,10 +135,11 @@ async def process(shell: Shell, item: Item, partition: int) -> None:
         await serving.publish(done.state, item_time(item), steps, kpi_counts)
 
 
-async def receive(shell: Shell, raw: bytes, partition: int) -> None:
+async def receive(shell: Shell, item: Internal, raw: bytes, partition: int) -> None:
     """Records of a customer that expects a merge wait for it (see stream/parking.py)."""
     parking = shell.parking
-    item = decode_internal(raw)
+    if isinstance(item, Mark):
+        return  # never held: marks are taken in `take`
     if isinstance(item, Expect):
         parking.expect(item)
         return
@@ -123,10 +149,14 @@ async def receive(shell: Shell, raw: bytes, partition: int) -> None:
     if waiting is None:
         await process(shell, item, partition)
     elif isinstance(item, Absorb) and item.source in waiting:
-        await process(shell, item, partition)
+        if item.event is not None and len(waiting) > 1:  # the event merged several: it runs once all are in
+            await process(shell, replace(item, event=None), partition)
+            parking.hold_first(item.customer, encode_event(item.event))
+        else:
+            await process(shell, item, partition)
         await release(shell, parking.arrived(item.customer, item.source), partition)
     elif isinstance(item, Timer):
-        shell.index.add(item, partition)  # fires once the merge is in: the loop sends it again next tick
+        shell.index.add(item, partition)  # fires once the merge is in: the next mark fires it again
     else:
         await release(shell, parking.hold(item.customer, raw, item.ts), partition)
     if isinstance(item, Absorb):
@@ -141,21 +171,62 @@ async def release(shell: Shell, held: list[bytes], partition: int) -> None:
             log.error("held record refused: %s: %s", exc, raw[:1000])
 
 
+async def guarded(shell: Shell, message: Any, offset: int, raw: bytes, item: Internal | None = None) -> None:
+    """Receive one record (read at `offset`); one that cannot be applied goes to the DLQ, the others go on."""
+    try:
+        await receive(shell, decode_internal(raw) if item is None else item, raw, message.partition)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Refused as exc:
+        await shell.to_dlq(str(exc), message, offset, None if offset == message.offset else raw)
+    except Exception as exc:  # a bug must not stop every customer: park the record with the reason
+        log.exception("cannot process %s[%s]@%s", message.topic, message.partition, offset)
+        await shell.to_dlq(f"internal error: {type(exc).__name__}: {exc}", message, offset,
+                           None if offset == message.offset else raw)  # fmt: skip
+
+
+async def advance(shell: Shell, message: Any) -> None:
+    """A mark came in: release the held records the watermark has passed, in time order, then fire the timers it
+    has passed (never past a record still held: its customer's timers would overtake it)."""
+    partition = message.partition
+    current = shell.watermarks.current(partition)
+    if current is None:
+        return  # an input partition has not spoken yet
+    until, before = current
+    for offset, raw in shell.holding.release(partition, until, before):
+        await guarded(shell, message, offset, raw)
+    waiting = shell.holding.next_time(partition)
+    timers = shell.topology.timer_table
+    for timer in shell.index.pop_due(partition, until if waiting is None else min(until, waiting)):
+        if timers.get(timer_key(timer).encode()) is not None:  # else it fired with an event, or moved on
+            await guarded(shell, message, message.offset, b"", timer)
+    shell.metrics.watermark_delay.labels(str(partition)).set(max(0.0, time.time() - until / 1000))
+
+
+async def take(shell: Shell, message: Any) -> None:
+    """One record of the customers topic: a mark moves the watermark; events, handovers and expects wait for it;
+    absorbs and fire records (the worker's own, already in order) go straight on."""
+    raw = message.value
+    item = decode_internal(raw)
+    match item:
+        case Mark():
+            shell.watermarks.mark(message.partition, item, message.offset)
+            await advance(shell, message)
+        case Event() | Handover() | Expect():
+            shell.holding.hold(message.partition, message.offset, item.ts, raw)
+        case Timer() | Absorb():
+            await guarded(shell, message, message.offset, raw, item)
+        case _:
+            assert_never(item)
+
+
 async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
-    """Own each customer's state: events, timer firings and merges, in partition order."""
+    """Own each customer's state: events, timer firings and merges, in event-time order (stream/watermark.py)."""
     app = shell.app
     async for event in stream.events():
         message = event.message
         if not await app.in_order(message):
             continue
         async with app.processing(event), crash_on(INFRASTRUCTURE_ERRORS):
-            try:
-                await receive(shell, event.value, message.partition)
-            except INFRASTRUCTURE_ERRORS:
-                raise
-            except Refused as exc:
-                await shell.to_dlq(str(exc), message)
-            except Exception as exc:  # a bug must not stop every customer: park the record with the reason
-                log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
-                await shell.to_dlq(f"internal error: {type(exc).__name__}: {exc}", message)
+            await take(shell, message)
         shell.done(CUSTOMER, message)

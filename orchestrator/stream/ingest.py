@@ -21,11 +21,12 @@ from orchestrator.stream.shell import INFRASTRUCTURE_ERRORS, INGEST, Shell, cras
 log = logging.getLogger("orchestrator.worker")
 
 
-async def ingest_one(shell: Shell, message: Any) -> None:
+async def ingest_one(shell: Shell, message: Any) -> int | None:
+    """The record's event time, or None if it went to the DLQ."""
     result = accept(message.value, shell.settings.max_event_bytes)
     if isinstance(result, Rejected):
         await shell.to_dlq(result.reason, message)
-        return
+        return None
     serving, topology = shell.serving, shell.topology
     identifiers = event_identifiers(result, shell.identity_secret)
     graph, merged_before = await serving.lookup(identifiers, result.id)
@@ -41,7 +42,7 @@ async def ingest_one(shell: Shell, message: Any) -> None:
         await serving.record(resolved.customer, Trail(0, [(resolved.ts, record) for record in conflicts]))
     if not merges:
         await topology.customers.send(key=resolved.customer.encode(), value=encode_event(resolved))
-        return
+        return resolved.ts
     # The anonymous state lives on another partition: it hands itself over, then the event runs. Meanwhile
     # the known customer holds its records, so its later events run after the merge.
     expect = encode_expect(resolved.customer, merges, resolved.ts)
@@ -51,6 +52,7 @@ async def ingest_one(shell: Shell, message: Any) -> None:
         await topology.customers.send(
             key=anonymous.encode(), value=encode_handover(anonymous, resolved.customer, resolved.ts, carried)
         )
+    return resolved.ts
 
 
 async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
@@ -60,6 +62,6 @@ async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
         if not await app.in_order(event.message):
             continue
         async with app.processing(event), crash_on(INFRASTRUCTURE_ERRORS):
-            await ingest_one(shell, event.message)
-        shell.watermark.processed(event.message.partition, event.message.offset, event.message.timestamp)
+            ts = await ingest_one(shell, event.message)
+        shell.progress.processed(event.message.partition, event.message.offset, ts)
         shell.done(INGEST, event.message)

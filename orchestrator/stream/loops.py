@@ -1,6 +1,6 @@
-"""The worker's periodic work: rebuild the timer index after a rebalance, wake the owners of due timers,
-announce the journeys' step order, measure the consumer lag. faust tables are written only inside a stream,
-so the timer loop only sends "fire" records; the customer agent that owns the customer applies them."""
+"""The worker's periodic work: send the watermark marks (timers fire and held records are released when the
+customer agent takes them: faust tables are written only inside a stream), rebuild the timer index and the held
+records' order after a rebalance, announce the journeys' step order, measure the consumer lag."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import time
 import faust
 from aiokafka.errors import KafkaError
 
-from orchestrator.stream.records import decode_timer, encode_timer
+from orchestrator.stream.records import decode_timer, encode_mark
 from orchestrator.stream.shell import Shell
-from orchestrator.stream.timers import timer_key
 
 log = logging.getLogger("orchestrator.worker")
 LAG_INTERVAL = 5.0  # seconds between consumer-lag measurements (one ListOffsets request)
@@ -21,6 +20,13 @@ LAG_INTERVAL = 5.0  # seconds between consumer-lag measurements (one ListOffsets
 
 def owned_partitions(app: faust.App, topic: str) -> set[int]:
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+
+async def rebuild_holding(shell: Shell) -> None:
+    """After a rebalance: the order of the records the owned partitions hold, from the `held` table."""
+    owned = owned_partitions(shell.app, shell.settings.topic_customers)
+    held = shell.holding.rebuild(owned)
+    log.info("held records rebuilt: %d waiting for the watermark on partitions %s", held, sorted(owned))
 
 
 async def rebuild_index(shell: Shell) -> None:
@@ -63,36 +69,25 @@ class LagMeter:
             shell.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, ends[tp] - shell.app.committed_offset(tp)))
 
 
-async def fire_timers(shell: Shell) -> None:
-    """Wake the owners of due timers. Fire records go through the plain (idempotent) producer, never a
-    transaction: outside any event they would join whatever transaction is open on that partition.
-    A repeated or lost fire record is harmless: the engine ignores stale tokens, the customer's next
-    event fires its due timers, and the index is rebuilt from the `timers` table on recovery."""
-    app, settings, index = shell.app, shell.settings, shell.index
+async def send_marks(shell: Shell) -> None:
+    """Tell every customers partition how far (event time) each owned input partition is ingested and committed
+    (stream/watermark.py). Marks go through the plain (idempotent) producer, never a transaction: they speak only
+    of committed input, so they land behind the records they speak for. A lost mark costs a tick; a repeated
+    one changes nothing."""
+    app, settings = shell.app, shell.settings
     if app.rebalancing:
         return
-    owned = owned_partitions(app, settings.topic_customers)
-    now = int(time.time() * 1000)
-    ingested: dict[int, int] = {}
-    sent = []
-    for timer, partition in index.pop_due(now):
-        if partition not in owned or shell.topology.timer_table.get(timer_key(timer).encode()) is None:
-            continue  # another worker owns it now, or it already fired
-        if partition not in ingested:
-            ingested[partition] = await shell.watermark.until(partition, now)
-        if timer.due > ingested[partition]:  # input events before its due time are still on their way
-            index.add(timer, partition)
-            continue
-        key, value = timer.customer.encode(), encode_timer(timer, partition)
-        try:
-            acked = await app.producer.send(settings.topic_customers, key, value, partition, None, None)
-        except Exception:
-            log.warning("cannot send the fire record of %s; retrying next tick", timer, exc_info=True)
-            index.add(timer, partition)
-            continue
-        sent.append((timer, partition, acked))
-    results = await asyncio.gather(*(acked for _, _, acked in sent), return_exceptions=True)
-    for (timer, partition, _), result in zip(sent, results, strict=True):
+    marks = await shell.progress.marks(int(time.time() * 1000))
+    sends = []
+    for mark in marks:
+        value = encode_mark(mark)
+        for partition in range(shell.partitions.customers):
+            try:
+                sends.append(await app.producer.send(settings.topic_customers, None, value, partition, None, None))
+            except Exception:
+                log.warning("cannot send a watermark mark; next tick", exc_info=True)
+                return
+    for result in await asyncio.gather(*sends, return_exceptions=True):
         if isinstance(result, BaseException):
-            log.warning("fire record of %s not acknowledged (%s); retrying next tick", timer, result)
-            index.add(timer, partition)
+            log.warning("watermark mark not acknowledged (%s); next tick", result)
+            return

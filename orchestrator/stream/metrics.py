@@ -33,6 +33,13 @@ class Metrics:
         self.latency = Histogram("orchestrator_processing_latency_seconds",
                                  "Wall-clock time from a record's append to Kafka until its agent finished it",
                                  ["agent"], buckets=LATENCY_BUCKETS, registry=registry)  # fmt: skip
+        self.late = Counter("orchestrator_late_events", "Events processed after a later event of their customer",
+                            registry=registry)  # fmt: skip
+        self.held = Gauge("orchestrator_held_records", "Records waiting for the watermark on this worker's partitions",
+                          registry=registry)  # fmt: skip
+        self.watermark_delay = Gauge("orchestrator_watermark_delay_seconds",
+                                     "Wall clock minus the watermark, per customers partition owned",
+                                     ["partition"], registry=registry)  # fmt: skip
         self.lag = Gauge("orchestrator_consumer_lag", "Records not yet processed, per input partition owned",
                          ["topic", "partition"], registry=registry)  # fmt: skip
 

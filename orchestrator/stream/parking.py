@@ -69,6 +69,14 @@ class Parking:
         self.table.pop(key, None)
         return [record.encode() for record in park["records"]]
 
+    def hold_first(self, customer: str, raw: bytes) -> None:
+        """Keep this record ahead of the others held (the merging event, which came with one of its absorbs)."""
+        key = customer.encode()
+        park = self._get(key)
+        assert park is not None
+        park["records"].insert(0, raw.decode())
+        self.table[key] = orjson.dumps(park)
+
     def arrived(self, customer: str, source: str) -> list[bytes]:
         """The merge from `source` is done: the held records, in order, once nothing else is awaited."""
         key = customer.encode()

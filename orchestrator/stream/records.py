@@ -60,6 +60,20 @@ class Expect:
     ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """To every customers partition, from the worker that ingests input partition `source` (of `sources`): every
+    record of that partition with an event time at or before `until` (ms) is already on this partition, or late."""
+
+    source: int
+    sources: int
+    until: int
+
+
+def encode_mark(mark: Mark) -> bytes:
+    return orjson.dumps({"mark": [mark.source, mark.sources, mark.until]})
+
+
 def _event_fields(event: Event) -> dict[str, Any]:
     return {"event": event.data, "ts": event.ts, "customer": event.customer, "identifiers": event.identifiers}
 
@@ -108,9 +122,14 @@ def decode_state(raw: bytes) -> CustomerState:
     return CustomerState.from_dict(orjson.loads(raw))
 
 
-def decode_internal(raw: bytes) -> Event | Timer | Handover | Absorb | Expect:
+Internal = Event | Timer | Handover | Absorb | Expect | Mark
+
+
+def decode_internal(raw: bytes) -> Internal:
     """The internal topic is written only by the worker, so it is trusted (no re-validation)."""
     record = orjson.loads(raw)
+    if "mark" in record:
+        return Mark(*record["mark"])
     if "timer" in record:
         return decode_timer(raw)[0]
     if "handover" in record:

@@ -20,11 +20,13 @@ from orchestrator.engine import Engine
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
 from orchestrator.stream.eos import OrchestratorApp, stop_now
+from orchestrator.stream.holding import Holding
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.records import dlq_record
-from orchestrator.stream.timers import InputWatermark, TimerIndex
-from orchestrator.stream.topology import Topology
+from orchestrator.stream.timers import TimerIndex
+from orchestrator.stream.topology import Partitions, Topology
+from orchestrator.stream.watermark import IngestProgress, Watermarks
 
 log = logging.getLogger("orchestrator.worker")
 # Failures of the infrastructure, not of the record: they never send a record to the DLQ.
@@ -38,21 +40,28 @@ class Shell:
     settings: Settings
     engine: Engine
     topology: Topology
+    partitions: Partitions
     serving: Serving
     metrics: Metrics
     index: TimerIndex  # due times of the owned partitions' pending timers (durable copy: the timers table)
-    watermark: InputWatermark
+    progress: IngestProgress  # ingest side: how far each owned input partition is ingested and committed
+    watermarks: Watermarks  # customer side: the newest mark of each input partition, per customers partition
+    holding: Holding  # records waiting for the watermark
     parking: Parking
     identity_secret: bytes
 
-    async def to_dlq(self, reason: str, message: Any) -> None:
-        log.info("to DLQ: %s (%s[%s]@%s)", reason, message.topic, message.partition, message.offset)
+    async def to_dlq(self, reason: str, message: Any, offset: int | None = None, value: bytes | None = None) -> None:
+        """`message` to the DLQ, or (a record released from holding) its `value` read at `offset` of its topic."""
+        offset = message.offset if offset is None else offset
+        log.info("to DLQ: %s (%s[%s]@%s)", reason, message.topic, message.partition, offset)
         self.metrics.dlq.inc()
         await self.topology.dlq.send(
-            key=message.key,
-            value=dlq_record(reason, topic=message.topic, partition=message.partition, offset=message.offset,
-                             timestamp_ms=message.timestamp and int(message.timestamp * 1000),
-                             key=message.key, value=message.value),
+            key=message.key if value is None else None,
+            value=dlq_record(reason, topic=message.topic, partition=message.partition, offset=offset,
+                             timestamp_ms=None if value is not None else message.timestamp
+                             and int(message.timestamp * 1000),
+                             key=message.key if value is None else None,
+                             value=message.value if value is None else value),
         )  # fmt: skip
 
     def done(self, agent: str, message: Any) -> None:

@@ -47,6 +47,15 @@ def new_app(settings: Settings) -> OrchestratorApp:
 
 
 @dataclass(frozen=True, slots=True)
+class Partitions:
+    """How many partitions the input and the customers topic have, read from the broker at start (restart the
+    workers after adding partitions: the watermark waits for every input partition it knows)."""
+
+    touchpoints: int
+    customers: int
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     touchpoints: faust.TopicT  # input, any key
     dlq: faust.TopicT
@@ -57,6 +66,7 @@ class Topology:
     timer_table: Any  # stream/timers.timer_key -> encoded timer (the durable copy of the timer index)
     parked_table: Any  # stream/parking.py
     kpi_table: Any  # `<partition>SEP<kpi key>` -> count (orchestrator/kpis.py), per customers partition
+    held_table: Any  # stream/holding.py: records waiting for the watermark
 
 
 def declare(app: OrchestratorApp, settings: Settings, channels: Iterable[str]) -> Topology:
@@ -69,7 +79,7 @@ def declare(app: OrchestratorApp, settings: Settings, channels: Iterable[str]) -
         return app.Table(name, default=None, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
                          extra_topic_configs=configs)  # fmt: skip
 
-    customers, timers, parked, kpis = (table(name) for name in TABLES)
+    customers, timers, parked, kpis, held = (table(name) for name in TABLES)
     return Topology(
         touchpoints=topic(settings.topic_touchpoints),
         dlq=topic(settings.topic_dlq),
@@ -80,4 +90,5 @@ def declare(app: OrchestratorApp, settings: Settings, channels: Iterable[str]) -
         timer_table=timers,
         parked_table=parked,
         kpi_table=kpis,
+        held_table=held,
     )

@@ -12,23 +12,28 @@ from orchestrator.engine import Engine
 from orchestrator.settings import Settings
 from orchestrator.stream.admin import ensure_topics, sync_archive
 from orchestrator.stream.app import create_app
+from orchestrator.stream.client import partitions_of
+from orchestrator.stream.topology import Partitions
 
 
-async def prepare(settings: Settings, loaded: Loaded) -> Engine:
+async def prepare(settings: Settings, loaded: Loaded) -> tuple[Engine, Partitions]:
     """Topics first, then the archive: the engine keeps every version that runs in flight may be on."""
     secret = settings.coupon_secret.get_secret_value().encode()
     await ensure_topics(settings, Engine(loaded.journeys, loaded.policy).channels)
     retired = await sync_archive(settings, loaded.journeys, loaded.sources)
     engine = Engine(loaded.journeys, loaded.policy, retired=retired, secret=secret)
     await ensure_topics(settings, engine.channels)
-    return engine
+    bootstrap = settings.kafka_bootstrap_servers
+    partitions = Partitions(len(await partitions_of(bootstrap, settings.topic_touchpoints)),
+                            len(await partitions_of(bootstrap, settings.topic_customers)))  # fmt: skip
+    return engine, partitions
 
 
 def run_worker(settings: Settings, loaded: Loaded) -> None:
     """Blocks until the worker stops (SIGINT or SIGTERM)."""
-    engine = asyncio.run(prepare(settings, loaded))
+    engine, partitions = asyncio.run(prepare(settings, loaded))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, partitions)
     if settings.processing_guarantee == "exactly_once":
         # Local stores hold writes of transactions that a crash aborted, and faust cannot tell them apart:
         # rebuild the tables from their changelogs (read_committed). Recovery time grows with the state.

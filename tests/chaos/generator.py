@@ -5,9 +5,11 @@ consent, and sign in (an anonymous visitor becoming a known customer: a merge). 
 second after an even start and every journey wait in `tests/chaos/journeys` is odd after an event (even after
 a timer), so no event lands within a second of a timer's due time: the worker's order equals `simulate`'s.
 
-A person's events share one key (their customer key), so they stay in order on one partition. An anonymous
-visitor's last event comes at least `SIGN_IN_GAP` slots before they sign in under their customer id (another
-partition): a worker outage on one partition cannot swap them (ordering across keys is not guaranteed).
+A person's events come under the identifier the channel knows: their customer key online, and once they have
+signed in (which registers their loyalty card), now and then only the loyalty card at the store and the till,
+keyed by the card: another input partition, which the worker must still take in event-time order. An anonymous
+visitor's last event comes at least `SIGN_IN_GAP` slots before they sign in under their customer id: identity
+resolution runs in arrival order, so a worker outage on one partition must not swap those two.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Person:
         self.customer_id = f"c-{run}-{number:05d}"
         self.anonymous_id = f"a-{run}-{number:05d}" if rng.random() < 0.4 else None
         self.signed_in = self.anonymous_id is None
+        self.card: str | None = None  # registered at sign-in
         self.events: list[Planned] = []
         self.serial = 0
 
@@ -51,13 +54,17 @@ class Person:
     def add(self, slot: int, type_: str, via: str, **properties: Any) -> None:
         self.serial += 1
         document: dict[str, Any] = {"event_id": f"{self.customer_id}-{self.serial}", "type": type_, "channel": via}
-        if self.signed_in:
+        key = self.key
+        if self.card is not None and via == "store" and self.rng.random() < 0.7:  # the till knows the card only
+            document["identities"] = {"loyalty_card": self.card}
+            key = self.card.encode()
+        elif self.signed_in:
             document["customer_id"] = self.customer_id
         else:
             document["anonymous_id"] = self.anonymous_id
         if properties:
             document["properties"] = properties
-        self.events.append(Planned(slot, self.key, document))
+        self.events.append(Planned(slot, key, document))
 
     def session(self, slot: int) -> int:
         """One visit, from `slot`; returns the slot after its last event."""
@@ -102,12 +109,13 @@ class Person:
         document: dict[str, Any] = {
             "event_id": f"{self.customer_id}-{self.serial}", "type": "identify",
             "channel": self.rng.choice(["web", "app"]), "customer_id": self.customer_id,
-            "identities": {"email": f"{self.customer_id}@example.com"},
+            "identities": {"email": f"{self.customer_id}@example.com", "loyalty_card": f"L-{self.customer_id}"},
             "properties": {"first_name": self.rng.choice(["Ada", "Luca", "Giulia", "Marco"])},
         }  # fmt: skip
         if self.anonymous_id is not None:
             document["anonymous_id"] = self.anonymous_id
         self.events.append(Planned(slot, self.key, document))
+        self.card = f"L-{self.customer_id}"
         return slot + 1
 
 

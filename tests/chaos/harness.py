@@ -55,6 +55,7 @@ CHANNELS = ["email", "push", "instore"]
 TAIL_SECONDS = 40  # after the last event: the longest journey wait (21 s), timer lateness, a last recovery
 WARMUP_TOPIC = "chaos.warmup"
 LONG_SIGN_IN_GAP = 150  # slots (5 minutes)
+BURST_EVERY, BURST_SLOTS = 12, 4  # every 12 slots, the next 4 slots' records are sent at once
 
 
 @dataclass
@@ -235,6 +236,7 @@ class Chaos:
         for record in records:
             by_slot.setdefault(record.slot, []).append(record)
         pending = sorted(faults, key=lambda f: f.slot)
+        sent_slots: set[int] = set()
         try:
             for slot in range(report.slots):
                 planned_at = start + slot * SLOT_SECONDS + shift
@@ -245,19 +247,26 @@ class Chaos:
                     planned_at += extra
                 await asyncio.sleep(max(0.0, planned_at - time.time()))
                 acks = []
-                for record in by_slot.get(slot, []):
-                    if record.document is None:
-                        value = record.raw
-                        report.garbage_sent += 1
-                    else:
-                        occurred_at = datetime.fromtimestamp(planned_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                        document = {
-                            **record.document,
-                            "occurred_at": stamped.setdefault(record.document["event_id"], occurred_at),
-                        }
-                        self.sent.append(document)
-                        value = orjson.dumps(document)
-                    acks.append(await producer.send(self.env["ORCH_TOPIC_TOUCHPOINTS"], value, key=record.key))
+                # Now and then a burst: the next BURST_SLOTS slots' records at once, each dated when it happens (ahead
+                # of now): the worker holds them until their time, whatever partition each person's records took.
+                bursting = slot % BURST_EVERY == BURST_EVERY // 2
+                burst = range(slot, slot + (BURST_SLOTS if bursting else 1))
+                for at_slot in (s for s in burst if s not in sent_slots):
+                    sent_slots.add(at_slot)
+                    at_time = planned_at + (at_slot - slot) * SLOT_SECONDS
+                    for record in by_slot.get(at_slot, []):
+                        if record.document is None:
+                            value = record.raw
+                            report.garbage_sent += 1
+                        else:
+                            occurred_at = datetime.fromtimestamp(at_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                            document = {
+                                **record.document,
+                                "occurred_at": stamped.setdefault(record.document["event_id"], occurred_at),
+                            }
+                            self.sent.append(document)
+                            value = orjson.dumps(document)
+                        acks.append(await producer.send(self.env["ORCH_TOPIC_TOUCHPOINTS"], value, key=record.key))
                 await asyncio.gather(*acks)
                 report.landing_seconds = max(report.landing_seconds, time.time() - planned_at)
                 report.records_sent += len(acks)
@@ -334,7 +343,8 @@ class Chaos:
         for record in await read_topic(self.bootstrap, f"{self.env['ORCH_APP_ID']}.customers"):
             item = orjson.loads(record.value)
             event = item.get("event") if isinstance(item, dict) else None
-            if isinstance(event, dict) and "customer_id" not in event and not item["customer"].startswith("anon:"):
+            if isinstance(event, dict) and "anonymous_id" in event and "customer_id" not in event \
+                    and not item["customer"].startswith("anon:"):
                 late.add(item["customer"])  # an anonymous event that found its sign-in already linked
             if record.key is not None and record.key.decode() in trail:
                 written = datetime.fromtimestamp(record.timestamp / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]

@@ -87,7 +87,9 @@ def test_a_known_known_conflict_moves_the_identifier_and_merges_nothing(stack: S
     stack.wait_for_log("w1", "identity conflict (not merged)")
     r, prefix = client(stack), stack.env["ORCH_REDIS_PREFIX"]
     email = identifier_key("email", "shared@example.com", DEV_IDENTITY_SECRET)
-    time.sleep(1)
+    deadline = time.monotonic() + 15  # the customer agent runs c-2's event once the watermark has passed it
+    while not r.get(f"{prefix}customer:c-2") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert r.get(f"{prefix}id:{email}") == b"c-2"
     assert r.smembers(f"{prefix}ids:c-1") == set() and r.smembers(f"{prefix}ids:c-2") == {email.encode()}
     assert r.get(f"{prefix}customer:c-1") and r.get(f"{prefix}customer:c-2")

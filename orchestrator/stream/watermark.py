@@ -1,0 +1,103 @@
+"""Event time across the input's partitions: how far each is ingested, and the watermark the customer agent
+releases records and fires timers by, so that a person's records run in `occurred_at` order whatever key and
+input partition they came through (as `simulate` runs them).
+
+- The ingest side (`IngestProgress`) knows, per input partition it owns, the newest event time among the
+  records it has processed *and committed*: until its commit an ingested record may still be in the producer's
+  buffer (under exactly_once, unreadable), so a claim about it could overtake it. Every `ORCH_TIMER_INTERVAL`
+  it sends each customers partition a `Mark`: "input partition p is ingested up to `until`", where `until` is
+  that newest time minus `ORCH_MAX_LATENESS` (the disorder allowed within one partition), or the wall clock
+  minus the same bound when the partition is caught up (committed to its end): a quiet partition does not
+  hold the others back. A mark lands behind the re-keyed records it speaks for, in every customers partition.
+- The customer side (`Watermarks`) keeps the newest mark of every input partition, per customers partition.
+  The watermark is their minimum. It may go back: a partition that was quiet and receives a backfill of last
+  month's log speaks for last month again, and the records of that backfill then run in their own time order.
+  A record held on a customers partition is released once the watermark has passed its time *and* every input
+  partition has sent a mark since it arrived (so the marks that release it account for its own partition).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from aiokafka.errors import KafkaError
+from faust.types import TP
+
+from orchestrator.stream.eos import OrchestratorApp
+from orchestrator.stream.records import Mark
+
+NEVER = -(2**62)  # before any event time
+
+
+class IngestProgress:
+    """Per owned input partition: the newest event time processed, and of it what is committed."""
+
+    def __init__(self, app: OrchestratorApp, topic: str, sources: int, lateness_ms: int) -> None:
+        self.app = app
+        self.topic = topic
+        self.sources = sources
+        self.lateness_ms = lateness_ms
+        self._pending: dict[int, deque[tuple[int, int]]] = {}  # partition -> (next offset, newest time so far)
+        self._committed: dict[int, int] = {}  # partition -> newest event time of the committed records
+
+    def processed(self, partition: int, offset: int, ts: int | None) -> None:
+        """A record was processed (`ts`: its event time; None for a record that went to the DLQ)."""
+        pending = self._pending.setdefault(partition, deque())
+        newest = pending[-1][1] if pending else self._committed.get(partition, NEVER)
+        pending.append((offset + 1, newest if ts is None else max(newest, ts)))
+
+    def _newest_committed(self, tp: TP) -> tuple[int, int]:
+        committed = self.app.committed_offset(tp)
+        pending = self._pending.get(tp.partition)
+        while pending and pending[0][0] <= committed:
+            self._committed[tp.partition] = pending.popleft()[1]
+        return committed, self._committed.get(tp.partition, NEVER)
+
+    async def marks(self, now: int) -> list[Mark]:
+        """The marks to send now, one per owned input partition that can speak for some time."""
+        owned = sorted((tp for tp in self.app.assigned() if tp.topic == self.topic), key=lambda tp: tp.partition)
+        for partition in set(self._pending) - {tp.partition for tp in owned}:
+            del self._pending[partition]  # no longer ours: its next owner speaks for it
+        if not owned:
+            return []
+        try:
+            ends = await self.app.end_offsets(owned)
+        except KafkaError:
+            return []  # broker unreachable: no claim, the next tick asks again
+        marks = []
+        for tp in owned:
+            committed, newest = self._newest_committed(tp)
+            if committed >= ends[tp]:  # caught up: quiet, or about to be; its next records are new
+                newest = max(newest, now)
+            if newest > NEVER:
+                marks.append(Mark(tp.partition, self.sources, newest - self.lateness_ms))
+        return marks
+
+
+@dataclass(slots=True)
+class _Newest:
+    until: int
+    offset: int  # where the mark was read on the customers partition
+
+
+class Watermarks:
+    """Per customers partition: the newest mark of each input partition (in memory: marks come every tick)."""
+
+    def __init__(self) -> None:
+        self._marks: dict[int, dict[int, _Newest]] = {}
+        self._sources: dict[int, int] = {}
+
+    def mark(self, partition: int, mark: Mark, offset: int) -> None:
+        marks = self._marks.setdefault(partition, {})
+        if self._sources.get(partition) != mark.sources:  # the input has more partitions now: start again
+            marks.clear()
+            self._sources[partition] = mark.sources
+        marks[mark.source] = _Newest(mark.until, offset)
+
+    def current(self, partition: int) -> tuple[int, int] | None:
+        """(watermark, offset of the oldest mark it rests on), or None while an input partition has not spoken."""
+        marks = self._marks.get(partition, {})
+        if not marks or len(marks) < self._sources.get(partition, 0):
+            return None
+        return min(m.until for m in marks.values()), min(m.offset for m in marks.values())
