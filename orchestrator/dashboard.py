@@ -24,6 +24,18 @@ box-shadow:0 1px 2px #0002} .kpi{font-size:26px;font-weight:600} .muted{color:#6
 """
 
 
+LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in: KPI dashboard</title>
+<style>body{{font:15px system-ui,sans-serif;margin:48px}}input{{font:inherit;padding:6px;width:320px}}</style>
+</head><body><h1>KPI dashboard</h1><p>{message}</p><form method="post" action="/login">
+<label>API token <input type="password" name="token" autocomplete="current-password" autofocus></label>
+<button type="submit">Open the dashboard</button></form></body></html>"""
+
+
+def login_page(message: str) -> str:
+    """The API's sign-in form for the dashboard (`GET /login`), saying `message`; it posts the token to /login."""
+    return LOGIN_PAGE.format(message=escape(message))
+
+
 def _number(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "n/a"

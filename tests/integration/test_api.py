@@ -95,7 +95,7 @@ async def seed(client: RedisClient, settings: Settings) -> None:
         "last_store_id": "store-7",
         "last_channel": "web",
         "last_seen_at": rfc3339(now - timedelta(hours=2)),
-        "cart": [{"sku": "SKU-1", "qty": 1, "price": 49.9}],
+        "cart": [{"sku": "SKU-1", "price": 49.9, "quantity": 1}],  # as the worker writes a cart line
         "cart_value": 49.9,
         "consent": {"email": True, "sms": False},
         "channels": ["email", "web"],
@@ -451,7 +451,7 @@ def test_openapi_document(settings: Settings) -> None:
         assert document["openapi"].startswith("3.1")
         assert set(document["paths"]) == {
             "/v1/customers/lookup", "/v1/customers/{customer}", "/v1/coupons/{code}", "/openapi.json", "/healthz",
-            "/v1/customers/{customer}/timeline", "/v1/kpis", "/dashboard",
+            "/v1/customers/{customer}/timeline", "/v1/kpis", "/dashboard", "/login",
         }  # fmt: skip
         assert document["components"]["securitySchemes"]["bearerAuth"] == {
             "type": "http", "scheme": "bearer", "description": "the value of ORCH_API_TOKEN",
