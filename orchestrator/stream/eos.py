@@ -53,7 +53,8 @@ partition can no longer commit for it. faust 0.15.3 (checked against its source)
    transaction": the worker crashed; its successor fired the same timers again: actions sent twice, seen in
    CI). Here a commit waits until every buffered write has been handed to the Kafka producer.
 
-The fix, in this module, pinned to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
+The fix, in this module and stream/fetching.py (the fetcher and table recovery; the gate: stream/gate.py), pinned
+to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
 
 - every send made while processing an event goes through the producer of the event's *source* partition
   (`{app}-{group}-{partition}`, faust's naming, so the next owner of the partition fences this one); sends
@@ -82,16 +83,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
 from functools import cached_property
-from types import SimpleNamespace
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import faust
 import faust.tables.recovery
@@ -109,65 +106,12 @@ from faust.types.transports import TransportT
 from faust.types.tuples import RecordMetadata
 from mode import Service
 
+from orchestrator.stream.fetching import FixedConsumerThread, poll_recovery_queue
+from orchestrator.stream.gate import Gate, stop_now
 from orchestrator.stream.metrics import Metrics
 
 log = logging.getLogger("orchestrator.eos")
-FETCH_MAX_WAIT_MS = 100
 REWIND_CHECK_SECONDS = 1.0  # a rewind whose first record has not come back by then seeks again
-RUN_LIMIT = 100_000  # record offsets remembered per partition
-RECOVERY_POLL_SECONDS = 0.5  # faust waits 5 s on an idle recovery queue, twice, before it checks for the end
-
-
-EXIT_KAFKA_FAILURE = 75  # EX_TEMPFAIL: restart me
-
-
-def stop_now(reason: str) -> NoReturn:
-    """Exit without any shutdown step: faust's graceful stop commits offsets, including the offset of an event
-    that failed half-way (its stream acknowledges events in a `finally`). Open transactions abort by fencing
-    or timeout; a supervisor restarts the worker, which reprocesses from the last commit."""
-    log.critical("%s; the worker stops (exit %d) and must be restarted", reason, EXIT_KAFKA_FAILURE)
-    logging.shutdown()
-    os._exit(EXIT_KAFKA_FAILURE)
-
-
-class Gate:
-    """Lets many events be processed at once, or one commit run alone: never both."""
-
-    def __init__(self) -> None:
-        self._busy = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._open = asyncio.Event()
-        self._open.set()
-        self._closing = asyncio.Lock()
-
-    @asynccontextmanager
-    async def event(self) -> AsyncIterator[None]:
-        while not self._open.is_set():
-            await self._open.wait()
-        self._busy += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.set()
-
-    @property
-    def is_closed(self) -> bool:
-        return not self._open.is_set() and not self._busy
-
-    @asynccontextmanager
-    async def closed(self) -> AsyncIterator[None]:
-        """Wait for the events in progress to finish; hold new ones back until the block ends."""
-        async with self._closing:
-            self._open.clear()
-            try:
-                await self._idle.wait()
-                yield
-            finally:
-                self._open.set()
 
 
 class DrainableBuffer(ProducerBuffer):
@@ -286,80 +230,6 @@ class EosTransactionManager(TransactionManager):
             producer = self._producers.get(tid)
             if producer is None or not producer._txn_manager.is_in_transaction():
                 await self.producer.maybe_begin_transaction(tid)
-
-
-@dataclass
-class Run:
-    """Fetch positions `start`..`end` of one partition, read without a jump, and the offsets of the records the
-    fetcher returned in it; the offsets in between are transaction markers or aborted records."""
-
-    start: int
-    end: int
-    offsets: list[int]
-
-    def records_in(self, first: int, stop: int) -> bool | None:
-        """Whether a record lies in `first`..`stop` (excluded); None if this run did not read all of it."""
-        if first < self.start or stop > self.end:
-            return None
-        i = bisect_left(self.offsets, first)
-        return i < len(self.offsets) and self.offsets[i] < stop
-
-
-class FixedConsumerThread(AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher it creates when started
-        return consumer
-
-    @cached_property
-    def runs(self) -> dict[TP, Run]:
-        """What the fetcher returned per partition since its last seek. Written on this thread only (fetches and
-        `seek_wait` run on its loop; a seek from the app's thread shows as a jump and starts a new run)."""
-        return {}
-
-    async def _seek_wait(self, consumer: Any, partitions: Mapping[TP, int]) -> None:
-        for tp in partitions:
-            self.runs.pop(tp, None)
-        await super()._seek_wait(consumer, partitions)
-
-    async def _fetch_records(self, consumer: Any, active_partitions: Any, timeout: float | None = None,
-                             max_records: int | None = None) -> Any:  # fmt: skip
-        subscription = consumer._subscription.subscription
-        assignment = subscription.assignment if subscription is not None else None
-        states = {tp: assignment.state_value(tp) for tp in assignment.tps} if assignment is not None else {}
-        before = {tp: state.position for tp, state in states.items() if state is not None and state.has_valid_position}
-        runs = dict(self.runs)
-        records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
-        for tp, first in before.items():
-            state = states[tp]
-            if (
-                state.paused
-                or not state.has_valid_position
-                or assignment is not consumer._subscription.subscription.assignment
-            ):
-                continue
-            last = state.position
-            offsets = [record.offset for record in records.get(tp, ())]
-            if offsets and offsets[0] < first:
-                first = offsets[0]  # sought back meanwhile: what lies before the first record is unknown
-            run = self.runs.get(tp)
-            if run is not runs.get(tp) or last < first or (offsets and offsets[-1] >= last):
-                self.runs[tp] = Run(last, last, [])  # sought meanwhile: start again where it stands
-                continue
-            if run is None or run.end != first:
-                run = self.runs[tp] = Run(first, first, [])
-            elif len(run.offsets) > RUN_LIMIT:  # forget the older half
-                kept = run.offsets[RUN_LIMIT // 2 :]
-                run = self.runs[tp] = Run(kept[0], run.end, kept)
-            run.offsets.extend(offsets)
-            run.end = last  # after the offsets: a reader that sees this end sees every record before it
-        return records
-
-    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
-        # faust answers the last stable offset seen by a fetch, None (then -1) before the first one: table
-        # recovery after a rebalance then finds its RocksDB offset "higher than the highwater" and crashes.
-        # Ask the broker (ListOffsets answers the last stable offset under read_committed).
-        return cast(Mapping[TP, int], await self._ensure_consumer().end_offsets(partitions))
 
 
 class FixedConsumer(KafkaConsumer):
@@ -486,16 +356,6 @@ class FixedConsumer(KafkaConsumer):
         return asyncio.Event()
 
 
-def _poll_recovery_queue() -> None:
-    """7. above: faust's recovery waits 5 s on its idle queue before it looks for its end; have it poll instead.
-    Its only `asyncio.wait_for` is that wait."""
-
-    async def wait_for(awaitable: Awaitable[Any], timeout: float) -> Any:
-        return await asyncio.wait_for(awaitable, min(timeout, RECOVERY_POLL_SECONDS))
-
-    setattr(faust.tables.recovery, "asyncio", SimpleNamespace(**{**vars(asyncio), "wait_for": wait_for}))  # noqa: B010
-
-
 class EosTransport(KafkaTransport):
     Consumer = FixedConsumer
     Producer = EosProducer
@@ -510,7 +370,7 @@ class OrchestratorApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = Gate()
-        _poll_recovery_queue()
+        poll_recovery_queue()
 
     def _new_transport(self) -> TransportT:
         return EosTransport(self.conf.broker_consumer, self)

@@ -19,7 +19,8 @@ from faust.exceptions import ProducerSendError
 from orchestrator.engine import Engine
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
-from orchestrator.stream.eos import OrchestratorApp, stop_now
+from orchestrator.stream.eos import OrchestratorApp
+from orchestrator.stream.gate import stop_now
 from orchestrator.stream.holding import Holding
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking

@@ -44,19 +44,19 @@ from intervaltree import IntervalTree  # type: ignore[import-untyped]
 import orchestrator.stream
 from orchestrator.stream import eos
 from orchestrator.stream.eos import (
-    FETCH_MAX_WAIT_MS,
     DrainableBuffer,
     EosProducer,
     EosTransactionManager,
     EosTransport,
     FixedConsumer,
-    FixedConsumerThread,
     OrchestratorApp,
 )
+from orchestrator.stream.fetching import FETCH_MAX_WAIT_MS, FixedConsumerThread
 
 ROOT = Path(__file__).parents[2]
 STREAM = Path(orchestrator.stream.__file__).parent
 EOS = Path(eos.__file__)
+PATCHES = (EOS, EOS.with_name("fetching.py"))  # the modules that patch faust
 PINNED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
 LIBRARIES = ("faust", "mode", "aiokafka")
 SEE = "see tests/unit/test_faust_pins.py and docs/reliability.md, 'Pinned private names'"
@@ -89,7 +89,8 @@ class Pin:
         needle = self.needle or self.name
         pattern = ("(?<!\\w)" if needle[0].isidentifier() else "") + re.escape(needle)
         pattern += "(?!\\w)" if (needle[-1].isalnum() or needle[-1] == "_") else ""
-        return [n for n, line in enumerate(EOS.read_text().splitlines(), 1) if re.search(pattern, line)]
+        return [f"{path.name}:{n}" for path in PATCHES
+                for n, line in enumerate(path.read_text().splitlines(), 1) if re.search(pattern, line)]  # fmt: skip
 
 
 Producer, Consumer, Thread = faust_aiokafka.Producer, faust_aiokafka.Consumer, faust_aiokafka.AIOKafkaConsumerThread
@@ -155,7 +156,7 @@ PINS = [
     Pin(Monitor, "on_tp_commit", "method", ("self", "tp_offsets")),
     # faust: table recovery (fix 7.; `test_the_recovery_patch_replaces_the_changelog_queue_wait_only` says more)
     Pin(faust.tables.recovery, "asyncio", "module global", needle='faust.tables.recovery, "asyncio"'),
-    Pin(Recovery, "_slurp_changelogs", "async method", ("self",), needle="def _poll_recovery_queue("),
+    Pin(Recovery, "_slurp_changelogs", "async method", ("self",), needle="def poll_recovery_queue("),
     Pin(Recovery, "active_offsets", "instance attribute", on="recovery", type_=Counter),
     # faust: the transport and the app that make the pieces above
     Pin(faust_aiokafka.Transport, "Consumer", "class attribute", type_=type, ours=EosTransport,
@@ -283,7 +284,7 @@ def _problems(pin: Pin, built: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("pin", PINS, ids=[pin.label for pin in PINS])
 def test_pin(pin: Pin, built: dict[str, Any]) -> None:
     problems = _problems(pin, built)
-    where = f"{EOS.relative_to(ROOT)}:{','.join(map(str, pin.used_at))}"
+    where = f"orchestrator/stream/{','.join(pin.used_at)}"
     assert not problems, f"{pin.label} ({pin.kind}): {'; '.join(problems)}\n  relied on at {where} ({SEE})"
 
 
@@ -444,4 +445,4 @@ def test_every_private_name_read_in_stream_is_pinned() -> None:
 
 def test_every_pin_is_still_relied_on() -> None:
     stale = [pin.label for pin in PINS if not pin.used_at]
-    assert not stale, f"pinned but no longer in {EOS.name} (take them out of PINS): {stale}"
+    assert not stale, f"pinned but no longer in {[p.name for p in PATCHES]} (take them out of PINS): {stale}"

@@ -9,7 +9,8 @@ from typing import Any
 
 from faust.transport.producer import ProducerBuffer
 
-from orchestrator.stream.eos import DrainableBuffer, Gate
+from orchestrator.stream.eos import DrainableBuffer
+from orchestrator.stream.gate import Gate
 from orchestrator.stream.parking import PARK_LIMIT_MS, Parking
 from orchestrator.stream.records import Expect
 
