@@ -44,31 +44,28 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.machine import cpu_model
-from bench.stream import (
-    BENCH_JOURNEY,
-    BENCH_POLICY,
-    CHANNEL,
+from bench.common import (
     CLK_TCK,
     PARTITIONS,
     ROOT,
-    WARMUP_EVENTS,
-    Collector,
     bootstrap_servers,
+    clean_up,
     cpu_seconds,
-    delete_topics,
-    event_bytes,
     fmt,
     kafka_pid,
     kafka_version,
     machine_ticks,
     own_cpu_seconds,
     percentile,
+    start_worker,
     stop,
     tail,
     wait_for_topics,
+    worker_env,
     worker_problems,
 )
+from bench.machine import cpu_model
+from bench.traffic import BENCH_JOURNEY, BENCH_POLICY, CHANNEL, WARMUP_EVENTS, Collector, event_bytes
 
 PHASES = ("idle", "sustain", "burst", "after", "drain")
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -427,7 +424,7 @@ def cpu_usage(start: tuple[float, float, float, int, int, float], pid: int) -> t
     return machine_cores, worker, broker, bench, machine_cores - known
 
 
-async def start_worker(args: argparse.Namespace, app_id: str, tmp: Path, children: list[Any]) -> tuple[Any, Path]:
+async def launch_worker(args: argparse.Namespace, app_id: str, tmp: Path, children: list[Any]) -> tuple[Any, Path]:
     """`orchestrator worker` with bench/stream.py's journey and environment (memory store, fresh names)."""
     journeys = args.journeys
     if journeys is None:
@@ -435,25 +432,10 @@ async def start_worker(args: argparse.Namespace, app_id: str, tmp: Path, childre
         journeys.mkdir()
         (journeys / "bench-echo.yaml").write_text(BENCH_JOURNEY)
         (journeys / "policy.yaml").write_text(BENCH_POLICY)
-    env = {
-        **os.environ,
-        "ORCH_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers(),
-        "ORCH_APP_ID": app_id,
-        "ORCH_TOPIC_TOUCHPOINTS": f"{app_id}.touchpoints",
-        "ORCH_TOPIC_DLQ": f"{app_id}.touchpoints.dlq",
-        "ORCH_TOPIC_ACTIONS_PREFIX": f"{app_id}.actions.",
-        "ORCH_TOPIC_PARTITIONS": str(PARTITIONS),
-        "ORCH_STORE": "memory://",
-        "ORCH_DATA_DIR": str(tmp / "data"),
-        "ORCH_LOG_LEVEL": "warning",
-        **dict(item.split("=", 1) for item in args.worker_env),
-    }
+    guarantee = os.environ.get("ORCH_PROCESSING_GUARANTEE", "exactly_once")
+    env = worker_env(app_id, tmp / "data", guarantee, args.worker_env)
     log = tmp / "worker.log"
-    with log.open("ab") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys", str(journeys)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
-        )  # fmt: skip
+    worker = start_worker(journeys, env, log)
     children.append(worker)
     print(f"bench.burst: worker pid {worker.pid}, app id {app_id}, log {log}", file=sys.stderr, flush=True)
     await wait_for_topics([f"{app_id}.touchpoints", f"{app_id}.actions.{CHANNEL}", f"{app_id}.customers"],
@@ -465,7 +447,7 @@ async def run(
     args: argparse.Namespace, command: str, prefix: str, tmp: Path, children: list[Any]
 ) -> tuple[Figures, list[Sample]]:
     app_id = f"{prefix}-orch"
-    worker, log = await start_worker(args, app_id, tmp, children)
+    worker, log = await launch_worker(args, app_id, tmp, children)
     collector = Collector([f"{app_id}.actions.{CHANNEL}"])
     sampler = Sampler(worker.pid, app_id, [f"{app_id}.touchpoints", f"{app_id}.customers"], args.interval)
     await collector.start()
@@ -649,10 +631,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             for child in children:
                 stop(child)
-            if not args.keep_topics:
-                with contextlib.suppress(Exception):
-                    deleted = asyncio.run(delete_topics(prefix))
-                    print(f"bench.burst: deleted {len(deleted)} topics", file=sys.stderr)
+            clean_up(prefix, args.keep_topics, "bench.burst")
     report(figures, samples)
     if args.json is not None:
         args.json.write_bytes(orjson.dumps(asdict(figures), option=orjson.OPT_INDENT_2))

@@ -1,200 +1,80 @@
-"""End-to-end streaming benchmark: the orchestrator worker vs a bare aiokafka consume->produce loop.
+"""End-to-end streaming benchmark: the orchestrator worker, a bare faust agent and a bare aiokafka loop, side by side.
 
-    python -m bench.stream [--events 20000] [--rate 0] [--customers 1000] [--journeys DIR] [--keep-topics]
+    python -m bench.stream [--events 20000] [--rate 0] [--guarantee exactly_once|at_least_once]
+                           [--customers 1000] [--pipelines orchestrator,faust,aiokafka] [--journeys DIR]
 
-Both pipelines run in ONE invocation, one after the other, on the same broker (ORCH_KAFKA_BOOTSTRAP_SERVERS,
-default 127.0.0.1:9092), each in its own process, each with fresh topics of 4 partitions:
+The ceiling: `python -m bench.stream --events 20000`; latency at a sustained rate:
+`python -m bench.stream --events 20000 --rate 1000` (and again with `--guarantee at_least_once`).
 
-  (A) orchestrator: `orchestrator worker` as a subprocess (ORCH_STORE=memory://, a fresh app id and topic
-      names). Journeys: a generated folder where `page_view` triggers one `web` send per event (reentry:
-      always, no consent needed), so every input event yields exactly one action (or --journeys DIR).
-  (B) bare: a subprocess running an aiokafka consumer -> orjson.loads + orjson.dumps of a small dict ->
-      aiokafka producer loop, from its own input topic to its own output topic.
+The pipelines run in ONE invocation, one after the other (never two at once), on the same broker
+(ORCH_KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:9092), each in its own process, each with fresh topics of 4
+partitions, all named after the run (deleted at the end with the run's Redis keys, unless --keep-topics):
 
-For each: warm up until outputs flow, then produce N events (keyed by customer) at max rate (--rate 0) or
-at --rate events/s, and read the outputs with isolation_level=read_committed. Outputs are matched to
-inputs by `event_id` (the orchestrator's actions carry it). Throughput = N / (first produce -> last output
-received); latency per event = output received - its produce call (monotonic clock, same process).
-At max rate the latency is mostly queueing behind the backlog: compare it with a --rate below capacity.
+  (A) orchestrator: `orchestrator worker` as a subprocess (ORCH_STORE=memory://, ORCH_PROCESSING_GUARANTEE from
+      --guarantee, a fresh app id, topic names and Redis prefix). Journeys: a generated folder where `page_view`
+      triggers one `web` send per event (reentry: always, no consent needed), so every input event yields
+      exactly one action (or --journeys DIR).
+  (B) bare faust: bench/bare_faust.py, a faust-streaming app with the worker's faust settings and the same
+      processing_guarantee: one agent, `take_events(500, within=0.01)`, orjson.loads + orjson.dumps, gathered
+      sends (under exactly_once through the source partition's transaction).
+  (C) bare aiokafka: bench/bare_aiokafka.py, consumer -> orjson -> producer, auto-commit, no transactions (the
+      floor of a Python consume -> produce loop, whatever --guarantee says).
 
-This is a benchmark, not a test: it asserts nothing, but it reports missing or duplicate outputs.
+For each: warm up until outputs flow, then produce N events (keyed by customer) at max rate (--rate 0) or paced
+at --rate events/s by a load generator in its own process, and read the outputs with isolation_level=
+read_committed, matched to inputs by `event_id`. Throughput = outputs / (first produce -> last output received);
+latency per event = output received - event created (time.time_ns(), same machine); CPU ms/event = the
+pipeline process's user + system time (/proc/<pid>/stat, all threads) from first produce to last output, per
+output (at a paced rate this includes the process's idle polling). Broker CPU likewise; "other load" is what
+the rest of the machine used meanwhile (a note says so when the figures are disturbed).
+
+It prints one table row per pipeline and the ratios orchestrator / bare faust and orchestrator / bare aiokafka
+(throughput, latencies, CPU per event), then the same as Markdown, and one combined row for README's table.
+At max rate the latency is mostly queueing behind the backlog: the latency figures come from a --rate below
+every pipeline's capacity. A benchmark, not a test: it asserts nothing, but it reports missing or duplicate
+outputs and anything the worker logged or dead-lettered.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import math
 import os
-import platform
-import re
-import resource
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bench.common import (
+    GUARANTEES,
+    Meter,
+    clean_up,
+    create_topics,
+    fmt,
+    logged_problems,
+    machine_line,
+    machine_short,
+    markdown_table,
+    percentile,
+    print_table,
+    ratio,
+    spawn,
+    start_worker,
+    stop,
+    tail,
+    wait_for_topics,
+    worker_env,
+    worker_problems,
+)
+from bench.traffic import BENCH_JOURNEY, BENCH_POLICY, CHANNEL, WARMUP_EVENTS, Collector, produce_in_child
 
-from bench.machine import cpu_model
-
-ROOT = Path(__file__).resolve().parent.parent
-PARTITIONS = 4
-WARMUP_EVENTS = 16
-CHANNEL = "web"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-BENCH_JOURNEY = """\
-# Generated by bench/stream.py: one action per page_view, immediately.
-id: bench-echo
-trigger: {event: page_view}
-reentry: always
-steps:
-  - id: echo
-    send:
-      channel: web
-      template: t
-      data: {sent_at_ns: "{{ event.properties.sent_at_ns }}"}
-"""
-BENCH_POLICY = "consent_required: []\n"
-
-
-# ------------------------------------------------------------------------------------------ helpers
-
-
-def bootstrap_servers() -> str:
-    return os.environ.get("ORCH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def own_cpu_seconds() -> float:
-    """CPU time of this process and its waited-for children (the load generator)."""
-    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all cores since boot, from /proc/stat."""
-    with contextlib.suppress(OSError):
-        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # minus idle and iowait
-    return 0, 0
-
-
-def services_status() -> str:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        return subprocess.run([str(ROOT / "scripts" / "services"), "status"], capture_output=True, text=True,
-                              timeout=30).stdout  # fmt: skip
-    return ""
-
-
-def kafka_version() -> str:
-    found = re.search(r"kafka:.*version ([0-9][0-9.]*)", services_status())
-    return found.group(1) if found else "4.1.0"
-
-
-def kafka_pid() -> int | None:
-    """The local broker's pid (from `scripts/services status`), to read its CPU time; None if remote/unknown."""
-    found = re.search(r"kafka: up \(pid ([0-9]+)", services_status())
-    return int(found.group(1)) if found else None
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def event_bytes(event_id: str, customer: str) -> bytes:
-    return orjson.dumps({
-        "event_id": event_id, "type": "page_view", "occurred_at": now_rfc3339(), "channel": "web",
-        "customer_id": customer, "properties": {"path": "/bench", "sent_at_ns": time.time_ns()},
-    })  # fmt: skip
-
-
-async def create_topics(names: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers())
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
-    finally:
-        await admin.close()
-
-
-async def wait_for_topics(names: Sequence[str], process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    """Until every topic exists with leaders (the worker creates its own), or the process dies."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers())
-    await admin.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"process exited with {process.returncode}:\n{tail(log)}")
-            if set(names) <= set(await admin.list_topics()):
-                described = await admin.describe_topics(list(names))
-                if all(t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
-                       for t in described):  # fmt: skip
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topics {names} not there after {timeout:.0f} s:\n{tail(log)}")
-            await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
-
-
-async def delete_topics(prefix: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers())
-    await admin.start()
-    try:
-        names = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
-        if names:
-            await admin.delete_topics(names)
-        return names
-    finally:
-        await admin.close()
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group we started, SIGKILL it if it lingers."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+PIPELINES = ("orchestrator", "faust", "aiokafka")
+NAMES = {"orchestrator": "orchestrator", "faust": "bare faust", "aiokafka": "bare aiokafka"}
 
 
 # -------------------------------------------------------------------------------------- measuring
@@ -224,108 +104,12 @@ class Result:
         return percentile(self.latencies_ms, q)
 
     @property
-    def cpu_per_1k(self) -> float:
+    def cpu_per_1k(self) -> float:  # CPU s per 1,000 events = ms per event
         return 1000 * self.cpu_seconds / self.received if self.received else math.nan
 
     @property
     def broker_cpu_per_1k(self) -> float:
         return 1000 * self.broker_cpu_seconds / self.received if self.received else math.nan
-
-
-class Collector:
-    """Reads output records (read_committed); notes when each event_id first arrived and its sent_at_ns."""
-
-    def __init__(self, topics: Sequence[str]) -> None:
-        self.consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap_servers(), auto_offset_reset="earliest", enable_auto_commit=False,
-            isolation_level="read_committed", metadata_max_age_ms=1000, fetch_max_wait_ms=10,
-        )  # fmt: skip
-        self.arrived: dict[str, tuple[int, int | None]] = {}  # event_id -> (received, sent) as time.time_ns()
-        self.duplicates = 0
-        self.unexpected = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=100, max_records=5000)
-            received = time.time_ns()
-            for records in batch.values():
-                for record in records:
-                    try:
-                        output = orjson.loads(record.value)
-                        event_id = output["event_id"]
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
-                        self.unexpected += 1
-                        continue
-                    if event_id in self.arrived:
-                        self.duplicates += 1
-                        continue
-                    sent: int | None = None
-                    with contextlib.suppress(KeyError, TypeError, ValueError):
-                        sent = int(output["data"]["sent_at_ns"])
-                    self.arrived[event_id] = (received, sent)
-
-    async def wait_for(self, ids: Sequence[str], timeout: float, idle: float | None = None) -> bool:
-        """Until all `ids` arrived; False after `timeout`, or after `idle` s without any new arrival."""
-        deadline = time.monotonic() + timeout
-        count, since = -1, time.monotonic()
-        while True:
-            if self._task is not None and self._task.done():
-                self._task.result()  # raise the consumer's error
-            have = sum(1 for i in ids if i in self.arrived)
-            if have == len(ids):
-                return True
-            if have != count:
-                count, since = have, time.monotonic()
-            if time.monotonic() > deadline or (idle is not None and time.monotonic() - since > idle):
-                return False
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
-
-
-async def produce(topic: str, tag: str, events: int, customers: int, rate: float) -> tuple[int, int]:
-    """Send events `<tag>-<n>`, keyed by customer, paced at `rate`/s (0: max); (first, last ack) time_ns."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(), acks="all", enable_idempotence=True,
-                                linger_ms=5)  # fmt: skip
-    await producer.start()
-    try:
-        futures = []
-        first = time.time_ns()
-        start = time.perf_counter()
-        for n in range(events):
-            if rate > 0:
-                ahead = start + n / rate - time.perf_counter()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-            customer = f"bench-c{n % customers}"
-            futures.append(await producer.send(topic, event_bytes(f"{tag}-{n}", customer), key=customer.encode()))
-        await asyncio.gather(*futures)
-        return first, time.time_ns()
-    finally:
-        await producer.stop()
-
-
-async def produce_in_child(topic: str, tag: str, events: int, customers: int, rate: float) -> tuple[int, int]:
-    """The load generator runs in its own process, so it never delays the collector's receive times."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.stream", "--produce-child", topic, tag, str(events), str(customers), str(rate),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, _ = await child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"load generator exited with {child.returncode}")
-    first, last = orjson.loads(out.splitlines()[-1])
-    return int(first), int(last)
 
 
 async def measure(
@@ -342,20 +126,13 @@ async def measure(
         await asyncio.sleep(1.0)  # let the pipeline go idle
         print(f"  {name}: ready, producing {args.events} events ...", file=sys.stderr, flush=True)
         ids = [f"{tag}-{i}" for i in range(args.events)]
-        broker = kafka_pid()
-        cpu0, broker0 = cpu_seconds(pid), cpu_seconds(broker) if broker else math.nan
-        busy0, total0 = machine_ticks()
-        own0, wall0 = own_cpu_seconds(), time.monotonic()
+        meter = Meter(pid)
         first, last = await produce_in_child(in_topic, tag, args.events, args.customers, args.rate)
         result.produce_seconds = (last - first) / 1e9
         complete = await collector.wait_for(ids, timeout=args.timeout, idle=args.idle_timeout)
-        result.cpu_seconds = cpu_seconds(pid) - cpu0
-        result.broker_cpu_seconds = cpu_seconds(broker) - broker0 if broker else math.nan
-        busy1, total1 = machine_ticks()
-        result.machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else math.nan
-        known = result.cpu_seconds + (0 if math.isnan(result.broker_cpu_seconds) else result.broker_cpu_seconds)
-        known += own_cpu_seconds() - own0
-        result.other_cores = ((busy1 - busy0) / CLK_TCK - known) / (time.monotonic() - wall0)
+        usage = meter.read()
+        result.cpu_seconds, result.broker_cpu_seconds = usage.cpu, usage.broker_cpu
+        result.machine_busy, result.other_cores = usage.machine_busy, usage.other_cores
         if result.other_cores > 0.1:
             result.notes.append(f"{name}: other processes used {result.other_cores:.2f} cores meanwhile: "
                                 "figures are disturbed, run again on a quiet machine")  # fmt: skip
@@ -388,147 +165,101 @@ async def run_orchestrator(args: argparse.Namespace, prefix: str, tmp: Path, chi
         journeys.mkdir()
         (journeys / "bench-echo.yaml").write_text(BENCH_JOURNEY)
         (journeys / "policy.yaml").write_text(BENCH_POLICY)
-    env = {
-        **os.environ,
-        "ORCH_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers(),
-        "ORCH_APP_ID": app_id,
-        "ORCH_TOPIC_TOUCHPOINTS": f"{app_id}.touchpoints",
-        "ORCH_TOPIC_DLQ": f"{app_id}.touchpoints.dlq",
-        "ORCH_TOPIC_ACTIONS_PREFIX": f"{app_id}.actions.",
-        "ORCH_TOPIC_PARTITIONS": str(PARTITIONS),
-        "ORCH_STORE": "memory://",
-        "ORCH_DATA_DIR": str(tmp / "data"),
-        "ORCH_LOG_LEVEL": "warning",
-        **dict(item.split("=", 1) for item in args.worker_env),
-    }
+    env = worker_env(app_id, tmp / "data", args.guarantee, args.worker_env)
     log = tmp / "worker.log"
-    with log.open("ab") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys", str(journeys)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
-        )  # fmt: skip
+    worker = start_worker(journeys, env, log)
     children.append(worker)
     print(f"  orchestrator: worker pid {worker.pid}, app id {app_id}, log {log}", file=sys.stderr, flush=True)
     actions = f"{app_id}.actions.{CHANNEL}"
     await wait_for_topics([env["ORCH_TOPIC_TOUCHPOINTS"], actions], worker, log, args.ready_timeout)
     try:
-        result = await measure("orchestrator", env["ORCH_TOPIC_TOUCHPOINTS"], [actions], worker.pid, args, app_id)
+        result = await measure(NAMES["orchestrator"], env["ORCH_TOPIC_TOUCHPOINTS"], [actions], worker.pid, args,
+                               app_id)  # fmt: skip
     except Exception as exc:
         raise RuntimeError(f"{exc}\nworker log tail:\n{tail(log)}") from exc
     result.notes.extend(await worker_problems(env["ORCH_TOPIC_DLQ"], log, worker))
     return result
 
 
-async def worker_problems(dlq: str, log: Path, worker: subprocess.Popen[bytes]) -> list[str]:
-    """Anything the worker put on its DLQ or logged (at warning level and up), and whether it still runs."""
-    notes = []
-    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=bootstrap_servers(), auto_offset_reset="earliest",
-                                enable_auto_commit=False)  # fmt: skip
-    await consumer.start()
-    try:
-        batch = await consumer.getmany(timeout_ms=1000)
-        dead = [r for records in batch.values() for r in records]
-        if dead:
-            notes.append(f"orchestrator: {len(dead)} DLQ records, first: {dead[0].value[:300]!r}")
-    finally:
-        await consumer.stop()
-    if worker.poll() is not None:
-        notes.append(f"orchestrator: worker exited with {worker.returncode}")
-    bad = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Exception|Error:")
-    lines = [line.strip() for line in tail(log, 1_000_000).splitlines() if bad.search(line)]
-    if lines:
-        notes.append(f"orchestrator: worker logged {len(lines)} warning/error lines; first: {lines[0][:300]}")
-    return notes
-
-
-async def run_bare(args: argparse.Namespace, prefix: str, tmp: Path, children: list[Any]) -> Result:
-    in_topic, out_topic = f"{prefix}-bare.in", f"{prefix}-bare.out"
+async def run_bare(kind: str, args: argparse.Namespace, prefix: str, tmp: Path, children: list[Any]) -> Result:
+    """(B) `faust` or (C) `aiokafka`: a child process from its own input topic to its own output topic."""
+    name, tag = NAMES[kind], f"{prefix}-{kind}"
+    in_topic, out_topic = f"{tag}.in", f"{tag}.out"
     await create_topics([in_topic, out_topic])
-    log = tmp / "bare.log"
-    with log.open("ab") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "bench.stream", "--bare-child", in_topic, out_topic, f"{prefix}-bare"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-        )  # fmt: skip
+    argv = [sys.executable, "-m", f"bench.bare_{kind}", in_topic, out_topic, tag]
+    if kind == "faust":
+        commit_interval = dict(item.split("=", 1) for item in args.worker_env).get("ORCH_COMMIT_INTERVAL", "0.25")
+        argv += ["--guarantee", args.guarantee, "--commit-interval", commit_interval]
+    log = tmp / f"bare-{kind}.log"
+    child = spawn(argv, log)
     children.append(child)
+    print(f"  {name}: pid {child.pid}, log {log}", file=sys.stderr, flush=True)
     await wait_for_topics([in_topic, out_topic], child, log, args.ready_timeout)
-    result = await measure("bare aiokafka", in_topic, [out_topic], child.pid, args, f"{prefix}-bare")
-    if child.poll() is not None:
-        result.notes.append(f"bare: exited with {child.returncode}: {tail(log, 500)}")
-    return result
-
-
-async def bare_loop(in_topic: str, out_topic: str, group: str) -> None:
-    """Pipeline (B): consume, orjson.loads, orjson.dumps a small dict, produce; until SIGTERM."""
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    consumer = AIOKafkaConsumer(in_topic, bootstrap_servers=bootstrap_servers(), group_id=group,
-                                auto_offset_reset="earliest", enable_auto_commit=True)  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(), acks="all", linger_ms=5)
-    await consumer.start()
-    await producer.start()
     try:
-        while not stopping.is_set():
-            batch = await consumer.getmany(timeout_ms=100)
-            for records in batch.values():
-                for record in records:
-                    event = orjson.loads(record.value)
-                    value = orjson.dumps({"event_id": event["event_id"], "customer_id": event["customer_id"],
-                                          "channel": CHANNEL, "template": "t",
-                                          "data": {"sent_at_ns": event["properties"]["sent_at_ns"]}})  # fmt: skip
-                    await producer.send(out_topic, value, key=record.key)
-    finally:
-        await producer.stop()
-        await consumer.stop()
+        result = await measure(name, in_topic, [out_topic], child.pid, args, tag)
+    except Exception as exc:
+        raise RuntimeError(f"{exc}\n{name} log tail:\n{tail(log)}") from exc
+    if child.poll() is not None:
+        result.notes.append(f"{name}: exited with {child.returncode}: {tail(log, 500)}")
+    result.notes.extend(logged_problems(name, log))
+    return result
 
 
 # -------------------------------------------------------------------------------------- reporting
 
 
-def fmt(value: float, digits: int = 0) -> str:
-    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
-
-
-def ratio(a: float, b: float) -> str:
-    return "n/a" if math.isnan(a) or math.isnan(b) or b == 0 else f"{a / b:.2f}x"
-
-
 def report(results: list[Result], args: argparse.Namespace, command: str) -> None:
-    env = (f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; CPU {cpu_model()}, {os.cpu_count()} cores "
-           f"(1-min load {args.load_at_start:.2f} at start); Python {platform.python_version()}; "
-           f"Kafka {kafka_version()} (single broker, {bootstrap_servers()}); "
-           f"{PARTITIONS} partitions; {args.events} events over {args.customers} customers; "
-           f"rate {'max' if args.rate <= 0 else f'{args.rate:g}/s'}"
+    env = (f"{machine_line(args.load_at_start)}; {args.guarantee}; {args.events} events over {args.customers} "
+           f"customers; rate {'max' if args.rate <= 0 else f'{args.rate:g}/s'}"
            + (f"; worker env {' '.join(args.worker_env)}" if args.worker_env else ""))  # fmt: skip
     head = ("pipeline", "events out", "throughput ev/s", "p50 ms", "p99 ms", "max ms", "CPU ms/ev",
             "broker CPU ms/ev", "other load", "produce s")  # fmt: skip
-    rows = [(r.name, f"{r.received}/{r.events}", fmt(r.throughput), fmt(r.p(0.5), 1), fmt(r.p(0.99), 1),
-             fmt(r.p(1.0), 1), fmt(r.cpu_per_1k, 3), fmt(r.broker_cpu_per_1k, 3),
-             f"{r.other_cores:.2f} cores", fmt(r.produce_seconds, 2)) for r in results]  # fmt: skip
-    if len(results) == 2:
-        a, b = results
-        rows.append(("ratio orch/bare", "", ratio(a.throughput, b.throughput), ratio(a.p(0.5), b.p(0.5)),
-                     ratio(a.p(0.99), b.p(0.99)), ratio(a.p(1.0), b.p(1.0)), ratio(a.cpu_per_1k, b.cpu_per_1k),
-                     ratio(a.broker_cpu_per_1k, b.broker_cpu_per_1k), "", ""))  # fmt: skip
-    widths = [max(len(str(row[i])) for row in (head, *rows)) for i in range(len(head))]
+    rows: list[tuple[str, ...]] = [
+        (r.name, f"{r.received}/{r.events}", fmt(r.throughput), fmt(r.p(0.5), 1), fmt(r.p(0.99), 1),
+         fmt(r.p(1.0), 1), fmt(r.cpu_per_1k, 3), fmt(r.broker_cpu_per_1k, 3), f"{r.other_cores:.2f} cores",
+         fmt(r.produce_seconds, 2)) for r in results
+    ]  # fmt: skip
+    by_name = {r.name: r for r in results}
+    orch = by_name.get(NAMES["orchestrator"])
+    for kind in ("faust", "aiokafka"):
+        bare = by_name.get(NAMES[kind])
+        if orch is not None and bare is not None:
+            rows.append((f"ratio orch/{kind}", "", ratio(orch.throughput, bare.throughput),
+                         ratio(orch.p(0.5), bare.p(0.5)), ratio(orch.p(0.99), bare.p(0.99)),
+                         ratio(orch.p(1.0), bare.p(1.0)), ratio(orch.cpu_per_1k, bare.cpu_per_1k),
+                         ratio(orch.broker_cpu_per_1k, bare.broker_cpu_per_1k), "", ""))  # fmt: skip
     print()
     print(env)
     print(f"command: {command}")
     print()
-    for row in (head, *rows):
-        cells = [str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        print("  ".join(cells))
+    print_table(head, rows)
     for r in results:
         for note in r.notes:
             print(f"note: {note}")
     print("\nMarkdown:\n")
     print(f"_{env}. Command: `{command}`._\n")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
+    markdown_table(head, rows)
+    readme_row(results, args)
+
+
+def readme_row(results: list[Result], args: argparse.Namespace) -> None:
+    """One combined row for README's end-to-end table (a pipeline not run: empty cells)."""
+    by_name = {r.name: r for r in results}
+    cells = [f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M}", machine_short(), args.guarantee, f"{args.events:,}",
+             "max" if args.rate <= 0 else f"{args.rate:g}/s"]  # fmt: skip
+    for kind in PIPELINES:
+        r = by_name.get(NAMES[kind])
+        cells += ["", "", "", ""] if r is None else [fmt(r.throughput), f"{fmt(r.p(0.5), 1)} ms",
+                                                      f"{fmt(r.p(0.99), 1)} ms", fmt(r.cpu_per_1k, 3)]  # fmt: skip
+    orch = by_name.get(NAMES["orchestrator"])
+    for kind in ("faust", "aiokafka"):
+        bare = by_name.get(NAMES[kind])
+        cells.append(f"{ratio(orch.throughput, bare.throughput)}; {ratio(orch.cpu_per_1k, bare.cpu_per_1k)}"
+                     if orch is not None and bare is not None else "")  # fmt: skip
+    print("\nREADME row (date | machine | guarantee | events | offered rate | orchestrator ev/s | p50 | p99 "
+          "| CPU ms/ev | bare faust ev/s | p50 | p99 | CPU ms/ev | bare aiokafka ev/s | p50 | p99 | CPU ms/ev "
+          "| orch/faust (throughput; CPU) | orch/aiokafka (throughput; CPU)):\n")  # fmt: skip
+    print("| " + " | ".join(cells) + " |")
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -536,55 +267,58 @@ def report(results: list[Result], args: argparse.Namespace, command: str) -> Non
 
 async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[Any]) -> list[Result]:
     results = []
-    print(f"bench.stream: topics prefixed {prefix}", file=sys.stderr, flush=True)
-    results.append(await run_orchestrator(args, prefix, tmp, children))
-    stop(children[-1])  # the worker must not compete for CPU with (B)
-    results.append(await run_bare(args, prefix, tmp, children))
+    print(f"bench.stream: topics prefixed {prefix}, {args.guarantee}", file=sys.stderr, flush=True)
+    for kind in args.pipelines:
+        if kind == "orchestrator":
+            results.append(await run_orchestrator(args, prefix, tmp, children))
+        else:
+            results.append(await run_bare(kind, args, prefix, tmp, children))
+        stop(children[-1])  # a pipeline must not compete for CPU with the next
     return results
+
+
+def pipelines(text: str) -> list[str]:
+    chosen = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = sorted(set(chosen) - set(PIPELINES))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose among {','.join(PIPELINES)} (got {text!r})")
+    return chosen
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.stream", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000, help="events per pipeline (default 20000)")
     parser.add_argument("--rate", type=float, default=0, help="events/s to produce; 0 = as fast as possible")
+    parser.add_argument("--guarantee", choices=GUARANTEES, default="exactly_once",
+                        help="processing_guarantee of the worker and the bare faust app (default exactly_once)")
     parser.add_argument("--customers", type=int, default=1000, help="distinct customer keys (default 1000)")
+    parser.add_argument("--pipelines", type=pipelines, default=list(PIPELINES),
+                        help=f"which to run, in order (default {','.join(PIPELINES)})")  # fmt: skip
     parser.add_argument("--journeys", type=Path, default=None,
                         help="journeys folder for the worker (default: one action per page_view)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=300, help="max seconds to wait for all outputs")
     parser.add_argument("--idle-timeout", type=float, default=30, help="give up after this long without an output")
     parser.add_argument("--ready-timeout", type=float, default=120, help="max seconds for start-up and warm-up")
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the worker (repeatable), e.g. ORCH_LOG_LEVEL=info")  # fmt: skip
-    parser.add_argument("--keep-topics", action="store_true", help="do not delete the bench topics at the end")
-    parser.add_argument("--bare-child", nargs=3, metavar=("IN", "OUT", "GROUP"), help=argparse.SUPPRESS)
-    parser.add_argument("--produce-child", nargs=5, metavar=("TOPIC", "TAG", "N", "CUSTOMERS", "RATE"),
-                        help=argparse.SUPPRESS)  # fmt: skip
+                        help="extra environment for the worker (repeatable), e.g. ORCH_LOG_LEVEL=info; "
+                             "ORCH_COMMIT_INTERVAL applies to the bare faust app too")  # fmt: skip
+    parser.add_argument("--keep-topics", action="store_true", help="do not delete the bench topics and Redis keys")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.bare_child:
-        asyncio.run(bare_loop(*args.bare_child))
-        return
-    if args.produce_child:
-        topic, tag, events, customers, rate = args.produce_child
-        print(orjson.dumps(asyncio.run(produce(topic, tag, int(events), int(customers), float(rate)))).decode())
-        return
     command = "python -m bench.stream " + " ".join(sys.argv[1:] if argv is None else argv)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     args.load_at_start = os.getloadavg()[0]
-    children: list[subprocess.Popen[bytes]] = []
+    children: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         try:
             results = asyncio.run(run(args, prefix, Path(tmp), children))
         finally:
             for child in children:
                 stop(child)
-            if not args.keep_topics:
-                with contextlib.suppress(Exception):
-                    deleted = asyncio.run(delete_topics(prefix))
-                    print(f"bench.stream: deleted {len(deleted)} topics", file=sys.stderr)
+            clean_up(prefix, args.keep_topics, "bench.stream")
     report(results, args, command.strip())
 
 
