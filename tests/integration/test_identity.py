@@ -216,10 +216,14 @@ def test_a_redis_restart_during_a_stream_loses_nothing(stack: Stack) -> None:
     stack.produce(first)
     time.sleep(1)
     subprocess.run(["redis-cli", "-p", port, "shutdown"], check=False, capture_output=True, timeout=30)
-    stack.produce(second)  # the worker cannot resolve these: it must wait, not guess
-    time.sleep(3)
-    assert "Redis unavailable" in stack.log("w1")
-    subprocess.run(restart, check=True, capture_output=True, timeout=120)
+    try:
+        stack.produce(second)  # the worker cannot resolve these: it must wait, not guess
+        deadline = time.monotonic() + 20
+        while "Redis unavailable" not in stack.log("w1") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "Redis unavailable" in stack.log("w1")
+    finally:  # whatever happened, the next tests get their Redis back
+        subprocess.run(restart, check=True, capture_output=True, timeout=120)
     expected = expected_actions(JOURNEYS, first + second)
     got = stack.actions(["email", "push", "instore"], until=len(expected), timeout=120)
     assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)

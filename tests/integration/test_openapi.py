@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from orchestrator.engine.identity import identifier_key
 from orchestrator.report import kpis_of
 from orchestrator.serving.api import ROUTES, connect, openapi_document
+from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving, Trail
 from orchestrator.serving.schemas import body
@@ -42,7 +43,6 @@ from tests.integration.test_api import (  # the fixture and helpers of the API's
     EXPIRED,
     GONE,
     REDEEMED,
-    REDIS_URL,
     TOKEN,
     VALID,
     Client,
@@ -177,7 +177,7 @@ def test_every_documented_answer_is_served_as_documented(settings: Settings) -> 
     seen: set[tuple[str, str, int]] = set()
 
     async def go() -> None:
-        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        client = connect_redis(settings.redis_url)  # the single Redis, or the cluster (see test_api.py)
         await seed(client, settings)
         codes = await publish_like_the_worker(client, settings)
         async with api(settings, client) as http:
