@@ -103,7 +103,7 @@ async def process(shell: Shell, item: Item, partition: int) -> None:
     late = late_record(state, item)
     done = step(shell.engine, state, item)
     if done.skipped:
-        return  # a late fire record of a customer merged away or erased: nothing is pending
+        return  # a timer of a customer merged away or erased: nothing is pending
     if isinstance(item, Timer):
         shell.metrics.timer_lateness.observe(max(0.0, time.time() - item.due / 1000))
     if late is not None:
@@ -205,7 +205,7 @@ async def advance(shell: Shell, message: Any) -> None:
 
 async def take(shell: Shell, message: Any) -> None:
     """One record of the customers topic: a mark moves the watermark; events, handovers and expects wait for it;
-    absorbs and fire records (the worker's own, already in order) go straight on."""
+    absorbs and timer records (the worker's own; fire records of workers before event-time order) go straight on."""
     raw = message.value
     item = decode_internal(raw)
     match item:

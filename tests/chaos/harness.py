@@ -336,7 +336,7 @@ class Chaos:
         wrong = {a["customer_id"] for a in result.actions if a["action_id"] not in got}
         wrong |= {a["customer_id"] for a in published if a["action_id"] not in expected}
         keys = sorted(set(differing) | wrong)[:50]
-        # The order in which the customer's partition got its records (events, fire records, merges), with the
+        # The order in which the customer's partition got its records (events, merges, watermark marks), with the
         # wall-clock time each was written: where the worker's order left `simulate`'s, it shows.
         trail: dict[str, list[str]] = {key: [] for key in keys}
         late: set[str] = set()

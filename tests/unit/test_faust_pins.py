@@ -107,7 +107,7 @@ PINS = [
     Pin(Producer, "_transaction_producers", "class attribute", type_=dict),
     Pin(Producer, "send", "async method",
         ("self", "topic", "key", "value", "partition", "timestamp", "headers", "transactional_id"),
-        needle="self.producer.send("),  # also app.py's fire_timers, positionally
+        needle="self.producer.send("),  # also loops.py's send_marks, positionally
     Pin(Producer, "stop_transaction", "async method", ("self", "transactional_id")),
     Pin(Producer, "maybe_begin_transaction", "async method", ("self", "transactional_id")),
     # faust: the transaction manager (fixes 1. to 4. and 8.)
