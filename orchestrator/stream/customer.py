@@ -106,7 +106,7 @@ async def process(shell: Shell, item: Item, partition: int) -> None:
         return  # a timer of a customer merged away or erased: nothing is pending
     if isinstance(item, Timer):
         shell.metrics.timer_lateness.observe(max(0.0, time.time() - item.due / 1000))
-    if late is not None:
+    if late is not None and not done.outcomes[-1].duplicate:  # a late copy of an event run already changes nothing
         shell.metrics.late.inc()
         done.outcomes[-1].audit.insert(1, late)  # after the event's own record
     encoded = None if done.state is None else encode_state(done.state)
