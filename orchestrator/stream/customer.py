@@ -1,9 +1,10 @@
 """The customer agent: owns each customer's state and applies the per-customer step (engine/step.py) to events,
-timer firings and merges, in partition order; the shell around the step is only I/O.
+timer firings and merges, in event-time order (stream/watermark.py); the shell around the step is only I/O.
 
-Tables: `customers` (state), `timers` (pending timers: the timer index's durable copy), `parked` (records held
-during a merge: stream/parking.py) and `kpis` (the partition's KPI counters). Redis gets the summary, the audit
-trail and the changed KPI counters in one round trip per step.
+Tables: `customers` (state), `timers` (pending timers: the timer index's durable copy), `held` (records waiting
+for the watermark: stream/holding.py), `parked` (records held during a merge: stream/parking.py) and `kpis` (the
+partition's KPI counters). Redis gets the summary, the audit trail and the changed KPI counters in one round trip
+per step.
 """
 
 from __future__ import annotations
