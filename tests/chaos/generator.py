@@ -8,8 +8,9 @@ a timer), so no event lands within a second of a timer's due time: the worker's 
 A person's events come under the identifier the channel knows: their customer key online, and once they have
 signed in (which registers their loyalty card), now and then only the loyalty card at the store and the till,
 keyed by the card: another input partition, which the worker must still take in event-time order. An anonymous
-visitor's last event comes at least `SIGN_IN_GAP` slots before they sign in under their customer id: identity
-resolution runs in arrival order, so a worker outage on one partition must not swap those two.
+visitor's last event comes at least `SIGN_IN_GAP` slots before they sign in under their customer id, and the card
+alone comes at least as long after it: identity resolution runs in arrival order, so a worker outage on one
+partition must not swap a sign-in with the events it links.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Person:
         self.anonymous_id = f"a-{run}-{number:05d}" if rng.random() < 0.4 else None
         self.signed_in = self.anonymous_id is None
         self.card: str | None = None  # registered at sign-in
+        self.card_from = 0  # the first slot the till may know the card alone (`sign_in_gap` after the sign-in)
+        self.sign_in_gap = SIGN_IN_GAP
         self.events: list[Planned] = []
         self.serial = 0
 
@@ -55,7 +58,7 @@ class Person:
         self.serial += 1
         document: dict[str, Any] = {"event_id": f"{self.customer_id}-{self.serial}", "type": type_, "channel": via}
         key = self.key
-        if self.card is not None and via == "store" and self.rng.random() < 0.7:  # the till knows the card only
+        if self.card is not None and slot >= self.card_from and via == "store" and self.rng.random() < 0.7:
             document["identities"] = {"loyalty_card": self.card}
             key = self.card.encode()
         elif self.signed_in:
@@ -115,7 +118,8 @@ class Person:
         if self.anonymous_id is not None:
             document["anonymous_id"] = self.anonymous_id
         self.events.append(Planned(slot, self.key, document))
-        self.card = f"L-{self.customer_id}"
+        self.card = f"L-{self.customer_id}"  # the till may know the card alone, once the sign-in has surely linked it
+        self.card_from = slot + self.sign_in_gap
         return slot + 1
 
 
@@ -126,6 +130,7 @@ def plan(seed: int, people: int, slots: int, run: str = "x", sign_in_gap: int = 
     planned: list[Planned] = []
     for number in range(people):
         person = Person(rng, number, run)
+        person.sign_in_gap = sign_in_gap
         slot = rng.randrange(0, max(1, slots - 40))
         if rng.random() < 0.8:
             person.add(slot, "consent_update", "web", channel="email", granted=rng.random() < 0.75)
