@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # key: a worker starting (it recovers its tables from the changelogs) reads that much, not every update since
     # the topic was created (Kafka's default: a week)
     changelog_segment_seconds: int = Field(default=60, ge=10)
+    # records an agent takes at once (or what came within ORCH_BATCH_WAIT seconds): their table writes, Kafka records
+    # and Redis writes go out together when the batch is done (stream/batching.py)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    batch_wait: float = Field(default=0.01, gt=0, le=1)
     # --- back-pressure (docs/overload.md): what a worker holds in memory under a backlog
     # records handed from the fetcher to the agents per poll; faust's default (none) hands over, decoded, every
     # record prefetched: up to 8 MiB per partition, since the fetch size must take the largest input

@@ -40,6 +40,38 @@ class Trail:
     records: Sequence[tuple[int, Record]]
 
 
+class Pending:
+    """Redis writes waiting for the end of a batch, coalesced where a later value replaces an earlier one: the
+    last summary of each customer, the last KPI counts of each partition; every identity link and trail record."""
+
+    def __init__(self) -> None:
+        self.links: list[tuple[Mapping[str, str], Mapping[str, str], str, Sequence[str]]] = []
+        self.trails: list[tuple[str, Trail]] = []
+        self.kpis: dict[int, dict[str, int]] = {}
+        self.summaries: dict[str, tuple[CustomerState, int]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.links or self.trails or self.kpis or self.summaries)
+
+    def link(self, links: Mapping[str, str], previous: Mapping[str, str], event_id: str, merges: Sequence[str]) -> None:
+        if links:
+            self.links.append((links, previous, event_id, merges))
+
+    def trail(self, customer: str, trail: Trail) -> None:
+        if trail.records:
+            self.trails.append((customer, trail))
+
+    def count(self, kpis: KpiCounts | None) -> None:
+        if kpis is not None and kpis[1]:
+            self.kpis.setdefault(kpis[0], {}).update(kpis[1])
+
+    def summary(self, state: CustomerState, now: int) -> None:
+        self.summaries[state.key] = (state, now)
+
+    def clear(self) -> None:
+        self.links, self.trails, self.kpis, self.summaries = [], [], {}, {}
+
+
 async def retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
     """Call until it succeeds, backing off to 5 s: the partition waits, nothing is skipped."""
     delay = 0.05
@@ -90,68 +122,95 @@ class Serving:
 
     async def lookup(self, identifiers: list[str], event_id: str = "") -> tuple[dict[str, str], list[str]]:
         """The graph's entries for these identifiers, and the merges this event made before (one MGET)."""
-        if not identifiers:
-            return {}, []
+        graph, merged = await self.lookup_many([(identifiers, event_id)])
+        return graph, merged.get(event_id, [])
 
-        keys = [self.keys.identifier(i) for i in identifiers] + [self.keys.merge(event_id)]
+    async def lookup_many(
+        self, events: Sequence[tuple[Sequence[str], str]]
+    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """For a batch of (identifiers, event id): the graph's entries for all the identifiers, and the merges each
+        event made before (a replay after a crash), in one MGET."""
+        identifiers = sorted({i for ids, _ in events for i in ids})
+        event_ids = [event_id for ids, event_id in events if ids]
+        if not identifiers:
+            return {}, {}
+        keys = [self.keys.identifier(i) for i in identifiers] + [self.keys.merge(e) for e in event_ids]
 
         async def mget() -> list[bytes | str | None]:
             return await get_many(self.redis, keys)
 
-        *values, merged = await retrying("identity lookup", mget)
-        found = zip(identifiers, values, strict=True)
-        graph = {i: v.decode() if isinstance(v, bytes) else v for i, v in found if v is not None}
-        return graph, orjson.loads(merged) if merged is not None else []
+        values = await retrying("identity lookup", mget)
+        found, remembered = values[: len(identifiers)], values[len(identifiers) :]
+        graph = {i: v.decode() if isinstance(v, bytes) else v for i, v in zip(identifiers, found, strict=True) if v}
+        merged = {e: orjson.loads(v) for e, v in zip(event_ids, remembered, strict=True) if v is not None}
+        return graph, merged
 
     async def link(
         self, links: Mapping[str, str], previous: Mapping[str, str], event_id: str = "", merges: Sequence[str] = ()
     ) -> None:
         """Point identifiers at their customer; keep each customer's identifier set in step; remember merges."""
-        if not links:
+        pending = Pending()
+        pending.link(links, previous, event_id, merges)
+        await self.write(pending)
+
+    async def write(self, pending: Pending) -> None:
+        """A batch's writes (`Pending`), in one round trip."""
+        if not pending:
             return
 
         async def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
-            for identifier, customer in links.items():
-                pipe.set(self.keys.identifier(identifier), customer)
-                pipe.sadd(self.keys.identifiers_of(customer), identifier)
-                if identifier in previous and previous[identifier] != customer:
-                    pipe.srem(self.keys.identifiers_of(previous[identifier]), identifier)
-            if merges:
-                pipe.set(self.keys.merge(event_id), orjson.dumps(merges), ex=MERGE_MEMORY_SECONDS)
+            self.stage(pipe, pending)
             await pipe.execute()
 
-        await retrying("identity link", write)
+        await retrying("redis write", write)
+        pending.clear()
 
-    def stage(self, pipe: Any, customer: str, trail: Trail, kpis: KpiCounts | None) -> None:
-        """Audit records onto the customer's trail and the partition's KPI counts as absolute values. A replay
-        after a crash writes the same members and the same numbers: nothing changes."""
-        if trail.records:
+    def stage(self, pipe: Any, pending: Pending) -> None:
+        """Identity links; audit records onto each customer's trail; the partitions' KPI counts as absolute values;
+        summaries and coupons. A replay after a crash writes the same members and the same numbers: nothing
+        changes."""
+        keys = self.keys
+        for links, previous, event_id, merges in pending.links:
+            for identifier, customer in links.items():
+                pipe.set(keys.identifier(identifier), customer)
+                pipe.sadd(keys.identifiers_of(customer), identifier)
+                if identifier in previous and previous[identifier] != customer:
+                    pipe.srem(keys.identifiers_of(previous[identifier]), identifier)
+            if merges:
+                pipe.set(keys.merge(event_id), orjson.dumps(merges), ex=MERGE_MEMORY_SECONDS)
+        trimmed = set()
+        for customer, trail in pending.trails:
             members = {
                 b"%010d.%05d " % (trail.ordinal, rank) + orjson.dumps(record): now
                 for rank, (now, record) in enumerate(trail.records)
             }
-            key = self.keys.audit(customer)
-            pipe.zadd(key, members)
-            pipe.zremrangebyrank(key, 0, -TRAIL_LIMIT - 1)
-        if kpis is not None:
-            partition, counts = kpis
+            pipe.zadd(keys.audit(customer), members)
+            trimmed.add(customer)
+        for customer in trimmed:
+            pipe.zremrangebyrank(keys.audit(customer), 0, -TRAIL_LIMIT - 1)
+        for partition, counts in pending.kpis.items():
             present = {name: n for name, n in counts.items() if n}
             if present:
-                pipe.hset(self.keys.kpis(partition), mapping=present)
+                pipe.hset(keys.kpis(partition), mapping=present)
             gone = [name for name, n in counts.items() if not n]
             if gone:
-                pipe.hdel(self.keys.kpis(partition), *gone)
+                pipe.hdel(keys.kpis(partition), *gone)
+        for state, now in pending.summaries.values():
+            pipe.set(keys.customer(state.key), orjson.dumps(summary(state, now)))
+            for code, offer in state.profile.get("offers", {}).items():
+                expires = to_ms(parse_rfc3339(offer["expires_at"]))
+                ttl = (expires - now) // 1000 + COUPON_GRACE_SECONDS
+                if ttl > 0:
+                    record = {"code": code, "customer": state.key, **offer}
+                    pipe.set(keys.coupon(code), orjson.dumps(record), ex=ttl)
 
     async def record(self, customer: str, trail: Trail, kpis: KpiCounts | None = None) -> None:
         """Audit trail and KPI counts alone (for a customer with no summary: handed over or erased)."""
-
-        async def write() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            self.stage(pipe, customer, trail, kpis)
-            await pipe.execute()
-
-        await retrying("audit write", write)
+        pending = Pending()
+        pending.trail(customer, trail)
+        pending.count(kpis)
+        await self.write(pending)
 
     async def move_trail(self, source: str, target: str) -> None:
         """A merge: the anonymous customer's timeline becomes part of the known customer's (idempotent). Read, then
@@ -176,20 +235,12 @@ class Serving:
     ) -> None:
         """The customer's summary and every coupon it holds, as the state says (the state is the truth), with the
         audit trail and KPI counts of the change, in one round trip."""
-
-        async def write() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            self.stage(pipe, state.key, trail or Trail(0, []), kpis)
-            pipe.set(self.keys.customer(state.key), orjson.dumps(summary(state, now)))
-            for code, offer in state.profile.get("offers", {}).items():
-                expires = to_ms(parse_rfc3339(offer["expires_at"]))
-                ttl = (expires - now) // 1000 + COUPON_GRACE_SECONDS
-                if ttl > 0:
-                    record = {"code": code, "customer": state.key, **offer}
-                    pipe.set(self.keys.coupon(code), orjson.dumps(record), ex=ttl)
-            await pipe.execute()
-
-        await retrying("summary write", write)
+        pending = Pending()
+        pending.summary(state, now)
+        if trail is not None:
+            pending.trail(state.key, trail)
+        pending.count(kpis)
+        await self.write(pending)
 
     async def erase(self, customer: str, state: CustomerState | None) -> None:
         """Everything Redis holds about a customer: summary, coupons, audit trail, identity links (graph and set)."""

@@ -21,6 +21,7 @@ from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
 from orchestrator.stream import customer, ingest, loops
+from orchestrator.stream.batching import Staged, Tables
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.holding import Holding
 from orchestrator.stream.metrics import Metrics
@@ -35,7 +36,10 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
     """Build the app for these settings, this engine and the topics' partitions; nothing is read from globals."""
     app = new_app(settings)
     topology = declare(app, settings, engine.channels)
-    index, holding = TimerIndex(), Holding(topology.held_table)
+    raw = (topology.customer_table, topology.timer_table, topology.parked_table, topology.kpi_table,
+           topology.held_table)  # fmt: skip
+    tables = Tables(*(Staged(table) for table in raw))
+    index, holding = TimerIndex(), Holding(tables.held)
     metrics = app.metrics = Metrics()
     metrics.track_timers(lambda: len(index))
     metrics.held.set_function(lambda: len(holding))
@@ -53,7 +57,8 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
                                 int(settings.max_lateness * 1000)),
         watermarks=Watermarks(),
         holding=holding,
-        parking=Parking(topology.parked_table),
+        parking=Parking(tables.parked),
+        tables=tables,
         identity_secret=settings.identity_secret.get_secret_value().encode(),
     )  # fmt: skip
 

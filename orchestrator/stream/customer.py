@@ -24,6 +24,7 @@ from orchestrator.engine import CustomerState, Outcome, Timer
 from orchestrator.engine.runner import Record
 from orchestrator.engine.step import Item, Step, item_time, step
 from orchestrator.serving.redis import Trail
+from orchestrator.stream.batching import Outbox, batches, send_all, source
 from orchestrator.stream.records import (
     MAX_STATE_BYTES,
     Absorb,
@@ -46,21 +47,26 @@ from orchestrator.timefmt import parse_rfc3339, to_ms
 log = logging.getLogger("orchestrator.worker")
 
 
-async def publish(shell: Shell, key: str, outcomes: list[Outcome]) -> None:
-    """Actions to `actions.<channel>`, decisions to the audit topic (the records `simulate --explain` writes)."""
+def publish(shell: Shell, outbox: Outbox, key: str, outcomes: list[Outcome]) -> None:
+    """Actions to `actions.<channel>`; the step's decisions to the audit topic as one record (a JSON array of the
+    records `simulate --explain` writes)."""
     topology, metrics = shell.topology, shell.metrics
+    encoded = key.encode()
+    audit = []
     for outcome in outcomes:
         for action in outcome.actions:
-            await topology.actions[action["channel"]].send(key=key.encode(), value=orjson.dumps(action))
+            outbox.send(topology.actions[action["channel"]], encoded, orjson.dumps(action))
             metrics.actions.labels(action["channel"]).inc()
         for record in outcome.audit:
-            await topology.audit.send(key=key.encode(), value=orjson.dumps(record))
+            audit.append(record)
             if record["kind"] == "suppressed":
                 metrics.suppressions.labels(record["reason"]).inc()
+    if audit:
+        outbox.send(topology.audit, encoded, orjson.dumps(audit))
 
 
 def reindex(shell: Shell, done: Step, partition: int) -> None:
-    timers = shell.topology.timer_table
+    timers = shell.tables.timers
     for timer in done.cancelled:
         timers.pop(timer_key(timer).encode(), None)
     for timer in done.scheduled:
@@ -70,7 +76,7 @@ def reindex(shell: Shell, done: Step, partition: int) -> None:
 
 def count(shell: Shell, partition: int, delta: Counter[str]) -> tuple[int, dict[str, int]]:
     """Fold a step's KPI counts into the partition's counters (the `kpis` table); the new absolute values."""
-    table = shell.topology.kpi_table
+    table = shell.tables.kpis
     changed = {}
     for name, n in delta.items():
         table_key = f"{partition}{kpis.SEP}{name}".encode()
@@ -95,10 +101,11 @@ def late_record(state: CustomerState | None, item: Item) -> Record | None:
             "last_seen_at": seen}  # fmt: skip
 
 
-async def process(shell: Shell, item: Item, partition: int) -> None:
-    """One record of one customer: the step, then its state, timers, records and Redis writes."""
+async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
+    """One record of one customer: the step, then its state, timers, records and Redis writes (sent with the
+    batch's, except a merge's or an erasure's Redis work, which reads Redis: the batch's writes go first)."""
     key = item.customer.encode()
-    customers, serving = shell.topology.customer_table, shell.serving
+    customers, serving, partition = shell.tables.customers, shell.serving, outbox.partition
     stored = customers.get(key)
     state = None if stored is None else decode_state(stored)
     late = late_record(state, item)
@@ -113,30 +120,31 @@ async def process(shell: Shell, item: Item, partition: int) -> None:
     encoded = None if done.state is None else encode_state(done.state)
     if encoded is not None and len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: to the DLQ
         raise Refused(f"the customer's state would grow to {len(encoded):,} bytes (limit {MAX_STATE_BYTES:,})")
-    await publish(shell, done.key, done.outcomes)
+    publish(shell, outbox, done.key, done.outcomes)
     if encoded is None:
         customers.pop(key, None)  # a tombstone in the changelog
     else:
         customers[key] = encoded
     reindex(shell, done, partition)
-    kpi_counts = count(shell, partition, done.kpi_delta)
+    pending = outbox.redis
+    pending.count(count(shell, partition, done.kpi_delta))
     # the ordinal of the trail's records: events the customer had after the step (a handed-over state included)
     last = done.state or state
-    steps = Trail(0 if last is None else sum(last.profile["events"].values()), done.trail())
+    pending.trail(done.key, Trail(0 if last is None else sum(last.profile["events"].values()), done.trail()))
     if done.forward is not None:  # handed over: the trail moves to the known customer, then the state
-        await serving.record(done.key, steps, kpi_counts)
+        await serving.write(pending)
         await serving.move_trail(done.key, done.forward.customer)
         await serving.erase(done.key, None)  # its summary; its links already point to the known customer
-        await shell.topology.customers.send(key=done.forward.customer.encode(), value=encode_absorb(done.forward))
+        outbox.send(shell.topology.customers, done.forward.customer.encode(), encode_absorb(done.forward))
     elif done.erased:  # right to erasure: state, timers, Redis
-        await serving.record(done.key, Trail(0, []), kpi_counts)
+        await serving.write(pending)
         await serving.erase(done.key, None if stored is None else decode_state(stored))
     else:
         assert done.state is not None
-        await serving.publish(done.state, item_time(item), steps, kpi_counts)
+        pending.summary(done.state, item_time(item))
 
 
-async def receive(shell: Shell, item: Internal, raw: bytes, partition: int) -> None:
+async def receive(shell: Shell, outbox: Outbox, item: Internal, raw: bytes) -> None:
     """Records of a customer that expects a merge wait for it (see stream/parking.py)."""
     parking = shell.parking
     if isinstance(item, Mark):
@@ -148,34 +156,36 @@ async def receive(shell: Shell, item: Internal, raw: bytes, partition: int) -> N
         return  # read twice: that merge is in the state already
     waiting = parking.waiting(item.customer)
     if waiting is None:
-        await process(shell, item, partition)
+        await process(shell, outbox, item)
     elif isinstance(item, Absorb) and item.source in waiting:
         if item.event is not None and len(waiting) > 1:  # the event merged several: it runs once all are in
-            await process(shell, replace(item, event=None), partition)
+            await process(shell, outbox, replace(item, event=None))
             parking.hold_first(item.customer, encode_event(item.event))
         else:
-            await process(shell, item, partition)
-        await release(shell, parking.arrived(item.customer, item.source), partition)
+            await process(shell, outbox, item)
+        await release(shell, outbox, parking.arrived(item.customer, item.source))
     elif isinstance(item, Timer):
-        shell.index.add(item, partition)  # fires once the merge is in: the next mark fires it again
+        shell.index.add(item, outbox.partition)  # fires once the merge is in: the next mark fires it again
     else:
-        await release(shell, parking.hold(item.customer, raw, item.ts), partition)
+        await release(shell, outbox, parking.hold(item.customer, raw, item.ts))
     if isinstance(item, Absorb):
         parking.absorbed(item.customer, item.source, item.ts)
 
 
-async def release(shell: Shell, held: list[bytes], partition: int) -> None:
+async def release(shell: Shell, outbox: Outbox, held: list[bytes]) -> None:
     for raw in held:
         try:
-            await process(shell, decode_internal(raw), partition)  # type: ignore[arg-type]  # never an Expect
+            await process(shell, outbox, decode_internal(raw))  # type: ignore[arg-type]  # never an Expect
         except Refused as exc:  # its own record is gone: the reason and the record go to the log
             log.error("held record refused: %s: %s", exc, raw[:1000])
 
 
-async def guarded(shell: Shell, message: Any, offset: int, raw: bytes, item: Internal | None = None) -> None:
+async def guarded(
+    shell: Shell, outbox: Outbox, message: Any, offset: int, raw: bytes, item: Internal | None = None
+) -> None:
     """Receive one record (read at `offset`); one that cannot be applied goes to the DLQ, the others go on."""
     try:
-        await receive(shell, decode_internal(raw) if item is None else item, raw, message.partition)
+        await receive(shell, outbox, decode_internal(raw) if item is None else item, raw)
     except INFRASTRUCTURE_ERRORS:
         raise
     except Refused as exc:
@@ -186,7 +196,7 @@ async def guarded(shell: Shell, message: Any, offset: int, raw: bytes, item: Int
                            None if offset == message.offset else raw)  # fmt: skip
 
 
-async def advance(shell: Shell, message: Any) -> None:
+async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
     """A mark came in: release the held records the watermark has passed, in time order, then fire the timers it
     has passed (never past a record still held: its customer's timers would overtake it)."""
     partition = message.partition
@@ -195,16 +205,16 @@ async def advance(shell: Shell, message: Any) -> None:
         return  # an input partition has not spoken yet
     until, before = current
     for offset, raw in shell.holding.release(partition, until, before):
-        await guarded(shell, message, offset, raw)
+        await guarded(shell, outbox, message, offset, raw)
     waiting = shell.holding.next_time(partition)
-    timers = shell.topology.timer_table
+    timers = shell.tables.timers
     for timer in shell.index.pop_due(partition, until if waiting is None else min(until, waiting)):
         if timers.get(timer_key(timer).encode()) is not None:  # else it fired with an event, or moved on
-            await guarded(shell, message, message.offset, b"", timer)
+            await guarded(shell, outbox, message, message.offset, b"", timer)
     shell.metrics.watermark_delay.labels(str(partition)).set(max(0.0, time.time() - until / 1000))
 
 
-async def take(shell: Shell, message: Any) -> None:
+async def take(shell: Shell, outbox: Outbox, message: Any) -> None:
     """One record of the customers topic: a mark moves the watermark; events, handovers and expects wait for it;
     absorbs and timer records (the worker's own; fire records of workers before event-time order) go straight on."""
     raw = message.value
@@ -212,22 +222,28 @@ async def take(shell: Shell, message: Any) -> None:
     match item:
         case Mark():
             shell.watermarks.mark(message.partition, item, message.offset)
-            await advance(shell, message)
+            await advance(shell, outbox, message)
         case Event() | Handover() | Expect():
             shell.holding.hold(message.partition, message.offset, item.ts, raw)
         case Timer() | Absorb():
-            await guarded(shell, message, message.offset, raw, item)
+            await guarded(shell, outbox, message, message.offset, raw, item)
         case _:
             assert_never(item)
 
 
 async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
-    """Own each customer's state: events, timer firings and merges, in event-time order (stream/watermark.py)."""
-    app = shell.app
-    async for event in stream.events():
-        message = event.message
-        if not await app.in_order(message):
-            continue
-        async with app.processing(event), crash_on(INFRASTRUCTURE_ERRORS):
-            await take(shell, message)
-        shell.done(CUSTOMER, message)
+    """Own each customer's state: events, timer firings and merges, in event-time order (stream/watermark.py),
+    taken in batches (stream/batching.py)."""
+    app, settings = shell.app, shell.settings
+    async for parts in batches(app, stream, settings.batch_size, settings.batch_wait):
+        for events in parts:
+            first = events[0].message
+            outbox = Outbox(first.partition)
+            async with source(app, events), crash_on(INFRASTRUCTURE_ERRORS):
+                for event in events:
+                    await take(shell, outbox, event.message)
+                shell.tables.flush()
+                await send_all(app, first.tp, outbox.records)
+                await shell.serving.write(outbox.redis)
+            for event in events:
+                shell.done(CUSTOMER, event.message)

@@ -61,9 +61,9 @@ to that version (the chaos test, `tests/chaos/`, fails if it stops holding):
   outside an event (table changelog writes drained from faust's buffer) go by destination partition, which
   for a changelog is the source partition; a send that maps to no transaction is an error, never a silent
   non-transactional send;
-- a `Gate`: agents process each event inside `app.processing(event)`, and a commit closes the gate before
-  it takes any offset, so a transaction always holds whole events, and exactly the offsets of the events it
-  holds; faust's buffer of changelog writes is drained into it first;
+- a `Gate`: agents process each batch of one partition's records inside `batching.source`, and a commit closes
+  the gate before it takes any offset, so a transaction always holds whole batches, and exactly the offsets of
+  the records it holds; faust's buffer of changelog writes is drained into it first;
 - a commit commits every open transaction (with the offsets of the events processed in it), in parallel;
 - on revocation every transaction is committed before the partitions go; on assignment the producers of
   partitions no longer owned are stopped;
@@ -85,8 +85,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Mapping
+from contextlib import suppress
 from functools import cached_property
 from typing import Any, cast
 
@@ -156,7 +156,7 @@ class EosTransactionManager(TransactionManager):
     def _gate(self) -> Gate:
         return cast(OrchestratorApp, self.app).gate
 
-    def _transactional_id(self, tp: TP) -> str:
+    def transactional_id(self, tp: TP) -> str:
         return f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
 
     async def send(
@@ -173,9 +173,9 @@ class EosTransactionManager(TransactionManager):
         event = current_event()
         try:
             if event is not None:
-                tid = self._transactional_id(event.message.tp)
+                tid = self.transactional_id(event.message.tp)
             elif partition is not None:
-                tid = self._transactional_id(TP(topic, partition))
+                tid = self.transactional_id(TP(topic, partition))
             else:
                 raise KeyError(topic)
         except KeyError:
@@ -190,7 +190,7 @@ class EosTransactionManager(TransactionManager):
         assert self._gate.is_closed, "a commit while events may be in progress"
         by_tid: dict[str, dict[TP, int]] = defaultdict(dict)
         for tp, offset in offsets.items():
-            by_tid[self._transactional_id(tp)][tp] = offset
+            by_tid[self.transactional_id(tp)][tp] = offset
         await cast(DrainableBuffer, self.producer.buffer).drain()  # buffered changelog writes join their transactions
         producers = dict(self._producers)
         unknown = by_tid.keys() - producers.keys()
@@ -222,7 +222,7 @@ class EosTransactionManager(TransactionManager):
         await cast(FixedConsumer, self.consumer).force_commit(start_new_transaction=False)
 
     async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]) -> None:
-        wanted = {self._transactional_id(tp) for tp in assigned if not self.app.assignor.is_standby(tp)}
+        wanted = {self.transactional_id(tp) for tp in assigned if not self.app.assignor.is_standby(tp)}
         for tid in sorted(self._producers.keys() - wanted):
             log.info("stopping the transactional producer of a partition no longer owned: %s", tid)
             await self.producer.stop_transaction(tid)
@@ -374,14 +374,6 @@ class OrchestratorApp(faust.App):
 
     def _new_transport(self) -> TransportT:
         return EosTransport(self.conf.broker_consumer, self)
-
-    @asynccontextmanager
-    async def processing(self, event: Any) -> AsyncIterator[None]:
-        """Process `event` between two commits, and count it as processed before a commit can start: its records,
-        table writes and offset always go in one transaction (8. above)."""
-        async with self.gate.event():
-            yield
-            cast(FixedConsumer, self.consumer).processed(event.message.tp, event.message.offset)
 
     async def in_order(self, message: Any) -> bool:
         """Whether an agent may process this message now; else it skips it (see `FixedConsumer.in_order`)."""

@@ -19,6 +19,7 @@ from faust.exceptions import ProducerSendError
 from orchestrator.engine import Engine
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
+from orchestrator.stream.batching import Tables
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.gate import stop_now
 from orchestrator.stream.holding import Holding
@@ -48,6 +49,7 @@ class Shell:
     progress: IngestProgress  # ingest side: how far each owned input partition is ingested and committed
     watermarks: Watermarks  # customer side: the newest mark of each input partition, per customers partition
     holding: Holding  # records waiting for the watermark
+    tables: Tables  # the customer agent's tables, through the current batch's writes
     parking: Parking
     identity_secret: bytes
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import faust
+import faust.streams
 import faust.tables.recovery
 import mode.threads
 import pytest
@@ -56,7 +57,7 @@ from orchestrator.stream.fetching import FETCH_MAX_WAIT_MS, FixedConsumerThread
 ROOT = Path(__file__).parents[2]
 STREAM = Path(orchestrator.stream.__file__).parent
 EOS = Path(eos.__file__)
-PATCHES = (EOS, EOS.with_name("fetching.py"))  # the modules that patch faust
+PATCHES = (EOS, EOS.with_name("fetching.py"), EOS.with_name("batching.py"))  # the modules that patch faust
 PINNED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
 LIBRARIES = ("faust", "mode", "aiokafka")
 SEE = "see tests/unit/test_faust_pins.py and docs/reliability.md, 'Pinned private names'"
@@ -109,6 +110,9 @@ PINS = [
         ("self", "topic", "key", "value", "partition", "timestamp", "headers", "transactional_id"),
         needle="self.producer.send("),  # also loops.py's send_marks, positionally
     Pin(Producer, "stop_transaction", "async method", ("self", "transactional_id")),
+    # batching.py: sends straight to the (transactional) aiokafka producer; faust's current event set per batch
+    Pin(Producer, "_ensure_producer", "method", ("self",)),
+    Pin(faust.streams, "_current_event", "module global"),
     Pin(Producer, "maybe_begin_transaction", "async method", ("self", "transactional_id")),
     # faust: the transaction manager (fixes 1. to 4. and 8.)
     Pin(TxnManager, "send", "async method",

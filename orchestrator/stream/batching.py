@@ -1,0 +1,163 @@
+"""The agents take their records in batches, one partition's records at a time, and write what a batch causes
+once it is done: table writes coalesced to the last value per key (`Staged`), Kafka records handed to the
+producer in one pass (`Outbox`), and Redis writes in one pipeline (serving/redis.py, `Pending`).
+
+A batch of one partition is one unit for the commit gate (stream/eos.py): its records, its table writes and its
+offset always go in one transaction. Inside it, faust's "current event" is one of that partition's events, so
+table changelog writes and sends go through that partition's transaction, as they would for one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.exceptions import ProducerSendError
+from faust.streams import _current_event
+
+from orchestrator.serving.redis import Pending
+from orchestrator.stream.eos import EosTransactionManager, FixedConsumer, OrchestratorApp
+
+_GONE = None  # a staged delete
+
+
+class Staged(MutableMapping[bytes, bytes]):
+    """A faust table seen through a batch's writes: reads see them at once; the table (and its changelog) gets
+    the last value of each key when the batch is done, not every value it had in between."""
+
+    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+        self.table = table
+        self.changes: dict[bytes, bytes | None] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if key in self.changes:
+            value = self.changes[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self.table[key]
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        if key in self.changes:
+            value = self.changes[key]
+            return default if value is None else value
+        return self.table.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.changes:
+            return self.changes[key] is not None
+        return key in self.table
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.changes[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.changes[key] = _GONE
+
+    def pop(self, key: bytes, default: Any = None) -> Any:
+        value = self.get(key)
+        if value is None:
+            return default
+        self.changes[key] = _GONE
+        return value
+
+    def __iter__(self) -> Iterator[bytes]:
+        for key in self.table:
+            if self.changes.get(key, b"") is not None:
+                yield key
+        for key, value in self.changes.items():
+            if value is not None and key not in self.table:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def flush(self) -> None:
+        """Into the table (inside the batch's `source` context: the changelog partition is the batch's)."""
+        table = self.table
+        for key, value in self.changes.items():
+            if value is None:
+                table.pop(key, None)  # a tombstone, unless the key never reached the table
+            else:
+                table[key] = value
+        self.changes.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The customer agent's tables (stream/topology.py), each seen through the current batch's writes."""
+
+    customers: Staged
+    timers: Staged
+    parked: Staged
+    kpis: Staged
+    held: Staged
+
+    def flush(self) -> None:
+        for table in (self.customers, self.timers, self.parked, self.kpis, self.held):
+            table.flush()
+
+
+class Outbox:
+    """What one partition's batch sends to Kafka and writes to Redis, in the order it was caused."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.records: list[tuple[str, bytes | None, bytes]] = []
+        self.redis = Pending()
+
+    def send(self, topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
+        self.records.append((topic.get_topic_name(), key, value))
+
+
+async def batches(app: OrchestratorApp, stream: faust.StreamT[bytes], size: int, wait: float) -> AsyncIterator[
+    list[list[Any]]
+]:  # fmt: skip
+    """Up to `size` records at a time (or what came within `wait` seconds), as one list of events per partition
+    in offset order, only those the agents may process now (`OrchestratorApp.in_order`)."""
+    async for events in cast(Any, stream).take_events(size, within=wait):  # faust's stubs lack it
+        parts: dict[Any, list[Any]] = {}
+        for event in events:
+            if await app.in_order(event.message):
+                parts.setdefault(event.message.tp, []).append(event)
+        yield list(parts.values())
+
+
+@asynccontextmanager
+async def source(app: OrchestratorApp, events: Sequence[Any]) -> AsyncIterator[None]:
+    """Process these events (one partition's, in order) as one unit between two commits, with faust's current
+    event set to the last of them: what they write joins their partition's transaction, with their offsets."""
+    last = events[-1]
+    async with app.gate.event():
+        token = _current_event.set(weakref.ref(last))
+        try:
+            yield
+        finally:
+            _current_event.reset(token)
+        cast(FixedConsumer, app.consumer).processed(last.message.tp, last.message.offset)
+
+
+async def send_all(app: OrchestratorApp, tp: Any, records: Sequence[tuple[str, bytes | None, bytes]]) -> None:
+    """Hand the records to the Kafka producer of `tp`'s transaction (at_least_once: the plain producer), in order,
+    without a round trip each; then wait until the broker has them all (a failure is the batch's)."""
+    if not records:
+        return
+    producer = cast(Any, app.producer)
+    consumer = cast(FixedConsumer, app.consumer)
+    if consumer.in_transaction:
+        tid = cast(EosTransactionManager, consumer.transactions).transactional_id(tp)
+        kafka = producer._transaction_producers.get(tid)
+        if kafka is None:
+            raise ProducerSendError(f"no transaction {tid}: partition not owned")
+    else:
+        kafka = producer._ensure_producer()
+    send = kafka.send
+    sent = [await send(topic, value, key=key) for topic, key, value in records]
+    await asyncio.gather(*sent)
