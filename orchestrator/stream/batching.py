@@ -30,7 +30,7 @@ class Staged(MutableMapping[bytes, bytes]):
     """A faust table seen through a batch's writes: reads see them at once; the table (and its changelog) gets
     the last value of each key when the batch is done, not every value it had in between."""
 
-    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+    def __init__(self, table: Any) -> None:
         self.table = table
         self.changes: dict[bytes, bytes | None] = {}
 
@@ -40,7 +40,7 @@ class Staged(MutableMapping[bytes, bytes]):
             if value is None:
                 raise KeyError(key)
             return value
-        return self.table[key]
+        return cast(bytes, self.table[key])
 
     def get(self, key: bytes, default: Any = None) -> Any:
         if key in self.changes:
@@ -79,14 +79,19 @@ class Staged(MutableMapping[bytes, bytes]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def flush(self) -> None:
-        """Into the table (inside the batch's `source` context: the changelog partition is the batch's)."""
-        table = self.table
+    def flush(self, outbox: Outbox) -> None:
+        """Into the table's store, and its changelog records into the outbox (faust's own path would send them
+        one at a time through its buffer): the changelog partition is the batch's, as for faust's writes."""
+        store, changelog = self.table.data, self.table.changelog_topic.get_topic_name()
         for key, value in self.changes.items():
-            if value is None:
-                table.pop(key, None)  # a tombstone, unless the key never reached the table
+            if value is not None:
+                store[key] = value
+            elif key in store:
+                del store[key]
             else:
-                table[key] = value
+                continue  # held and released in the same batch: it never reached the table
+            outbox.records.append((changelog, key, value, outbox.partition))
+            outbox.stores[changelog] = store
         self.changes.clear()
 
 
@@ -100,9 +105,9 @@ class Tables:
     kpis: Staged
     held: Staged
 
-    def flush(self) -> None:
+    def flush(self, outbox: Outbox) -> None:
         for table in (self.customers, self.timers, self.parked, self.kpis, self.held):
-            table.flush()
+            table.flush(outbox)
 
 
 class Outbox:
@@ -110,11 +115,12 @@ class Outbox:
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
-        self.records: list[tuple[str, bytes | None, bytes]] = []
+        self.records: list[tuple[str, bytes | None, bytes | None, int | None]] = []  # topic, key, value, partition
+        self.stores: dict[str, Any] = {}  # changelog topic -> the table's store (for its persisted offset)
         self.redis = Pending()
 
     def send(self, topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
-        self.records.append((topic.get_topic_name(), key, value))
+        self.records.append((topic.get_topic_name(), key, value, None))
 
 
 async def batches(app: OrchestratorApp, stream: faust.StreamT[bytes], size: int, wait: float) -> AsyncIterator[
@@ -144,10 +150,11 @@ async def source(app: OrchestratorApp, events: Sequence[Any]) -> AsyncIterator[N
         cast(FixedConsumer, app.consumer).processed(last.message.tp, last.message.offset)
 
 
-async def send_all(app: OrchestratorApp, tp: Any, records: Sequence[tuple[str, bytes | None, bytes]]) -> None:
-    """Hand the records to the Kafka producer of `tp`'s transaction (at_least_once: the plain producer), in order,
-    without a round trip each; then wait until the broker has them all (a failure is the batch's)."""
-    if not records:
+async def send_all(app: OrchestratorApp, tp: Any, outbox: Outbox) -> None:
+    """Hand the outbox's records to the Kafka producer of `tp`'s transaction (at_least_once: the plain producer),
+    in order, without a round trip each; then wait until the broker has them all (a failure is the batch's), and
+    tell each table's store how far its changelog is written (as faust does for its own writes)."""
+    if not outbox.records:
         return
     producer = cast(Any, app.producer)
     consumer = cast(FixedConsumer, app.consumer)
@@ -159,5 +166,13 @@ async def send_all(app: OrchestratorApp, tp: Any, records: Sequence[tuple[str, b
     else:
         kafka = producer._ensure_producer()
     send = kafka.send
-    sent = [await send(topic, value, key=key) for topic, key, value in records]
-    await asyncio.gather(*sent)
+    sent = [await send(topic, value, key=key, partition=partition) for topic, key, value, partition in outbox.records]
+    written = {}
+    for (topic, _, _, partition), metadata in zip(outbox.records, await asyncio.gather(*sent), strict=True):
+        if partition is not None and topic in outbox.stores:
+            written[metadata.topic_partition] = (outbox.stores[topic], metadata.offset)
+    for changelog, (store, offset) in written.items():
+        if consumer.in_transaction:
+            app.tables.persist_offset_on_commit(store, changelog, offset)
+        else:
+            store.set_persisted_offset(changelog, offset)

@@ -242,8 +242,8 @@ async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
             async with source(app, events), crash_on(INFRASTRUCTURE_ERRORS):
                 for event in events:
                     await take(shell, outbox, event.message)
-                shell.tables.flush()
-                await send_all(app, first.tp, outbox.records)
+                shell.tables.flush(outbox)
+                await send_all(app, first.tp, outbox)
                 await shell.serving.write(outbox.redis)
             for event in events:
                 shell.done(CUSTOMER, event.message)

@@ -84,7 +84,7 @@ async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
             messages = [event.message for event in events]
             async with source(app, events), crash_on(INFRASTRUCTURE_ERRORS):
                 times = await ingest(shell, outbox, messages)
-                await send_all(app, first.tp, outbox.records)
+                await send_all(app, first.tp, outbox)
             for message, ts in zip(messages, times, strict=True):
                 shell.progress.processed(message.partition, message.offset, ts)
                 shell.done(INGEST, message)
