@@ -33,7 +33,7 @@ TOP_PATHS = 10
 
 
 def key(*parts: object) -> str:
-    return SEP.join(str(part) for part in parts)
+    return SEP.join(map(str, parts))
 
 
 def _cents(value: float) -> int:
@@ -76,44 +76,55 @@ def audit_keys(record: Record) -> list[str]:
 def audit_counts(record: Record) -> Counter[str]:
     """What one audit record adds: its counters, in total and under its (UTC) day, and money in cents."""
     counts: Counter[str] = Counter()
-    day = str(record.get("at", ""))[:10]
-    for name in audit_keys(record):
-        counts[name] += 1
-        counts[key(DAY, day, name)] += 1
-    if record["kind"] == "sent" and record.get("coupon"):
-        counts[key("coupons", "issued")] += 1
-    if record["kind"] in ("coupon_redeemed", "coupon_revenue") and record.get("value") is not None:
-        counts[key("coupons", "revenue_cents")] += _cents(record["value"])
-        counts[key(DAY, day, "coupons", "revenue_cents")] += _cents(record["value"])
+    _add_audit(counts, record)
     return counts
 
 
-def contribution(profile: Mapping[str, Any] | None) -> Counter[str]:
-    """One customer's share of the customer-level KPIs (nothing for a customer that is gone)."""
-    if profile is None:
-        return Counter()
+def _add_audit(counts: dict[str, int], record: Record) -> None:
+    day = key(DAY, str(record.get("at", ""))[:10])
+    for name in audit_keys(record):
+        counts[name] = counts.get(name, 0) + 1
+        daily = day + SEP + name
+        counts[daily] = counts.get(daily, 0) + 1
+    kind = record["kind"]
+    if kind == "sent" and record.get("coupon"):
+        name = key("coupons", "issued")
+        counts[name] = counts.get(name, 0) + 1
+    if kind in ("coupon_redeemed", "coupon_revenue") and record.get("value") is not None:
+        cents = _cents(record["value"])
+        for name in (key("coupons", "revenue_cents"), key(day, "coupons", "revenue_cents")):
+            counts[name] = counts.get(name, 0) + cents
+
+
+def _contribution(profile: Mapping[str, Any]) -> dict[str, int]:
     channels = len(profile.get("channels", ()))
     segment = "multi" if channels >= 2 else "single"
     clv = _cents(profile.get("lifetime_value", 0))
     interactions = sum(profile.get("events", {}).values())
-    return Counter({
-        key("customers"): 1,
+    return {
+        "customers": 1,
         key("customers", segment): 1,
         key("clv", segment, "cents"): clv,
         key("clv", segment, "at", clv): 1,
-        key("interactions"): interactions,
+        "interactions": interactions,
         key("interactions", "at", interactions): 1,
         key("channels", "at", channels): 1,
-    })  # fmt: skip
+    }
+
+
+def contribution(profile: Mapping[str, Any] | None) -> Counter[str]:
+    """One customer's share of the customer-level KPIs (nothing for a customer that is gone)."""
+    return Counter() if profile is None else Counter(_contribution(profile))
 
 
 def change(before: Counter[str], after: Mapping[str, Any] | None, trail: Iterable[tuple[int, Record]]) -> Counter[str]:
     """What one step of a customer adds: the profile's new contribution minus its old one (`before`, taken with
     `contribution` before the engine ran), plus the step's audit records (with their times). Zero counts dropped."""
-    delta = contribution(after)
-    delta.subtract(before)
+    delta = {} if after is None else _contribution(after)
+    for name, n in before.items():
+        delta[name] = delta.get(name, 0) - n
     for _, record in trail:
-        delta.update(audit_counts(record))
+        _add_audit(delta, record)
     return Counter({name: n for name, n in delta.items() if n})
 
 
