@@ -179,15 +179,13 @@ class Serving:
                     pipe.srem(keys.identifiers_of(previous[identifier]), identifier)
             if merges:
                 pipe.set(keys.merge(event_id), orjson.dumps(merges), ex=MERGE_MEMORY_SECONDS)
-        trimmed = set()
+        members: dict[str, dict[bytes, int]] = {}  # one ZADD per customer
         for customer, trail in pending.trails:
-            members = {
-                b"%010d.%05d " % (trail.ordinal, rank) + orjson.dumps(record): now
-                for rank, (now, record) in enumerate(trail.records)
-            }
-            pipe.zadd(keys.audit(customer), members)
-            trimmed.add(customer)
-        for customer in trimmed:
+            mine = members.setdefault(customer, {})
+            for rank, (now, record) in enumerate(trail.records):
+                mine[b"%010d.%05d " % (trail.ordinal, rank) + orjson.dumps(record)] = now
+        for customer, mine in members.items():
+            pipe.zadd(keys.audit(customer), mine)
             pipe.zremrangebyrank(keys.audit(customer), 0, -TRAIL_LIMIT - 1)
         for partition, counts in pending.kpis.items():
             present = {name: n for name, n in counts.items() if n}

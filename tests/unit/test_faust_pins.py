@@ -1,4 +1,5 @@
-"""The private names of faust-streaming and aiokafka that orchestrator/stream/eos.py relies on, pinned.
+"""The private names of faust-streaming and aiokafka that orchestrator/stream/eos.py relies on, pinned (with
+fetching.py and batching.py: the fetcher, table recovery, and the batches' sends).
 
 eos.py fixes faust 0.15.3's exactly-once mode (docs/reliability.md) by overriding private methods and reading or
 writing private attributes of faust and aiokafka: nothing in either library promises them. `PINS` lists each one
