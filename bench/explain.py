@@ -33,7 +33,7 @@ from orchestrator.engine.identity import identifier_key
 from orchestrator.explain import timelines
 from orchestrator.serving.connect import RedisClient, connect_redis
 from orchestrator.serving.keys import Keys
-from orchestrator.serving.redis import Serving, Trail, find_customer, read_trail
+from orchestrator.serving.redis import Pending, Serving, Trail, find_customer, read_trail
 from orchestrator.settings import Settings
 from orchestrator.timefmt import format_ms
 
@@ -70,11 +70,12 @@ async def load(redis: RedisClient, keys: Keys, secret: bytes, customers: int) ->
     started = time.perf_counter()
     base = 1_795_000_000_000
     for first in range(0, customers, BATCH):
-        pipe = redis.pipeline(transaction=False)
+        pipe, pending = redis.pipeline(transaction=False), Pending()
         for number in range(first, min(customers, first + BATCH)):
             customer = f"c-{number:07d}"
-            serving.stage(pipe, customer, trail_of(customer, base + number), None)
+            pending.trail(customer, trail_of(customer, base + number))
             pipe.set(keys.identifier(identifier_key("email", f"{customer}@example.com", secret)), customer)
+        serving.stage(pipe, pending)
         await pipe.execute()
         if first % 100_000 == 0:
             print(f"  loaded {first:,} customers", file=sys.stderr, flush=True)
@@ -103,7 +104,7 @@ async def measure(settings: Settings, customers: int, lookups: int) -> dict[str,
             floor_ms.append((time.perf_counter() - started) * 1000)
         return {"load_s": seconds, "memory_mib": memory / 2**20, "p50": statistics.median(explain_ms),
                 "p99": percentile(explain_ms, 0.99), "floor_p50": statistics.median(floor_ms),
-                "floor_p99": percentile(floor_ms, 0.99), "prefix": prefix}  # type: ignore[dict-item]
+                "floor_p99": percentile(floor_ms, 0.99), "prefix": prefix}
     finally:
         print("  deleting the benchmark's keys ...", file=sys.stderr, flush=True)
         async for batch in _batches(redis, f"{prefix}*"):

@@ -75,7 +75,7 @@ from bench.common import (
     worker_env,
     worker_problems,
 )
-from bench.omnichannel import GAP, SLOT_MS, Planned, plan, short_journeys
+from bench.omnichannel import GAP, SLOT_MS, plan, short_journeys
 from bench.verdict import Figures, Reader, compare, diagnose, out_of_order
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
@@ -84,6 +84,7 @@ from orchestrator.engine.identity import DEV_IDENTITY_SECRET
 from orchestrator.settings import DEV_COUPON_SECRET
 from orchestrator.simulate import Result, Simulator
 from orchestrator.timefmt import parse_rfc3339
+from tests.chaos.generator import Planned
 
 SHIPPED = ROOT / "journeys"
 BACKFILL_DAYS = 21

@@ -31,7 +31,7 @@ class Reader:
 
     def __init__(self, audit: str, actions: Sequence[str], keep_trail: bool) -> None:
         self.audit, self.keep_trail = audit, keep_trail
-        self.trail: list[bytes] = []  # every audit record, with --json (the diagnosis)
+        self.trail: list[dict[str, Any]] = []  # every audit record, with --json (the diagnosis)
         self.consumer = AIOKafkaConsumer(
             audit, *actions, bootstrap_servers=bootstrap_servers(), auto_offset_reset="earliest",
             enable_auto_commit=False, isolation_level="read_committed", fetch_max_wait_ms=50,
@@ -58,12 +58,12 @@ class Reader:
             batch = await self.consumer.getmany(timeout_ms=100, max_records=10_000)
             now = time.time_ns()
             for tp, records in batch.items():
-                if tp.topic == self.audit:
-                    if self.keep_trail:
-                        self.trail.extend(r.value for r in records if r.value is not None)
+                if tp.topic == self.audit:  # one step's records a Kafka record (docs/contract.md)
                     for record in records:
-                        if record.value is not None:
-                            self.take(orjson.loads(record.value), now)
+                        for audit in orjson.loads(record.value) if record.value is not None else []:
+                            self.take(audit, now)
+                            if self.keep_trail:
+                                self.trail.append(audit)
                 else:
                     self.actions.extend(orjson.loads(r.value) for r in records if r.value is not None)
                     self.last_action_ns = now if records else self.last_action_ns
@@ -181,7 +181,7 @@ def compare(expected: Sequence[dict[str, Any]], published: Sequence[dict[str, An
     """As tests/chaos/harness.py: action ids published vs simulate's, each once; plus the content of each id."""
     want = {a["action_id"]: a for a in expected}
     got = Counter(a["action_id"] for a in published)
-    first = {}
+    first: dict[str, dict[str, Any]] = {}
     for action in published:
         first.setdefault(action["action_id"], action)
     figures.expected, figures.published = len(expected), len(published)
@@ -210,7 +210,7 @@ def diagnose(differing: list[Any], documents: Sequence[dict[str, Any]], result: 
              people: set[str], limit: int = 50) -> dict[str, Any]:  # fmt: skip
     """For --json: the differing actions, and for the first `limit` people concerned, everything about them on
     both sides (events as sent, `simulate`'s audit and actions, the worker's audit and actions, in order)."""
-    trail = [orjson.loads(raw) for raw in reader.trail]
+    trail = reader.trail
     owner: dict[str, str] = {}  # customer key -> person, from the event records of both sides
     for record in [*result.audit, *trail]:
         if record.get("kind") in ("event", "duplicate"):
