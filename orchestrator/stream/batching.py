@@ -2,9 +2,10 @@
 once it is done: table writes coalesced to the last value per key (`Staged`), Kafka records handed to the
 producer in one pass (`Outbox`), and Redis writes in one pipeline (serving/redis.py, `Pending`).
 
-A batch of one partition is one unit for the commit gate (stream/eos.py): its records, its table writes and its
-offset always go in one transaction. Inside it, faust's "current event" is one of that partition's events, so
-table changelog writes and sends go through that partition's transaction, as they would for one event.
+A batch of one partition is one unit for the commit gate (stream/gate.py): its records, its table writes and its
+offsets always go in one transaction, and the commit waits until the broker has its records. Inside it, faust's
+"current event" is the last of the batch's events, so what still goes through faust (a dead letter; the RocksDB
+store, which files a write under the current event's partition) goes where it would for one event.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from faust.streams import _current_event
 from orchestrator.serving.redis import Pending
 from orchestrator.stream.eos import EosTransactionManager, FixedConsumer, OrchestratorApp
 
-_GONE = None  # a staged delete
-
 
 class Staged(MutableMapping[bytes, bytes]):
     """A faust table seen through a batch's writes: reads see them at once; the table (and its changelog) gets
@@ -32,7 +31,7 @@ class Staged(MutableMapping[bytes, bytes]):
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.changes: dict[bytes, bytes | None] = {}
+        self.changes: dict[bytes, bytes | None] = {}  # None: deleted
 
     def __getitem__(self, key: bytes) -> bytes:
         if key in self.changes:
@@ -59,13 +58,13 @@ class Staged(MutableMapping[bytes, bytes]):
     def __delitem__(self, key: bytes) -> None:
         if key not in self:
             raise KeyError(key)
-        self.changes[key] = _GONE
+        self.changes[key] = None  # a staged delete
 
     def pop(self, key: bytes, default: Any = None) -> Any:
         value = self.get(key)
         if value is None:
             return default
-        self.changes[key] = _GONE
+        self.changes[key] = None  # a staged delete
         return value
 
     def __iter__(self) -> Iterator[bytes]:
@@ -152,8 +151,8 @@ async def source(app: OrchestratorApp, events: Sequence[Any]) -> AsyncIterator[N
 
 async def send_all(app: OrchestratorApp, tp: Any, outbox: Outbox) -> None:
     """Hand the outbox's records to the Kafka producer of `tp`'s transaction (at_least_once: the plain producer),
-    in order, without a round trip each; then wait until the broker has them all (a failure is the batch's), and
-    tell each table's store how far its changelog is written (as faust does for its own writes)."""
+    in order, without a round trip each. The next commit waits until the broker has them all (stream/gate.py): a
+    record not delivered stops the worker before its batch's offsets are committed."""
     if not outbox.records:
         return
     producer = cast(Any, app.producer)
@@ -165,14 +164,19 @@ async def send_all(app: OrchestratorApp, tp: Any, outbox: Outbox) -> None:
             raise ProducerSendError(f"no transaction {tid}: partition not owned")
     else:
         kafka = producer._ensure_producer()
-    send = kafka.send
-    sent = [await send(topic, value, key=key, partition=partition) for topic, key, value, partition in outbox.records]
-    written = {}
-    for (topic, _, _, partition), metadata in zip(outbox.records, await asyncio.gather(*sent), strict=True):
-        if partition is not None and topic in outbox.stores:
-            written[metadata.topic_partition] = (outbox.stores[topic], metadata.offset)
-    for changelog, (store, offset) in written.items():
-        if consumer.in_transaction:
-            app.tables.persist_offset_on_commit(store, changelog, offset)
-        else:
-            store.set_persisted_offset(changelog, offset)
+    send, records, stores = kafka.send, outbox.records, outbox.stores
+    sent = [await send(topic, value, key=key, partition=partition) for topic, key, value, partition in records]
+
+    async def delivered() -> None:
+        """Tell each table's store how far its changelog is written, as faust does for its own writes."""
+        written = {}
+        for (topic, _, _, partition), metadata in zip(records, await asyncio.gather(*sent), strict=True):
+            if partition is not None and topic in stores:
+                written[metadata.topic_partition] = (stores[topic], metadata.offset)
+        for changelog, (store, offset) in written.items():
+            if consumer.in_transaction:
+                app.tables.persist_offset_on_commit(store, changelog, offset)
+            else:
+                store.set_persisted_offset(changelog, offset)
+
+    app.gate.confirm_at_commit(delivered())
