@@ -3,8 +3,8 @@ timer firings and merges, in event-time order (stream/watermark.py); the shell a
 
 Tables: `customers` (state), `timers` (pending timers: the timer index's durable copy), `held` (records waiting
 for the watermark: stream/holding.py), `parked` (records held during a merge: stream/parking.py) and `kpis` (the
-partition's KPI counters). Redis gets the summary, the audit trail and the changed KPI counters in one round trip
-per step.
+partition's KPI counters), each seen through the current batch's writes (stream/batching.py). Redis gets the
+summaries, the audit trails and the changed KPI counters in one pipeline per batch.
 """
 
 from __future__ import annotations
