@@ -171,7 +171,8 @@ PROGRESS_FROM = 50_000  # events: below this a run takes well under a few second
 
 
 def _engine(loaded: Loaded) -> Engine:
-    return Engine(loaded.journeys, loaded.policy, secret=Settings().coupon_secret.get_secret_value().encode())
+    return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue,
+                  secret=Settings().coupon_secret.get_secret_value().encode())
 
 
 def _run(engine: Engine, log: EventLog, until: int | None, *, explain: bool) -> Result:

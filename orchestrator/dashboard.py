@@ -20,7 +20,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2733;background:#f6
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} h3{font-size:14px;margin:0 0 6px}
 .grid{display:flex;flex-wrap:wrap;gap:16px} .card{background:#fff;border-radius:8px;padding:14px 16px;
 box-shadow:0 1px 2px #0002} .kpi{font-size:26px;font-weight:600} .muted{color:#65717e;font-size:12px}
-.verdict{max-width:520px;font-size:13px} svg text{font:12px system-ui,sans-serif;fill:#1d2733}
+.verdict{max-width:520px;font-size:13px} .note{max-width:520px} svg text{font:12px system-ui,sans-serif;fill:#1d2733}
 """
 
 
@@ -113,6 +113,25 @@ def _journey(jid: str, j: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+def _offers(offers: dict[str, Any]) -> str:
+    """Conversion rate per offer, and per offer chosen (the best eligible) against explored (a uniform pick)."""
+    if not offers:
+        return ""
+    rates = [(offer, 100 * (o["conversion_rate"] or 0)) for offer, o in offers.items() if o["sent"]]
+    arms = [(f"{offer}: {label}", 100 * (o[how]["conversion_rate"] or 0)) for offer, o in offers.items()
+            for how, label in (("chosen", "chosen"), ("explore", "explored")) if o[how]["sent"]]  # fmt: skip
+    sends = [(offer, o["sent"]) for offer, o in offers.items()]
+    note = ('<p class="muted note">conversion rate: runs that reached their goal within its window after the offer was '
+            "sent, over its sends; explored: a uniformly chosen eligible offer instead of the best</p>")  # fmt: skip
+    return (
+        '<section data-offers="all"><h2>Offers</h2><div class="grid">'
+        + _card("Conversion rate per offer", bars("offer-conversion", rates, "#2f9e6e", "%") + note)
+        + _card("Explored vs chosen: conversion rate", bars("offer-explore-vs-chosen", arms, "#d8663b", "%"))
+        + _card("Sends per offer", bars("offer-sends", sends, "#7a5cd6"))
+        + "</div></section>"
+    )
+
+
 def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", generated: str = "") -> str:
     """The whole page for a KPI summary (`orchestrator.kpis.summarize`)."""
     cross, clv, engagement, coupons = (summary[k] for k in ("cross_channel", "clv", "engagement", "coupons"))
@@ -148,6 +167,7 @@ def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", g
                 + f'<p>in-store revenue from redeemed coupons: <b data-kpi="coupon_revenue">'
                   f'{_number(coupons["revenue"], 2)}</b></p>')
         + "</div>"
+        + _offers(summary.get("offers") or {})
     )  # fmt: skip
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>{body}</body></html>")  # fmt: skip

@@ -26,11 +26,14 @@ def describe(record: Record) -> str:
         until = f" until {record['until']}" if "until" in record else ""
         return f"{step} ({record['type']}){until}"
     if kind == "sent":
-        return f"{step}: {record['channel']} {record['template']} ({record['action_id']})"
+        return f"{step}: {record['channel']} {record['template']}{_offer(record)} ({record['action_id']})"
     if kind == "suppressed":
-        return f"{step}: {record['channel']} {record['template']} not sent: {record['reason']}"
+        return f"{step}: {record['channel']} {record['template']}{_offer(record)} not sent: {record['reason']}"
     if kind == "deferred":
-        return f"{step}: {record['channel']} {record['template']} held until {record['until']} ({record['reason']})"
+        return (f"{step}: {record['channel']} {record['template']}{_offer(record)} held until {record['until']} "
+                f"({record['reason']})")  # fmt: skip
+    if kind == "decided":
+        return f"{step}: {_decision(record)}"
     if kind == "matched":
         return f"{step}: awaited event {record['event_id']} arrived"
     if kind == "timed_out":
@@ -42,6 +45,38 @@ def describe(record: Record) -> str:
         path = " > ".join(record.get("path", []))
         return f"{where} run {record['run']} reached its goal ({group}; path {path or 'unknown'})"
     return " ".join(f"{k}={v}" for k, v in record.items() if k not in ("at", "customer", "kind"))
+
+
+def _offer(record: Record) -> str:
+    """` for offer X` (and ` (explored)`) on the send of a picked offer; nothing on a plain send."""
+    if not record.get("offer"):
+        return ""
+    return f" for offer {record['offer']}" + (" (explored)" if record.get("explore") else "")
+
+
+def _score(candidate: Record) -> str:
+    score = candidate.get("score")
+    return f"{candidate['offer']}" if score is None else f"{candidate['offer']} (score {score:g})"
+
+
+def _decision(record: Record) -> str:
+    """`picked A (score 2); also eligible: B (score 1); C out (capped)`: the picks, the eligible offers that
+    ranked lower, then those out with their reason, in the order the record lists them."""
+    candidates = record.get("candidates") or []
+    picked = list(record.get("picked") or [])
+    by_offer = {c["offer"]: c for c in candidates}
+    eligible = [c for c in candidates if not c.get("out") and c["offer"] not in picked]
+    out = [c for c in candidates if c.get("out")]
+    if picked:
+        parts = ["picked " + ", ".join(_score(by_offer.get(offer, {"offer": offer})) for offer in picked)
+                 + (" (explored)" if record.get("explore") else "")]  # fmt: skip
+    else:
+        parts = ["no offer picked" if eligible else "no offer eligible"]
+    if eligible:
+        parts.append("also eligible: " + ", ".join(map(_score, eligible)))
+    if out:
+        parts.append(", ".join(f"{c['offer']} out ({str(c['out']).replace('_', ' ')})" for c in out))
+    return "; ".join(parts)
 
 
 def timelines(records: Iterable[Record]) -> Iterable[str]:

@@ -5,6 +5,7 @@ total, per partition in the worker, per log in `report`. Two kinds of input feed
 
 - audit records (`journeys.audit`, `simulate --audit`): journey funnels, sends, suppressions, exits,
   conversions by arm (treatment or holdout) with their channel paths, coupons. Each also counts under its day.
+  Offers (`decide` steps) count per offer only, never per day: offers times days would be too many counters.
 - customer profiles: a customer's contribution (lifetime value, interactions, channels used) is counted as
   `contribution(after) - contribution(before)` whenever a profile changes, so the totals always describe
   every customer's latest profile, whatever the order of updates.
@@ -30,6 +31,8 @@ MIN_ARM = 30
 MIN_OUTCOMES = 5
 Z95 = 1.959963984540054
 TOP_PATHS = 10
+OFFER = "offer"
+HOW = ("chosen", "explore")  # how a decision picked an offer: the best eligible one, or a uniformly chosen one
 
 
 def key(*parts: object) -> str:
@@ -73,6 +76,30 @@ def audit_keys(record: Record) -> list[str]:
     return []
 
 
+def _how(record: Mapping[str, Any]) -> str:
+    return "explore" if record.get("explore") else "chosen"
+
+
+def offer_keys(record: Record) -> list[str]:
+    """The per-offer counters one audit record adds 1 to (no per-day copies): sends and conversions split by how
+    the offer was picked (their totals are the sums), and each decision's candidates, out reasons and picks."""
+    kind = record["kind"]
+    if kind == "sent" and record.get("offer"):
+        return [key(OFFER, record["offer"], "sent", _how(record))]
+    if kind == "decided":
+        found = []
+        for candidate in record.get("candidates") or ():
+            found.append(key(OFFER, candidate["offer"], "candidate"))
+            if candidate.get("out"):
+                found.append(key(OFFER, candidate["offer"], "out", candidate["out"]))
+        return found + [key(OFFER, offer, "picked") for offer in record.get("picked") or ()]
+    if kind == "converted":
+        # A run converts once: an offer sent twice in it (the same way) counts once.
+        sent = {(sent["offer"], _how(sent)) for sent in record.get("offers") or ()}
+        return [key(OFFER, offer, "converted", how) for offer, how in sorted(sent)]
+    return []
+
+
 def audit_counts(record: Record) -> Counter[str]:
     """What one audit record adds: its counters, in total and under its (UTC) day, and money in cents."""
     counts: Counter[str] = Counter()
@@ -86,6 +113,8 @@ def _add_audit(counts: dict[str, int], record: Record) -> None:
         counts[name] = counts.get(name, 0) + 1
         daily = day + SEP + name
         counts[daily] = counts.get(daily, 0) + 1
+    for name in offer_keys(record):
+        counts[name] = counts.get(name, 0) + 1
     kind = record["kind"]
     if kind == "sent" and record.get("coupon"):
         name = key("coupons", "issued")
@@ -268,7 +297,31 @@ def summarize(counts: Mapping[str, int], journeys: Mapping[str, Sequence[str]] |
                          "revenue": round(counts.get(key("coupons", "revenue_cents"), 0) / 100, 2)}  # fmt: skip
     report["channels"] = dict(sorted(_under(counts, "sent").items()))
     report["days"] = _days(counts)
+    report["offers"] = _offers(counts)
     return report
+
+
+def _sent_converted(sent: int, converted: int) -> dict[str, Any]:
+    return {"sent": sent, "converted": converted, "conversion_rate": _rate(converted, sent)}
+
+
+def _offers(counts: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+    """Per offer, by id: sends and conversions (a run's conversion counts for every offer sent in it), in total and
+    split into chosen (the best eligible offer) and explore, and how its decisions went."""
+    found: dict[str, Counter[str]] = {}
+    prefix = OFFER + SEP
+    for name, n in counts.items():
+        if name.startswith(prefix):
+            offer, what = name[len(prefix) :].split(SEP, 1)
+            found.setdefault(offer, Counter())[what] += n
+    offers = {}
+    for offer, c in sorted(found.items()):
+        arms = {how: _sent_converted(c[key("sent", how)], c[key("converted", how)]) for how in HOW}
+        sent, converted = (sum(arm[what] for arm in arms.values()) for what in ("sent", "converted"))
+        out = {what.split(SEP, 1)[1]: n for what, n in c.items() if what.startswith("out" + SEP) and n}
+        offers[offer] = {**_sent_converted(sent, converted), **arms, "picked": c["picked"],
+                         "candidate": c["candidate"], "out": dict(sorted(out.items()))}  # fmt: skip
+    return offers
 
 
 def _journey(counts: Mapping[str, int], jid: str, order: Sequence[str]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def _money(value: float | None) -> str:
 
 
 def render(summary: dict[str, Any]) -> Group:
-    """Every KPI table, in the order a marketer reads them: journeys, lift, cross-channel, value, coupons."""
+    """Every KPI table, in the order a marketer reads them: journeys, lift, cross-channel, value, coupons, offers."""
     parts: list[Any] = []
     journeys = Table(title="Journeys", title_justify="left")
     for column in ("journey", "entered", "active", "sends", "suppressed", "conversions", "exits"):
@@ -127,6 +127,9 @@ def render(summary: dict[str, Any]) -> Group:
         money.add_row(f"sends on {channel}", str(n))
     parts.append(money)
 
+    if summary.get("offers"):
+        parts.append(_offers(summary["offers"]))
+
     if summary["days"]:
         days = Table(title="Per day (UTC)", title_justify="left")
         for column in ("day", "entered", "sent", "conversions", "coupons redeemed"):
@@ -135,6 +138,26 @@ def render(summary: dict[str, Any]) -> Group:
             days.add_row(day, *(str(row[k]) for k in ("entered", "sent", "conversions", "coupons_redeemed")))
         parts.append(days)
     return Group(*parts)
+
+
+def _offers(offers: dict[str, Any]) -> Table:
+    """Per offer: sends, conversions (of the runs it was sent in), chosen against explored, and why it was out."""
+    table = Table(title="Offers (decide steps): conversion of the runs each offer was sent in", title_justify="left")
+    for column in ("offer", "sent", "converted", "rate", "", "chosen", "explored", "top out reason"):
+        table.add_column(column, justify="left" if column in ("offer", "", "top out reason") else "right",
+                         no_wrap=column == "offer")  # fmt: skip
+    best = max([o["conversion_rate"] or 0 for o in offers.values()])
+
+    def arm(figures: dict[str, Any]) -> str:
+        return f"{_pct(figures['conversion_rate'])} ({figures['converted']}/{figures['sent']})"
+
+    for offer, o in offers.items():
+        out = sorted(o["out"].items(), key=lambda item: (-item[1], item[0]))
+        top = f"{out[0][0].replace('_', ' ')} ({out[0][1]} of {o['candidate']})" if out else NONE
+        table.add_row(offer, str(o["sent"]), str(o["converted"]), _pct(o["conversion_rate"]),
+                      _bar(o["conversion_rate"] or 0, best, "green"), arm(o["chosen"]), arm(o["explore"]),
+                      top)  # fmt: skip
+    return table
 
 
 def print_report(summary: dict[str, Any], console: Console | None = None) -> None:

@@ -17,6 +17,7 @@ import orjson
 
 from orchestrator.contract.events import Event, InvalidEvent, event_from_document
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
+from orchestrator.engine.affinity import Models
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.runner import Record
 from orchestrator.engine.step import Handover, Item, Step, step
@@ -86,6 +87,7 @@ class Simulator:
         self.count_kpis = count_kpis
         self.identity_secret = identity_secret
         self.graph: dict[str, str] = {}  # identifier -> customer key: the in-memory identity graph
+        self.models = Models()  # complementary products, learned from every step's baskets (engine/affinity.py)
         self.result = Result()
         self._heap: list[tuple[int, str, int, str, Timer]] = []
         self._rank = {jid: i for i, jid in enumerate(engine.order)}
@@ -111,8 +113,10 @@ class Simulator:
     def _apply(self, item: Item) -> Step:
         """The per-customer step the worker runs too (orchestrator/engine/step.py), on the in-memory table."""
         states = self.result.states
-        done = step(self.engine, states.get(item.customer), item, audit_events=self.record_events,
+        done = step(self.engine, states.get(item.customer), item, models=self.models, audit_events=self.record_events,
                     count_kpis=self.count_kpis)  # fmt: skip
+        for basket in done.baskets:
+            self.models.add(basket)
         self.result.kpi_counts.update(done.kpi_delta)
         if done.state is None:
             states.pop(done.key, None)

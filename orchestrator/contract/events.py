@@ -44,6 +44,8 @@ class _Purchase(_Props):
     order_id: str = Field(min_length=1)
     value: float = Field(ge=0)
     store_id: str | None = None
+    # `items` (what was bought: objects with `sku`, or skus) is read by engine/profile.py, leniently: a log that
+    # carried something else there before stays valid, and the cart is the basket then
 
 
 class _StoreVisit(_Props):

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.contract.conditions import compile_condition
+from orchestrator.contract.conditions import compile_condition, compile_path
 from orchestrator.contract.errors import shown
 from orchestrator.contract.events import CHANNEL_PATTERN
 from orchestrator.contract.templates import compile_template
@@ -30,7 +30,7 @@ from orchestrator.timefmt import parse_clock, parse_duration_ms
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-STEP_TYPES = ("wait", "wait_until", "wait_for", "send", "if", "split", "exit")
+STEP_TYPES = ("wait", "wait_until", "wait_for", "send", "decide", "if", "split", "exit")
 JOURNEY_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -86,12 +86,28 @@ class Coupon(_Model):
     valid_for: DurationMs
 
 
+def _path(value: Any) -> str:
+    compile_path(value)
+    return str(value)
+
+
+PathText = Annotated[str, BeforeValidator(_path)]
+
+
+class Recommend(_Model):
+    """Complementary products for the items at `for` (a list of objects with `sku`, or of skus)."""
+
+    for_: PathText = Field(alias="for")
+    top: int = Field(default=3, ge=1, le=50)
+
+
 class SendSpec(_Model):
     channel: Channel
     template: str = Field(min_length=1)
     data: dict[str, Any] = Field(default_factory=dict)
     fallback: tuple[Channel, ...] = ()
     coupon: Coupon | None = None
+    recommend: Recommend | None = None
 
     @field_validator("data")
     @classmethod
@@ -138,6 +154,28 @@ class WaitForStep(_Step):
     wait_for: WaitForSpec
     on_event: tuple[Step, ...] = ()
     on_timeout: tuple[Step, ...] = ()
+
+
+class OfferTags(_Model):
+    tags: tuple[str, ...] = Field(min_length=1)
+
+
+class DecideSpec(_Model):
+    offers: tuple[str, ...] | OfferTags = Field(description="offer ids, or {tags: [...]}")
+    pick: int = Field(default=1, ge=1)
+    explore: Percent = 0.0
+
+    @field_validator("offers")
+    @classmethod
+    def _some(cls, value: tuple[str, ...] | OfferTags) -> tuple[str, ...] | OfferTags:
+        if isinstance(value, tuple) and not value:
+            raise ValueError("offers must name at least one offer id, or be {tags: [...]}")
+        return value
+
+
+class DecideStep(_Step):
+    decide: DecideSpec
+    on_none: tuple[Step, ...] = ()
 
 
 class IfStep(_Step):
@@ -202,16 +240,17 @@ Step = Annotated[
     | Annotated[WaitUntilStep, Tag("wait_until")]
     | Annotated[WaitForStep, Tag("wait_for")]
     | Annotated[SendStep, Tag("send")]
+    | Annotated[DecideStep, Tag("decide")]
     | Annotated[IfStep, Tag("if")]
     | Annotated[SplitStep, Tag("split")]
     | Annotated[Annotated[ExitStep, BeforeValidator(_exit_shorthand)], Tag("exit")]
     | Annotated[UnknownStep, Tag("unknown")],
     Discriminator(_step_kind),
 ]
-AnyStep = WaitStep | WaitUntilStep | WaitForStep | SendStep | IfStep | SplitStep | ExitStep | UnknownStep
+AnyStep = WaitStep | WaitUntilStep | WaitForStep | SendStep | DecideStep | IfStep | SplitStep | ExitStep | UnknownStep
 _STEP_MODELS: dict[str, type[BaseModel]] = {
     "wait": WaitStep, "wait_until": WaitUntilStep, "wait_for": WaitForStep, "send": SendStep,
-    "if": IfStep, "split": SplitStep, "exit": ExitStep,
+    "decide": DecideStep, "if": IfStep, "split": SplitStep, "exit": ExitStep,
 }  # fmt: skip
 
 
@@ -275,6 +314,6 @@ class Policy(_Model):
 # Every key a journey or policy file may use, for "did you mean" hints.
 _MODELS: tuple[type[BaseModel], ...] = (
     *_STEP_MODELS.values(), Journey, Policy, QuietHours, Trigger, Goal, SendSpec, Coupon, WaitForSpec,
-    WaitUntilSpec, SplitArm,
+    WaitUntilSpec, SplitArm, Recommend, DecideSpec, OfferTags,
 )  # fmt: skip
 FIELD_NAMES = tuple(sorted({field.alias or name for model in _MODELS for name, field in model.model_fields.items()}))

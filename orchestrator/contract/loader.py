@@ -6,6 +6,7 @@ so `validate`, `simulate` and the worker all print the same messages.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +20,18 @@ from orchestrator.contract.journeys import (
     FIELD_NAMES,
     STEP_TYPES,
     AnyStep,
+    DecideStep,
     IfStep,
     Journey,
     Policy,
     SplitStep,
     WaitForStep,
 )
+from orchestrator.contract.offers import OFFER_MODELS, Catalogue
 
 POLICY_NAMES = ("policy.yaml", "policy.yml")
+OFFER_NAMES = ("offers.yaml", "offers.yml")
+OFFER_FIELDS = tuple(sorted({f.alias or n for model in OFFER_MODELS for n, f in model.model_fields.items()}))
 _TAGS = (*STEP_TYPES, "unknown")
 
 
@@ -47,9 +52,13 @@ class Loaded:
     journeys: list[Journey] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
     policy_file: str | None = None
+    catalogue: Catalogue = field(default_factory=Catalogue)
+    catalogue_file: str | None = None
     files: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # `id@version` -> the YAML text it came from
+    lines: dict[str, dict[Loc, int]] = field(default_factory=dict)  # file -> line of each key and item
+    origins: dict[str, str] = field(default_factory=dict)  # `id@version` -> its file
 
     @property
     def ok(self) -> bool:
@@ -94,6 +103,7 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 def _validation_problems(
     file: str, exc: ValidationError, lines: dict[Loc, int], model: type[BaseModel]
 ) -> list[Problem]:
+    known = OFFER_FIELDS if model is Catalogue else FIELD_NAMES
     errors = [(_strip_tags(e["loc"]), e) for e in exc.errors(include_url=False)]
     problems = []
     for loc, error in errors:
@@ -101,7 +111,7 @@ def _validation_problems(
         if error["type"] == "too_short" and nested:
             continue  # "steps too short" only restates the broken steps reported beside it
         where = dotted(loc[:-1]) if error["type"] in ("missing", "extra_forbidden") else dotted(loc)
-        problems.append(Problem(file, _line_for(loc, lines), where, describe_error(error, FIELD_NAMES)))
+        problems.append(Problem(file, _line_for(loc, lines), where, describe_error(error, known)))
     return problems
 
 
@@ -115,6 +125,8 @@ def _walk(steps: Iterable[AnyStep], base: Loc) -> Iterable[tuple[Loc, AnyStep]]:
         elif isinstance(step, IfStep):
             yield from _walk(step.then, (*loc, "then"))
             yield from _walk(step.else_, (*loc, "else"))
+        elif isinstance(step, DecideStep):
+            yield from _walk(step.on_none, (*loc, "on_none"))
         elif isinstance(step, SplitStep):
             for arm_index, arm in enumerate(step.split):
                 yield from _walk(arm.steps, (*loc, "split", arm_index, "steps"))
@@ -184,16 +196,20 @@ def load_file(path: Path, into: Loaded) -> int | None:
     into.problems.extend(problems)
     if problems:
         return None
+    into.lines[file] = lines
     is_policy = path.name in POLICY_NAMES
+    is_catalogue = path.name in OFFER_NAMES
     if data is None:
-        if not is_policy:
+        if is_catalogue:
+            into.catalogue_file = file
+        elif not is_policy:
             into.problems.append(Problem(file, None, "", "the file is empty: a journey needs id, trigger and steps"))
         return None
     if not isinstance(data, dict):
-        what = "the contact policy" if is_policy else "a journey"
+        what = "the contact policy" if is_policy else "the offer catalogue" if is_catalogue else "a journey"
         into.problems.append(Problem(file, 1, "", f"{what} must be a YAML mapping, got {type(data).__name__}"))
         return None
-    model: type[BaseModel] = Policy if is_policy else Journey
+    model: type[BaseModel] = Policy if is_policy else Catalogue if is_catalogue else Journey
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
@@ -205,10 +221,14 @@ def load_file(path: Path, into: Loaded) -> int | None:
     if isinstance(parsed, Policy):
         into.policy, into.policy_file = parsed, file
         return None
+    if isinstance(parsed, Catalogue):
+        into.catalogue, into.catalogue_file = parsed, file
+        return None
     assert isinstance(parsed, Journey)
     into.problems.extend(_step_id_problems(file, parsed, lines))
     into.journeys.append(parsed)
     into.sources[f"{parsed.id}@{parsed.version}"] = text
+    into.origins.setdefault(f"{parsed.id}@{parsed.version}", file)
     return lines.get(("id",))
 
 
@@ -239,4 +259,35 @@ def load(paths: Sequence[Path]) -> Loaded:
                 f"duplicate journey id {journey.id!r} version {journey.version} (also in {first_seen[key]})",
             ))  # fmt: skip
         first_seen.setdefault(key, str(file))
+    loaded.problems.extend(_offer_problems(loaded))
     return loaded
+
+
+def _offer_problems(loaded: Loaded) -> list[Problem]:
+    """A decide step naming an offer the catalogue lacks, or tags no offer has."""
+    known = {offer.id for offer in loaded.catalogue.offers}
+    tags = {tag for offer in loaded.catalogue.offers for tag in offer.tags}
+    catalogue = loaded.catalogue_file or "offers.yaml"
+    problems = []
+    for journey in loaded.journeys:
+        origin = loaded.origins.get(f"{journey.id}@{journey.version}", "")
+        lines = loaded.lines.get(origin, {})
+        for path, step in walk_steps(journey):
+            if not isinstance(step, DecideStep):
+                continue
+            loc = (*(int(p) if p.isdigit() else p for p in path.split(".")), "decide", "offers")
+            where = f"{path}.decide.offers"
+            offers = step.decide.offers
+            if isinstance(offers, tuple):
+                for index, offer_id in enumerate(offers):
+                    if offer_id not in known:
+                        hint = difflib.get_close_matches(offer_id, sorted(known), n=1)
+                        also = f" (did you mean {hint[0]!r}?)" if hint else ""
+                        message = f"unknown offer {offer_id!r}: not in {catalogue}{also}"
+                        problems.append(Problem(origin, _line_for((*loc, index), lines), where, message))
+            else:
+                for tag in offers.tags:
+                    if tag not in tags:
+                        problems.append(Problem(origin, _line_for((*loc, "tags"), lines), where,
+                                                f"no offer in {catalogue} has the tag {tag!r}"))  # fmt: skip
+    return problems

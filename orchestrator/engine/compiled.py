@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.contract.conditions import Predicate, compile_condition
+from orchestrator.contract.conditions import Getter, Predicate, compile_condition, compile_path
 from orchestrator.contract.journeys import (
     DAYS,
     AnyStep,
+    DecideStep,
     ExitStep,
     IfStep,
     Journey,
+    Recommend,
     SendSpec,
     SendStep,
     SplitStep,
@@ -23,6 +25,7 @@ from orchestrator.contract.journeys import (
     WaitStep,
     WaitUntilStep,
 )
+from orchestrator.contract.offers import Catalogue
 from orchestrator.contract.templates import Render, compile_template
 from orchestrator.timefmt import parse_clock
 
@@ -31,7 +34,7 @@ from orchestrator.timefmt import parse_clock
 class Node:
     path: str
     name: str  # the step's id, else its path: what actions and audit records call it
-    kind: str  # wait, wait_until, wait_for, send, if, split, exit
+    kind: str  # wait, wait_until, wait_for, send, decide, if, split, exit
     next: str | None  # where the run goes when this step is done (None: the run completes)
     duration: int = 0  # wait; wait_for timeout
     clock: tuple[int, int] = (0, 0)  # wait_until
@@ -39,10 +42,24 @@ class Node:
     event: str = ""  # wait_for
     test: Predicate | None = None  # wait_for where; if condition
     branch_a: str | None = None  # wait_for on_event; if then
-    branch_b: str | None = None  # wait_for on_timeout; if else
+    branch_b: str | None = None  # wait_for on_timeout; if else; decide on_none
     arms: tuple[tuple[float, str | None], ...] = ()  # split: (cumulative share, first step)
     send: SendSpec | None = None
     render: Render | None = None
+    recommend: Recommendation | None = None  # send
+    offers: tuple[str, ...] = ()  # decide: the candidates, in the step's (or the catalogue's) order
+    pick: int = 1  # decide
+    explore: float = 0.0  # decide: percent
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    items: Getter  # where the items to complement are
+    top: int
+
+
+def recommendation(spec: Recommend | None) -> Recommendation | None:
+    return None if spec is None else Recommendation(compile_path(spec.for_), spec.top)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +72,20 @@ class CompiledJourney:
     waited_events: frozenset[str] = field(default_factory=frozenset)
 
 
-def _compile_list(steps: Sequence[AnyStep], base: str, after: str | None, nodes: dict[str, Node]) -> str | None:
+Nodes = dict[str, Node]
+
+
+def _compile_list(steps: Sequence[AnyStep], base: str, after: str | None, nodes: Nodes, catalogue: Catalogue
+                  ) -> str | None:  # fmt: skip
     """Compile a list of steps whose last step continues at `after`; returns the first step's path."""
     paths = [f"{base}.{i}" for i in range(len(steps))]
     for i, step in enumerate(steps):
         following = paths[i + 1] if i + 1 < len(steps) else after
-        nodes[paths[i]] = _compile_step(step, paths[i], following, nodes)
+        nodes[paths[i]] = _compile_step(step, paths[i], following, nodes, catalogue)
     return paths[0] if paths else after
 
 
-def _compile_step(step: AnyStep, path: str, after: str | None, nodes: dict[str, Node]) -> Node:
+def _compile_step(step: AnyStep, path: str, after: str | None, nodes: Nodes, catalogue: Catalogue) -> Node:
     name = step.id or path
     if isinstance(step, WaitStep):
         return Node(path, name, "wait", after, duration=step.wait)
@@ -76,32 +97,40 @@ def _compile_step(step: AnyStep, path: str, after: str | None, nodes: dict[str, 
         return Node(
             path, name, "wait_for", after, duration=spec.timeout, event=spec.event,
             test=compile_condition(spec.where) if spec.where else None,
-            branch_a=_compile_list(step.on_event, f"{path}.on_event", after, nodes),
-            branch_b=_compile_list(step.on_timeout, f"{path}.on_timeout", after, nodes),
+            branch_a=_compile_list(step.on_event, f"{path}.on_event", after, nodes, catalogue),
+            branch_b=_compile_list(step.on_timeout, f"{path}.on_timeout", after, nodes, catalogue),
         )  # fmt: skip
     if isinstance(step, SendStep):
-        return Node(path, name, "send", after, send=step.send, render=compile_template(step.send.data))
+        return Node(path, name, "send", after, send=step.send, render=compile_template(step.send.data),
+                    recommend=recommendation(step.send.recommend))
+    if isinstance(step, DecideStep):
+        decide = step.decide
+        return Node(
+            path, name, "decide", after, offers=catalogue.select(decide.offers), pick=decide.pick,
+            explore=decide.explore,
+            branch_b=_compile_list(step.on_none, f"{path}.on_none", after, nodes, catalogue),
+        )  # fmt: skip
     if isinstance(step, IfStep):
         return Node(
             path, name, "if", after, test=compile_condition(step.if_),
-            branch_a=_compile_list(step.then, f"{path}.then", after, nodes),
-            branch_b=_compile_list(step.else_, f"{path}.else", after, nodes),
+            branch_a=_compile_list(step.then, f"{path}.then", after, nodes, catalogue),
+            branch_b=_compile_list(step.else_, f"{path}.else", after, nodes, catalogue),
         )  # fmt: skip
     if isinstance(step, SplitStep):
         total = sum(arm.weight for arm in step.split)
         arms, cumulative = [], 0.0
         for i, arm in enumerate(step.split):
             cumulative += arm.weight / total
-            arms.append((cumulative, _compile_list(arm.steps, f"{path}.split.{i}.steps", after, nodes)))
+            arms.append((cumulative, _compile_list(arm.steps, f"{path}.split.{i}.steps", after, nodes, catalogue)))
         return Node(path, name, "split", after, arms=tuple(arms))
     if isinstance(step, ExitStep):
         return Node(path, name, "exit", None)
     raise AssertionError(f"unhandled step type {type(step).__name__}")
 
 
-def compile_journey(journey: Journey) -> CompiledJourney:
-    nodes: dict[str, Node] = {}
-    first = _compile_list(journey.steps, "steps", None, nodes)
+def compile_journey(journey: Journey, catalogue: Catalogue | None = None) -> CompiledJourney:
+    nodes: Nodes = {}
+    first = _compile_list(journey.steps, "steps", None, nodes, catalogue or Catalogue())
     return CompiledJourney(
         spec=journey,
         first=first,

@@ -24,3 +24,8 @@ def unit_interval(*parts: str) -> float:
     """A stable number in [0, 1) from text: holdout and split assignment, never `random`."""
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8, person=b"orch-bucket").digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+def basket_id(customer: str, event: str) -> str:
+    """A purchase's basket id for the model: stable, and no personal data (the customer key is hashed)."""
+    return hashlib.blake2b(f"{customer}\x1f{event}".encode(), digest_size=12, person=b"orch-basket").hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.engine.profile import cart_value
+from orchestrator.engine.profile import cart_value, remember_purchased
 
 
 def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
@@ -35,5 +35,8 @@ def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
                 into["last_channel"] = other["last_channel"]
     for code, offer in other.get("offers", {}).items():
         into.setdefault("offers", {}).setdefault(code, offer)
+    if other.get("purchased"):
+        mine, into["purchased"] = into.get("purchased", []), list(other["purchased"])
+        remember_purchased(into, mine)  # the known customer's purchases count as the later ones
     if "last_store_id" in other:
         into.setdefault("last_store_id", other["last_store_id"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from orchestrator.contract.journeys import Policy, SendSpec
+from orchestrator.contract.journeys import Policy
 from orchestrator.engine.localtime import customer_zone, quiet_until
 from orchestrator.timefmt import parse_clock
 
@@ -24,6 +24,15 @@ class Decision:
     until: int | None = None  # DEFER: when the quiet window ends
 
 
+class Sendable(Protocol):
+    """A journey's `send` or a catalogue offer: what the policy needs of either."""
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def fallback(self) -> tuple[str, ...]: ...
+
+
 class ContactPolicy:
     """The loaded `Policy`, pre-digested for the hot path."""
 
@@ -39,7 +48,7 @@ class ContactPolicy:
         return channel not in self.consent_required or profile["consent"].get(channel) is True
 
     def decide(
-        self, spec: SendSpec, profile: dict[str, Any], sends: list[tuple[int, str]], now: int, holdout: bool
+        self, spec: Sendable, profile: dict[str, Any], sends: list[tuple[int, str]], now: int, holdout: bool
     ) -> Decision:
         if holdout:
             return Decision(SUPPRESS, spec.channel, "holdout")

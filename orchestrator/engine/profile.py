@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.contract.events import Event
@@ -15,8 +16,32 @@ def cart_value(cart: list[dict[str, Any]]) -> float:
     return _money(sum(item["price"] * item["quantity"] for item in cart))
 
 
-def apply_event(profile: dict[str, Any], event: Event) -> None:
-    """Fold one event into the profile (in place). Properties were validated at the edge."""
+PURCHASED_LIMIT = 200  # distinct skus remembered as bought (recommendations leave them out), most recent last
+
+
+def skus(value: Any) -> list[str]:
+    """The skus of a list of items (objects with `sku`) or of skus, each once; anything else gives none."""
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    found: dict[str, None] = {}
+    for item in value:
+        sku = item.get("sku") if isinstance(item, dict) else item
+        if isinstance(sku, str) and sku:
+            found[sku] = None
+    return list(found)
+
+
+def remember_purchased(profile: dict[str, Any], skus: Iterable[str]) -> None:
+    """Append `skus` to what the customer bought, each sku once (at its latest place), bounded."""
+    latest = dict.fromkeys(reversed([*profile.get("purchased", ()), *skus]))
+    profile["purchased"] = list(reversed(latest))[-PURCHASED_LIMIT:]
+
+
+def apply_event(profile: dict[str, Any], event: Event) -> tuple[str, ...]:
+    """Fold one event into the profile (in place); a purchase's basket (its distinct skus, sorted) is returned.
+    Properties were validated at the edge."""
     channels = profile["channels"]
     if event.channel not in channels:
         channels.append(event.channel)
@@ -48,12 +73,16 @@ def apply_event(profile: dict[str, Any], event: Event) -> None:
         profile["cart"] = [item for item in profile["cart"] if item["sku"] != props["sku"]]
         profile["cart_value"] = cart_value(profile["cart"])
     elif kind == "purchase":
+        basket = tuple(sorted(skus(props.get("items")) or skus(profile["cart"])))
+        remember_purchased(profile, basket)
         profile["lifetime_value"] = _money(profile["lifetime_value"] + props["value"])
         profile["orders"] += 1
         profile["last_purchase_at"] = event.data["occurred_at"]
         profile["cart"] = []
         profile["cart_value"] = 0
+        return basket
     elif kind == "store_visit":
         profile["last_store_id"] = props["store_id"]
     elif kind == "consent_update":
         profile["consent"][props["channel"]] = props["granted"]
+    return ()

@@ -13,14 +13,19 @@ from typing import Any
 
 from orchestrator.contract.conditions import Scope
 from orchestrator.contract.events import Event
-from orchestrator.contract.journeys import Journey, Policy
-from orchestrator.engine.compiled import CompiledJourney, Node, compile_journey
-from orchestrator.engine.ids import action_id, coupon_code, unit_interval
+from orchestrator.contract.journeys import Journey, Policy, SendSpec
+from orchestrator.contract.offers import Catalogue, Offer
+from orchestrator.contract.templates import Render
+from orchestrator.engine.affinity import Basket, Models, ModelSource, model_version
+from orchestrator.engine.compiled import CompiledJourney, Node, Recommendation, compile_journey, recommendation
+from orchestrator.engine.decision import choose, compile_offers, rank, remember_send
+from orchestrator.engine.ids import action_id, basket_id, coupon_code, unit_interval
 from orchestrator.engine.localtime import customer_zone, next_local_time
 from orchestrator.engine.merge import fold_profile
 from orchestrator.engine.policy import DEFER as DEFER_SEND
-from orchestrator.engine.policy import SUPPRESS, ContactPolicy, record_send
+from orchestrator.engine.policy import SUPPRESS, ContactPolicy, Decision, record_send
 from orchestrator.engine.profile import apply_event
+from orchestrator.engine.recommend import recommended
 from orchestrator.engine.state import (
     DEFER,
     SEEN_EVENT_IDS,
@@ -53,6 +58,8 @@ class Outcome:
     timers: list[Timer] = field(default_factory=list)  # newly scheduled; older ones may have gone stale
     duplicate: bool = False
     erased: bool = False  # a `forget` event: the shell deletes this customer's stored state and links
+    models: ModelSource | None = None  # the complementary-products model (None: an empty one)
+    baskets: list[Basket] = field(default_factory=list)  # what purchases teach that model
     _at: str = ""
 
     @property
@@ -76,18 +83,23 @@ class Engine:
         journeys: Iterable[Journey],
         policy: Policy | None = None,
         *,
+        catalogue: Catalogue | None = None,
         retired: Iterable[Journey] = (),
         secret: bytes = DEV_SECRET,
     ) -> None:
         """`journeys` take new entrants (the highest version of each id); `retired` versions only finish
-        the runs already in them (a worker keeps every version it ever ran)."""
+        the runs already in them (a worker keeps every version it ever ran). `catalogue`: the offers of
+        `offers.yaml`, for `decide` steps."""
+        catalogue = catalogue or Catalogue()
+        self.offers = compile_offers(catalogue)
+        self._offer_recommend = {oid: recommendation(o.spec.recommend) for oid, o in self.offers.items()}
         self.versions: dict[str, dict[int, CompiledJourney]] = {}
         current: dict[str, int] = {}
         for journey in journeys:
-            self.versions.setdefault(journey.id, {})[journey.version] = compile_journey(journey)
+            self.versions.setdefault(journey.id, {})[journey.version] = compile_journey(journey, catalogue)
             current[journey.id] = max(current.get(journey.id, 0), journey.version)
         for journey in retired:
-            self.versions.setdefault(journey.id, {}).setdefault(journey.version, compile_journey(journey))
+            self.versions.setdefault(journey.id, {}).setdefault(journey.version, compile_journey(journey, catalogue))
         self.latest = {jid: self.versions[jid][version] for jid, version in current.items()}
 
         def rank(jid: str) -> tuple[int, str]:
@@ -95,14 +107,15 @@ class Engine:
             return (-newest.spec.priority, jid)
 
         self.order = tuple(sorted(self.versions, key=rank))
-        self.channels = frozenset(
-            channel
+        sendables: list[SendSpec | Offer] = [
+            sendable
             for by_version in self.versions.values()
             for compiled in by_version.values()
             for node in compiled.nodes.values()
-            if node.send is not None
-            for channel in (node.send.channel, *node.send.fallback)
-        )
+            for sendable in ([node.send] if node.send is not None else
+                             [self.offers[o].spec for o in node.offers if o in self.offers])
+        ]  # fmt: skip
+        self.channels = frozenset(channel for spec in sendables for channel in (spec.channel, *spec.fallback))
         self.policy = ContactPolicy(policy or Policy())
         self.secret = secret
         interest: dict[str, list[str]] = {}
@@ -131,8 +144,8 @@ class Engine:
 
         return {jid: [compiled.nodes[path].name for path in sorted(compiled.nodes, key=natural)]
                 for jid, compiled in self.latest.items()}  # fmt: skip
-    def on_event(self, state: CustomerState, event: Event, now: int) -> Outcome:
-        out = Outcome(state, now)
+    def on_event(self, state: CustomerState, event: Event, now: int, models: ModelSource | None = None) -> Outcome:
+        out = Outcome(state, now, models=models)
         if event.id in state.seen:
             out.duplicate = True
             return out
@@ -144,7 +157,9 @@ class Engine:
             return out
         for identifier in event.identifiers:
             state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
-        apply_event(state.profile, event)
+        basket = apply_event(state.profile, event)
+        if basket:
+            out.baskets.append(Basket(basket_id(state.key, event.id), event.ts, basket))
         self._track_paths(state, event, now)
         if event.type == COUPON_REDEEMED:
             self._redeem(out, event)
@@ -154,9 +169,9 @@ class Engine:
             self._offer(out, jid, event)
         return out
 
-    def on_timer(self, state: CustomerState, timer: Timer, now: int) -> Outcome:
+    def on_timer(self, state: CustomerState, timer: Timer, now: int, models: ModelSource | None = None) -> Outcome:
         """Resume the run the timer belongs to; pass `now=timer.due` for replayable results."""
-        out = Outcome(state, now)
+        out = Outcome(state, now, models=models)
         run = state.runs.get(timer.journey)
         if run is None or run.wait is None or run.wait.token != timer.token:
             return out  # the run moved on (event, exit, merge) since the timer was set
@@ -171,8 +186,8 @@ class Engine:
         elif wait.kind == WAIT_FOR:
             self._audit(out, "timed_out", run, step=node.name)
             self._advance(out, run, compiled, node.branch_b)
-        elif self._send(out, run, node):  # DEFER: the quiet window is over, decide the send again
-            self._advance(out, run, compiled, node.next)
+        else:  # DEFER: the quiet window is over, decide the send again
+            self._advance(out, run, compiled, node.path, resumed=True)
         return out
 
     def absorb(self, state: CustomerState, other: CustomerState, now: int) -> Outcome:
@@ -200,7 +215,7 @@ class Engine:
             history.runs += 1
             history.version, history.entered, history.exited = run.version, run.entered, None
             history.holdout, history.converted = run.holdout, other.history[jid].converted
-            history.path = other.history[jid].path
+            history.path, history.offers = other.history[jid].path, other.history[jid].offers
             offers = state.profile.get("offers", {})
             for code, offer in other.profile.get("offers", {}).items():  # coupons the moved run issued follow it
                 if offer["journey"] == jid and offer["run"] == run.number and code in offers:
@@ -212,6 +227,8 @@ class Engine:
                 run.wait.token = f"{run.number}.{state.timer_seq}"
                 out.timers.append(Timer(run.wait.due, state.key, jid, run.wait.token))
         state.sends = sorted(state.sends + other.sends)
+        for offer_id, times in other.offer_sends.items():
+            state.offer_sends[offer_id] = sorted(state.offer_sends.get(offer_id, []) + times)[-100:]
         for event_id in other.seen:
             state.seen.setdefault(event_id, None)
         for identifier, seen_at in other.identifiers.items():
@@ -224,7 +241,7 @@ class Engine:
         """Right to erasure: everything about the customer goes; the shell deletes the stored state."""
         state = out.state
         state.profile, state.runs, state.history = new_profile(), {}, {}
-        state.sends, state.seen, state.identifiers = [], {}, {}
+        state.sends, state.seen, state.identifiers, state.offer_sends = [], {}, {}, {}
         out.erased = True
         self._audit(out, "erased", None, event_id=event.id)
 
@@ -253,7 +270,8 @@ class Engine:
         if history is not None and history.runs == offer["run"] and not history.converted:
             history.converted = True
             self._audit(out, "converted", None, journey=offer["journey"], version=history.version, run=history.runs,
-                        holdout=history.holdout, event_id=event.id, via="coupon", path=list(history.path))  # fmt: skip
+                        holdout=history.holdout, event_id=event.id, via="coupon", path=list(history.path),
+                        **self._offers_of(history))  # fmt: skip
 
     def _coupon_revenue(self, out: Outcome, event: Event) -> None:
         """A purchase paid with a redeemed coupon (same order_id): its value is that coupon's revenue, once."""
@@ -265,7 +283,7 @@ class Engine:
                             value=offer["revenue"], event_id=event.id)  # fmt: skip
                 return
 
-    def fire_due(self, state: CustomerState, now: int) -> list[Outcome]:
+    def fire_due(self, state: CustomerState, now: int, models: ModelSource | None = None) -> list[Outcome]:
         """Fire this customer's own timers due at or before `now`, in due order, each at its due time.
 
         A streaming worker calls this before each event (and for each timer record) so that one
@@ -277,7 +295,7 @@ class Engine:
             if not due:
                 return outcomes
             timer = min(due, key=lambda t: (t.due, self._rank(t.journey), t.token))
-            outcomes.append(self.on_timer(state, timer, timer.due))
+            outcomes.append(self.on_timer(state, timer, timer.due, models))
 
     def _rank(self, jid: str) -> int:
         return self.order.index(jid) if jid in self.order else len(self.order)
@@ -293,7 +311,8 @@ class Engine:
             if goal is not None and event.type == goal.event and now - history.entered <= goal.within:
                 history.converted = True
                 self._audit(out, "converted", None, journey=jid, version=history.version, run=history.runs,
-                            holdout=history.holdout, event_id=event.id, path=list(history.path))  # fmt: skip
+                            holdout=history.holdout, event_id=event.id, path=list(history.path),
+                            **self._offers_of(history))  # fmt: skip
         run = state.runs.get(jid)
         if run is not None:
             compiled = self.versions[jid].get(run.version)
@@ -342,7 +361,7 @@ class Engine:
         holdout = spec.holdout > 0 and unit_interval("holdout", jid, state.key) * 100 < spec.holdout
         history.runs += 1
         history.version, history.entered, history.exited = spec.version, now, None
-        history.holdout, history.converted, history.path = holdout, False, [event.channel]
+        history.holdout, history.converted, history.path, history.offers = holdout, False, [event.channel], []
         run = Run(jid, spec.version, history.runs, now, event.data, event.data, holdout)
         state.runs[jid] = run
         self._audit(out, "entered", run, event_id=event.id, holdout=holdout)
@@ -350,8 +369,10 @@ class Engine:
 
     # ------------------------------------------------------------------------------------- steps
 
-    def _advance(self, out: Outcome, run: Run, compiled: CompiledJourney, path: str | None) -> None:
-        """Run steps at this instant until one waits or the run ends."""
+    def _advance(self, out: Outcome, run: Run, compiled: CompiledJourney, path: str | None, *,
+                 resumed: bool = False) -> None:  # fmt: skip
+        """Run steps at this instant until one waits or the run ends. `resumed`: the first step is a send or a
+        decision that quiet hours held back, taken again now (its `step` record was written then)."""
         state, now = out.state, out.now
         while path is not None:
             node = compiled.nodes[path]
@@ -366,11 +387,18 @@ class Engine:
             if kind == "wait_for":
                 self._wait(out, run, node, WAIT_FOR, now + node.duration)
                 return
-            self._audit(out, "step", run, step=node.name, type=kind)
+            if not resumed:
+                self._audit(out, "step", run, step=node.name, type=kind)
+            resumed = False
             if kind == "send":
                 if not self._send(out, run, node):
                     return
                 path = node.next
+            elif kind == "decide":
+                picked = self._decide(out, run, node)
+                if picked is None:
+                    return
+                path = node.next if picked else node.branch_b
             elif kind == "if":
                 assert node.test is not None
                 path = node.branch_a if node.test(self._scope(run, state)) else node.branch_b
@@ -395,21 +423,57 @@ class Engine:
 
     def _send(self, out: Outcome, run: Run, node: Node) -> bool:
         """Decide and maybe emit one send; False when the run must wait (quiet hours)."""
-        state, now = out.state, out.now
         spec = node.send
         assert spec is not None and node.render is not None
-        decision = self.policy.decide(spec, state.profile, state.sends, now, run.holdout)
+        decision = self.policy.decide(spec, out.state.profile, out.state.sends, out.now, run.holdout)
+        if decision.verdict == DEFER_SEND:
+            self._defer(out, run, node, [(spec, decision, {})])
+            return False
+        self._emit(out, run, node, spec, node.render, node.recommend, decision, {})
+        return True
+
+    def _decide(self, out: Outcome, run: Run, node: Node) -> list[str] | None:
+        """Pick the best eligible offers (engine/decision.py) and send each; None when quiet hours hold one back
+        (the whole decision is taken again when they end)."""
+        state, now = out.state, out.now
+        profile = state.profile
+        ranked = rank(self.offers, node.offers, self._scope(run, state), now, state.offer_sends,
+                      lambda channel: self.policy.allowed(profile, channel))  # fmt: skip
+        picked, explored = choose(ranked, node.pick, node.explore, run.journey, node.name, state.key)
+        self._audit(out, "decided", run, step=node.name, candidates=[c.record() for c in ranked], picked=picked,
+                    explore=explored)  # fmt: skip
+        tags = [{"offer": oid, **({"explore": True} if explored and i == 0 else {})} for i, oid in enumerate(picked)]
+        offers = [self.offers[oid].spec for oid in picked]
+        held = [(offer, self.policy.decide(offer, profile, state.sends, now, run.holdout), tag)
+                for offer, tag in zip(offers, tags, strict=True)]  # fmt: skip
+        if any(decision.verdict == DEFER_SEND for _, decision, _ in held):
+            self._defer(out, run, node, [item for item in held if item[1].verdict == DEFER_SEND])
+            return None
+        for offer, tag in zip(offers, tags, strict=True):  # one by one: each send counts for the next one's cap
+            decision = self.policy.decide(offer, profile, state.sends, now, run.holdout)
+            self._emit(out, run, node, offer, self.offers[offer.id].render, self._offer_recommend[offer.id], decision,
+                       tag)  # fmt: skip
+        return picked
+
+    def _defer(self, out: Outcome, run: Run, node: Node, held: list[tuple[SendSpec | Offer, Decision, Record]]) -> None:
+        until = max(decision.until or out.now for _, decision, _ in held)
+        self._wait(out, run, node, DEFER, until)
+        for spec, decision, tag in held:
+            self._audit(out, "deferred", run, step=node.name, channel=decision.channel, template=spec.template,
+                        reason=decision.reason, until=format_ms(until), **tag)  # fmt: skip
+
+    def _emit(self, out: Outcome, run: Run, node: Node, spec: SendSpec | Offer, render: Render,
+              recommend: Recommendation | None, decision: Decision, tag: Record) -> None:  # fmt: skip
+        """One send the policy has decided on: suppressed (audited), or an action. `tag`: an offer's id and explore."""
+        state, now = out.state, out.now
         if decision.verdict == SUPPRESS:
             self._audit(out, "suppressed", run, step=node.name, channel=decision.channel,
-                        template=spec.template, reason=decision.reason)  # fmt: skip
-            return True
-        if decision.verdict == DEFER_SEND:
-            assert decision.until is not None
-            self._wait(out, run, node, DEFER, decision.until)
-            self._audit(out, "deferred", run, step=node.name, channel=decision.channel,
-                        template=spec.template, reason=decision.reason, until=format_ms(decision.until))  # fmt: skip
-            return False
-        aid = action_id(run.journey, run.version, state.key, run.number, node.path)
+                        template=spec.template, reason=decision.reason, **tag)  # fmt: skip
+            return
+        offer = tag.get("offer")
+        aid = action_id(run.journey, run.version, state.key, run.number, node.path if offer is None else
+                        f"{node.path}#{offer}")  # fmt: skip
+        scope = self._scope(run, state)
         action: Record = {
             "action_id": aid,
             "at": out.at,
@@ -419,8 +483,12 @@ class Engine:
             "journey": run.journey,
             "journey_version": run.version,
             "step": node.name,
-            "data": node.render(self._scope(run, state)),
+            "data": render(scope),
         }
+        if recommend is not None:
+            snapshot = (out.models or Models()).at(now)
+            action["data"]["recommended"] = recommended(recommend, scope, state.profile, snapshot)
+            action["model_version"] = model_version(snapshot.version)
         if spec.coupon is not None:
             coupon = {
                 "code": coupon_code(aid, self.secret),
@@ -432,13 +500,18 @@ class Engine:
                 "journey": run.journey, "run": run.number, "action_id": aid, "issued_at": out.at,
                 "discount_percent": coupon["discount_percent"], "expires_at": coupon["expires_at"], "status": "issued",
             }  # fmt: skip
+        if isinstance(spec, Offer):
+            action.update(tag)
+            remember_send(state.offer_sends, spec, now)
+            history = state.history.get(run.journey)
+            if history is not None:
+                history.offers.append([spec.id, bool(tag.get("explore"))])
         action["event_id"] = run.cause.get("event_id")
         record_send(state.sends, now, decision.channel)
         out.actions.append(action)
         issued = {"coupon": action["coupon"]["code"]} if "coupon" in action else {}
         self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=spec.template,
-                    action_id=aid, **issued)  # fmt: skip
-        return True
+                    action_id=aid, **tag, **issued)  # fmt: skip
 
     def _end(self, out: Outcome, run: Run, reason: str, **extra: Any) -> None:
         out.state.runs.pop(run.journey, None)
@@ -448,6 +521,11 @@ class Engine:
         self._audit(out, "exited", run, reason=reason, **extra)
 
     # ----------------------------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _offers_of(history: History) -> Record:
+        """What a `converted` record says of the offers sent in the run (kpis: each offer's conversions)."""
+        return {"offers": [{"offer": o, "explore": e} for o, e in history.offers]} if history.offers else {}
 
     @staticmethod
     def _scope(run: Run, state: CustomerState) -> Scope:

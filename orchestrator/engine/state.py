@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2  # 2: identifiers
+SCHEMA_VERSION = 3  # 2: identifiers; 3: offer sends, offers of a run
 SEEN_EVENT_IDS = 1000  # per customer; an older duplicate than this is processed again
 
 # What a waiting run waits for.
@@ -61,6 +61,7 @@ class History:
     holdout: bool = False
     converted: bool = False
     path: list[str] = field(default_factory=list)  # channels from entry until conversion (kpis: cross-channel)
+    offers: list[list[Any]] = field(default_factory=list)  # [offer id, explored] sent in the latest run
 
 
 @dataclass(slots=True, frozen=True, order=True)
@@ -84,6 +85,7 @@ class CustomerState:
     timer_seq: int = 0
     # Identifier keys seen on this customer's events -> when last seen: rebuilds the Redis graph from Kafka.
     identifiers: dict[str, int] = field(default_factory=dict)
+    offer_sends: dict[str, list[int]] = field(default_factory=dict)  # offer id -> when it was sent (caps)
 
     def pending_timers(self) -> list[Timer]:
         """Timers this state still waits on: what a recovering worker re-indexes."""
@@ -105,18 +107,19 @@ class CustomerState:
                 for j, r in self.runs.items()
             },
             "history": {
-                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted, h.path]
+                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted, h.path, h.offers]
                 for j, h in self.history.items()
             },
             "sends": [list(s) for s in self.sends],
             "seen": list(self.seen),
             "timer_seq": self.timer_seq,
             "identifiers": self.identifiers,
+            "offer_sends": self.offer_sends,
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
-        if data.get("v") not in (1, SCHEMA_VERSION):
+        if data.get("v") not in (1, 2, SCHEMA_VERSION):
             raise ValueError(f"customer state has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}")
         runs = {}
         for j, r in data["runs"].items():
@@ -133,4 +136,5 @@ class CustomerState:
             seen=dict.fromkeys(data["seen"]),
             timer_seq=data["timer_seq"],
             identifiers=data.get("identifiers", {}),
+            offer_sends=data.get("offer_sends", {}),
         )

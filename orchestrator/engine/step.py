@@ -21,6 +21,7 @@ from typing import Any, assert_never
 
 from orchestrator import kpis
 from orchestrator.contract.events import Event
+from orchestrator.engine.affinity import Basket, ModelSource
 from orchestrator.engine.runner import Engine, Outcome, Record, event_audit
 from orchestrator.engine.state import CustomerState, Timer
 
@@ -68,6 +69,10 @@ class Step:
         return [action for outcome in self.outcomes for action in outcome.actions]
 
     @property
+    def baskets(self) -> list[Basket]:
+        return [basket for outcome in self.outcomes for basket in outcome.baskets]
+
+    @property
     def audit(self) -> list[Record]:
         return [record for outcome in self.outcomes for record in outcome.audit]
 
@@ -82,9 +87,18 @@ def item_time(item: Item) -> int:
 
 
 def step(
-    engine: Engine, stored: CustomerState | None, item: Item, *, audit_events: bool = True, count_kpis: bool = True
+    engine: Engine,
+    stored: CustomerState | None,
+    item: Item,
+    *,
+    models: ModelSource | None = None,
+    audit_events: bool = True,
+    count_kpis: bool = True,
 ) -> Step:
     """Apply `item` to the customer's `stored` state (mutated in place; None: nothing stored yet).
+
+    `models`: the complementary-products model by event time (engine/affinity.py; None: an empty one). The step
+    only reads it: the caller folds the step's `baskets` into it.
 
     With `audit_events` an event's audit starts with its `event` (or `duplicate`) record, as the worker's trail and
     `simulate --explain` have it. `count_kpis=False` leaves `kpi_delta` empty (a replay that folds KPIs at the end).
@@ -95,7 +109,7 @@ def step(
     now = item_time(item)
     before = {timer.token: timer for timer in state.pending_timers()}
     counted = kpis.contribution(state.profile) if count_kpis and stored is not None else Counter[str]()
-    result = Step(state.key, state, engine.fire_due(state, now))
+    result = Step(state.key, state, engine.fire_due(state, now, models))
     event: Event | None = None
     match item:
         case Timer():
@@ -113,7 +127,7 @@ def step(
         case _:
             assert_never(item)
     if event is not None:
-        outcome = engine.on_event(state, event, now)
+        outcome = engine.on_event(state, event, now, models)
         if audit_events:
             outcome.audit.insert(0, event_audit(event, outcome.duplicate))
         result.outcomes.append(outcome)

@@ -155,6 +155,19 @@ class Customer(Closed):
 # ------------------------------------------------------------------ the audit trail
 
 
+class OfferCandidate(Stored):
+    """One offer a `decide` step considered: eligible with its score, or out with the reason."""
+
+    offer: str
+    score: Number = Field(ABSENT, description="eligible: its score (higher ranks first)")
+    out: str = Field(ABSENT, description="not eligible: not_valid, not_eligible, capped or no_consent")
+
+
+class SentOffer(Stored):
+    offer: str
+    explore: bool = Field(ABSENT, description="picked at random among the eligible ones, not as the best")
+
+
 class AuditRecord(Stored):
     """One record of the customer's audit trail: an event, or a decision with its reason (docs/contract.md, "Audit
     records"). `at`, `customer` and `kind` are always there; the others depend on the kind."""
@@ -163,7 +176,7 @@ class AuditRecord(Stored):
     customer: str = Field(description="the customer key it happened to (an anonymous one merged since included)")
     kind: str = Field(
         description="event, duplicate, entered, step, sent, suppressed, deferred, matched, timed_out, exited, "
-        "converted, merged, coupon_redeemed, coupon_revenue, coupon_rejected, erased or identity_conflict",
+        "converted, decided, merged, coupon_redeemed, coupon_revenue, coupon_rejected, erased or identity_conflict",
         examples=["sent"],
     )
     journey: str = Field(ABSENT)
@@ -187,6 +200,14 @@ class AuditRecord(Stored):
     code: CouponCode = Field(ABSENT, description="coupon_*: the coupon")
     value: Number = Field(ABSENT, description="coupon_redeemed, coupon_revenue: the order's value")
     identifier_kind: str = Field(ABSENT, description="identity_conflict: the kind of the identifier that moved")
+    candidates: list[OfferCandidate] = Field(ABSENT, description="decided: the offers considered, eligible ones best "
+                                             "first, then those out")  # fmt: skip
+    picked: list[str] = Field(ABSENT, description="decided: the offers picked, best first (empty: the step's "
+                              "on_none branch runs)")  # fmt: skip
+    explore: bool = Field(ABSENT, description="decided, and sent, suppressed, deferred of its offer: picked at random "
+                          "among the eligible offers (absent on a send: false)")  # fmt: skip
+    offer: str = Field(ABSENT, description="sent, suppressed, deferred: the offer a decide step picked")
+    offers: list[SentOffer] = Field(ABSENT, description="converted: the offers sent in the run")
 
 
 class Timeline(Closed):
@@ -281,6 +302,25 @@ class DayCounts(Closed):
     coupons_redeemed: int
 
 
+class OfferArm(Closed):
+    sent: int
+    converted: int = Field(description="conversions of the runs it was sent in (once per run)")
+    conversion_rate: Number | None = Field(description="converted / sent; null with no send")
+
+
+class OfferKpis(Closed):
+    """One offer of the `decide` steps (docs/kpis.md, "Offers")."""
+
+    sent: int
+    converted: int = Field(description="conversions of the runs it was sent in (once per run)")
+    conversion_rate: Number | None = Field(description="converted / sent; null with no send")
+    chosen: OfferArm = Field(description="sends as the best eligible offer")
+    explore: OfferArm = Field(description="sends as a uniformly chosen eligible offer (the `explore` share)")
+    picked: int = Field(description="decisions that picked it")
+    candidate: int = Field(description="decisions that considered it")
+    out: Count = Field(description="decisions it was out of, by reason")
+
+
 class Kpis(Closed):
     """The KPIs (docs/kpis.md), as `orchestrator report --json` prints them."""
 
@@ -291,3 +331,4 @@ class Kpis(Closed):
     coupons: CouponCounts
     channels: Count = Field(description="sends by channel over all journeys")
     days: dict[str, DayCounts] = Field(description="per UTC day (YYYY-MM-DD)")
+    offers: dict[str, OfferKpis] = Field(description="per offer of the `decide` steps, by id")

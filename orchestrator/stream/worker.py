@@ -19,9 +19,9 @@ from orchestrator.stream.topology import Partitions
 async def prepare(settings: Settings, loaded: Loaded) -> tuple[Engine, Partitions]:
     """Topics first, then the archive: the engine keeps every version that runs in flight may be on."""
     secret = settings.coupon_secret.get_secret_value().encode()
-    await ensure_topics(settings, Engine(loaded.journeys, loaded.policy).channels)
+    await ensure_topics(settings, Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue).channels)
     retired = await sync_archive(settings, loaded.journeys, loaded.sources)
-    engine = Engine(loaded.journeys, loaded.policy, retired=retired, secret=secret)
+    engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, retired=retired, secret=secret)
     await ensure_topics(settings, engine.channels)
     bootstrap = settings.kafka_bootstrap_servers
     partitions = Partitions(len(await partitions_of(bootstrap, settings.topic_touchpoints)),

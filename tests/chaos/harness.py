@@ -301,7 +301,7 @@ class Chaos:
 
     async def check(self, report: Report) -> None:
         loaded = load([self.journeys])
-        engine = Engine(loaded.journeys, loaded.policy, secret=DEV_COUPON_SECRET.encode())
+        engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
         events = sorted((event_from_document(d) for d in self.sent), key=lambda e: e.ts)
         result = self.result = Simulator(engine, record_events=True).run(events)
         expected = Counter(a["action_id"] for a in result.actions)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 
+from orchestrator import dashboard
 from orchestrator.engine import Engine
-from orchestrator.kpis import Kpis, change, contribution, lift, summarize
-from orchestrator.report import kpis_of
+from orchestrator.kpis import SEP, Kpis, change, contribution, key, lift, summarize
+from orchestrator.report import kpis_of, print_report
+from orchestrator.serving import schemas
+from orchestrator.serving.api import openapi_document
 from orchestrator.simulate import Simulator
+from tests.api_contract import body_problems
 from tests.helpers import OPEN_POLICY, ev, journey, run
 
 CART = journey("""
@@ -160,3 +168,171 @@ def test_coupon_redemption_rate_and_in_store_revenue() -> None:
     assert report["coupons"] == {"issued": 2, "redeemed": 1, "redemption_rate": 0.5, "revenue": 80.5}
     assert report["journeys"]["store"]["coupons_redeemed"] == 1
     assert report["days"]["2026-03-02"]["coupons_redeemed"] == 1
+
+
+# ------------------------------------------------------------------ offers (decide steps)
+
+
+def decided(
+    customer: str, candidates: list[dict[str, Any]], picked: list[str], explore: bool = False
+) -> dict[str, Any]:
+    return audit("decided", customer=customer, journey="web-to-store", version=2, run=1, step="store-offer",
+                 candidates=candidates, picked=picked, explore=explore)  # fmt: skip
+
+
+def offer_send(kind: str, customer: str, offer: str, explore: bool = False, **fields: Any) -> dict[str, Any]:
+    record = audit(kind, customer=customer, journey="web-to-store", version=2, run=1, step="store-offer",
+                   channel="email", template=offer, offer=offer, **fields)  # fmt: skip
+    if explore:
+        record["explore"] = True  # absent otherwise, as the engine writes it
+    return record
+
+
+def converted(customer: str, offers: list[tuple[str, bool]] | None) -> dict[str, Any]:
+    record = audit("converted", customer=customer, journey="web-to-store", version=2, run=1, holdout=False,
+                   path=["web", "store"])  # fmt: skip
+    if offers is not None:
+        record["offers"] = [{"offer": offer, "explore": explore} for offer, explore in offers]
+    return record
+
+
+def score(offer: str, value: float) -> dict[str, Any]:
+    return {"offer": offer, "score": value}
+
+
+def out(offer: str, reason: str) -> dict[str, Any]:
+    return {"offer": offer, "out": reason}
+
+
+OFFER_LOG = [
+    decided("c-1", [score("cart-10", 12.5), score("free-gift", 3.0), out("double-points", "capped")], ["cart-10"]),
+    offer_send("sent", "c-1", "cart-10", action_id="a-1"),
+    decided("c-2", [score("cart-10", 10), out("free-gift", "not_eligible"), out("double-points", "capped")],
+            ["cart-10"]),
+    offer_send("suppressed", "c-2", "cart-10", reason="frequency_cap"),
+    decided("c-3", [score("free-gift", 4), score("cart-10", 9)], ["free-gift"], explore=True),
+    offer_send("deferred", "c-3", "free-gift", explore=True, until="2026-03-02T08:00:00Z", reason="quiet_hours"),
+    offer_send("sent", "c-3", "free-gift", explore=True, action_id="a-3"),
+    decided("c-4", [out("cart-10", "no_consent"), out("free-gift", "not_eligible"), out("double-points", "not_valid")],
+            []),
+    decided("c-5", [score("cart-10", 8), score("free-gift", 7)], ["cart-10"], explore=True),
+    offer_send("sent", "c-5", "cart-10", explore=True, action_id="a-5"),
+    converted("c-1", [("cart-10", False), ("cart-10", False)]),  # the same offer twice in a run: one conversion
+    converted("c-3", [("free-gift", True)]),
+    converted("c-6", None),  # a run without a decide step
+    converted("c-7", []),
+]  # fmt: skip
+
+OFFER_SUMMARY = {
+    "cart-10": {
+        "sent": 2, "converted": 1, "conversion_rate": 0.5,
+        "chosen": {"sent": 1, "converted": 1, "conversion_rate": 1.0},
+        "explore": {"sent": 1, "converted": 0, "conversion_rate": 0.0},
+        "picked": 3, "candidate": 5, "out": {"no_consent": 1},
+    },
+    "double-points": {
+        "sent": 0, "converted": 0, "conversion_rate": None,
+        "chosen": {"sent": 0, "converted": 0, "conversion_rate": None},
+        "explore": {"sent": 0, "converted": 0, "conversion_rate": None},
+        "picked": 0, "candidate": 3, "out": {"capped": 2, "not_valid": 1},
+    },
+    "free-gift": {
+        "sent": 1, "converted": 1, "conversion_rate": 1.0,
+        "chosen": {"sent": 0, "converted": 0, "conversion_rate": None},
+        "explore": {"sent": 1, "converted": 1, "conversion_rate": 1.0},
+        "picked": 1, "candidate": 5, "out": {"not_eligible": 2},
+    },
+}  # fmt: skip
+
+
+def offer_kpis(records: list[dict[str, Any]]) -> Kpis:
+    kpis = Kpis()
+    kpis.add_audit(records)
+    return kpis
+
+
+def test_offers_sends_conversions_chosen_vs_explored_candidates_outs_and_picks() -> None:
+    report = offer_kpis(OFFER_LOG).summary()
+    assert report["offers"] == OFFER_SUMMARY
+    assert list(report["offers"]) == ["cart-10", "double-points", "free-gift"]  # by id
+    # The journey's own figures are unchanged by the offers: 3 sends of which 1 suppressed, 4 conversions.
+    j = report["journeys"]["web-to-store"]
+    assert (j["sends"], j["suppressed"], j["conversions"]) == ({"email": 3}, {"frequency_cap": 1}, 4)
+    assert j["steps"]["store-offer"] == {"reached": 0, "sent": 3, "suppressed": 1}
+
+
+def test_offers_are_not_counted_per_day() -> None:
+    counts = offer_kpis(OFFER_LOG).counts
+    offer_keys = [name for name in counts if name.startswith(key("offer"))]
+    assert offer_keys and not [name for name in counts if name.startswith("day") and "offer" in name.split(SEP)]
+    # At most: per offer 2 sends + 2 conversions + candidate + picked + 4 out reasons.
+    assert len(offer_keys) <= 3 * 10
+
+
+def test_no_offers_is_an_empty_section() -> None:
+    assert summarize({})["offers"] == {}
+    assert offer_kpis([audit("sent", journey="j", step="s", channel="email")]).summary()["offers"] == {}
+
+
+@given(st.permutations(OFFER_LOG), st.integers(0, len(OFFER_LOG)))
+def test_offer_counts_of_two_halves_add_up_to_the_whole(records: list[dict[str, Any]], cut: int) -> None:
+    """Worker partitions each count their share; the API sums them: any split must give the same figures."""
+    whole, first, second = offer_kpis(records), offer_kpis(records[:cut]), offer_kpis(records[cut:])
+    summed = Kpis(first.counts)
+    summed.add(second.counts)
+    assert summed.counts == whole.counts == first.counts + second.counts
+    assert summed.summary()["offers"] == OFFER_SUMMARY
+    # The worker's path: each step's `change` (its audit records, with their times) folded in.
+    worker = Kpis()
+    worker.add(change(Counter(), None, enumerate(records[:cut])))
+    worker.add(change(Counter(), None, enumerate(records[cut:])))
+    assert worker.counts == whole.counts
+
+
+# ------------------------------------------------------------------ offers in the report, the dashboard and the API
+
+
+def test_the_report_shows_an_offers_table_only_when_there_are_offers() -> None:
+    def text(summary: dict[str, Any]) -> str:
+        console = Console(record=True, width=200, color_system=None)
+        print_report(summary, console)
+        return console.export_text()
+
+    shown = text(offer_kpis(OFFER_LOG).summary())
+    assert "Offers (decide steps)" in shown
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in shown.splitlines()]
+    rows = {row[0]: " | ".join(row) for row in cells if row and row[0] in OFFER_SUMMARY}
+    assert list(rows) == ["cart-10", "double-points", "free-gift"]
+    assert "50.0%" in rows["cart-10"] and "100.0% (1/1)" in rows["cart-10"] and "0.0% (0/1)" in rows["cart-10"]
+    assert "no consent (1 of 5)" in rows["cart-10"]
+    assert "n/a (0/0)" in rows["free-gift"] and "not eligible (2 of 5)" in rows["free-gift"]
+    assert "capped (2 of 3)" in rows["double-points"]
+    assert "Offers" not in text(offer_kpis([]).summary())
+
+
+def bar_values(page: str, chart: str) -> dict[str, float]:
+    svg = re.search(rf'<svg data-chart="{chart}".*?</svg>', page)
+    assert svg, chart
+    return {label: float(value) for label, value in re.findall(r'data-label="([^"]*)" data-value="([^"]*)"', svg[0])}
+
+
+def test_the_dashboard_charts_offer_conversion_and_explored_vs_chosen() -> None:
+    page = dashboard.render(offer_kpis(OFFER_LOG).summary())
+    assert 'data-offers="all"' in page
+    assert bar_values(page, "offer-conversion") == {"cart-10": 50.0, "free-gift": 100.0}  # sent at least once
+    assert bar_values(page, "offer-explore-vs-chosen") == {
+        "cart-10: chosen": 100.0, "cart-10: explored": 0.0, "free-gift: explored": 100.0,
+    }  # fmt: skip
+    assert bar_values(page, "offer-sends") == {"cart-10": 2, "double-points": 0, "free-gift": 1}
+    assert "data-offers" not in dashboard.render(offer_kpis([]).summary())
+
+
+def test_the_api_serves_the_offers_as_documented() -> None:
+    """`GET /v1/kpis` builds its answer with `schemas.Kpis` (closed: a field it does not name is a 500) and the
+    answer must be the one /openapi.json documents, checked strictly."""
+    report = offer_kpis(OFFER_LOG).summary()
+    answer = orjson.dumps(schemas.body(schemas.Kpis.model_validate(report)))
+    assert orjson.loads(answer)["offers"] == OFFER_SUMMARY
+    assert body_problems(openapi_document(), "GET", "/v1/kpis", 200, "application/json", answer) == []
+    empty = orjson.dumps(schemas.body(schemas.Kpis.model_validate(summarize({}))))
+    assert body_problems(openapi_document(), "GET", "/v1/kpis", 200, "application/json", empty) == []

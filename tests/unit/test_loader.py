@@ -78,7 +78,7 @@ def test_nested_steps_are_located(tmp_path: Path) -> None:
     )
     found = problems(tmp_path, text)
     assert found == [f"{tmp_path}/j.yaml:10: steps.2.on_timeout.1.then.0: unknown step type 'sned': "
-                     "use one of wait, wait_until, wait_for, send, if, split, exit"]  # fmt: skip
+                     "use one of wait, wait_until, wait_for, send, decide, if, split, exit"]  # fmt: skip
 
 
 def test_yaml_syntax_errors_and_duplicate_keys(tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ def test_closed_answers_allow_no_other_field_and_stored_records_do() -> None:
         expected = {"forbid": False, "allow": True}[model.model_config["extra"]]
         assert schema["additionalProperties"] is expected, name
     assert {name for name, schema in served.items() if schema["additionalProperties"]} == {
-        "AuditRecord", "CartItem", "Coupon", "Summary",
+        "AuditRecord", "CartItem", "Coupon", "OfferCandidate", "SentOffer", "Summary",
     }  # fmt: skip
 
 
@@ -243,3 +243,20 @@ def test_closed_does_not_change_the_served_document() -> None:
     assert strict["components"]["schemas"]["Kpis"]["properties"]["days"]["additionalProperties"] == {
         "$ref": "#/components/schemas/DayCounts"
     }
+
+
+def test_the_records_of_a_decide_step_are_documented_audit_records() -> None:
+    """`decided`, the sends of a picked offer and a conversion crediting offers: every field named (strict check)."""
+    run = {"at": "2026-03-02T10:00:00Z", "customer": "c-1", "journey": "web-to-store", "version": 2, "run": 1}
+    records = [
+        {**run, "kind": "decided", "step": "store-offer", "explore": False, "picked": ["cart-10"],
+         "candidates": [{"offer": "cart-10", "score": 12.5}, {"offer": "free-gift", "out": "not_eligible"}]},
+        {**run, "kind": "sent", "step": "store-offer", "channel": "email", "template": "cart-coupon",
+         "action_id": "a1", "offer": "cart-10", "explore": True},
+        {**run, "kind": "suppressed", "step": "store-offer", "channel": "email", "template": "cart-coupon",
+         "reason": "frequency_cap", "offer": "cart-10"},
+        {**run, "kind": "converted", "holdout": False, "event_id": "e-9", "path": ["web", "store"],
+         "offers": [{"offer": "cart-10", "explore": False}]},
+    ]  # fmt: skip
+    timeline = as_json(schemas.Timeline.model_validate({"customer": "c-1", "records": records}))
+    assert check(openapi_document(), ("GET", "/v1/customers/{customer}/timeline", 200, timeline)) == []
