@@ -494,6 +494,29 @@ def rebuild_serving() -> None:
          f"counters of {partitions} partition(s); audit trails are not rebuilt (their source is journeys.audit)")
 
 
+@cli.command()
+@journeys_option
+@click.option("--events", "events_file", required=True, metavar="FILE.jsonl",
+              help="Event log, one JSON event per line ('-' reads stdin).")
+@click.option("--sku", default=None, help="Show what this item is bought with, instead of the top pairs.")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many rows.")
+def affinities(journeys_dir: Path | None, events_file: str, sku: str | None, top: int) -> None:
+    """Complementary products learned from the purchases of an event log: the pairs of items most bought together
+    (cosine, pairs in 2 or more baskets), or with --sku one item's neighbours, as `recommend` uses them.
+
+    Exit 1 when --sku names an item that is in no basket of the log.
+    """
+    from orchestrator.products import learn, print_affinities
+
+    loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
+    log = _read_events(events_file)
+    snapshot = learn(_engine(loaded), log.events, Settings().identity_secret.get_secret_value().encode())
+    problem = print_affinities(snapshot, sku, top)
+    if problem is not None:
+        _err(f"{events_file}: {problem}")
+        raise SystemExit(EXIT_INPUT)
+
+
 def main() -> None:
     tune_gc()
     try:

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         return f"{self.app_id}.customers"
 
     @property
+    def topic_baskets(self) -> str:
+        """Internal, one partition: the purchases' baskets and the partitions' seals (stream/learning.py)."""
+        return f"{self.app_id}.baskets"
+
+    @property
     def topic_journeys(self) -> str:
         """Internal, compacted: every journey version the worker ever ran, so runs in flight can finish."""
         return f"{self.app_id}.journeys"

@@ -84,10 +84,11 @@ def _line_map(node: yaml.Node, path: Loc, lines: dict[Loc, int], dupes: list[tup
 
 
 def _strip_tags(loc: Sequence[str | int]) -> Loc:
-    """Pydantic puts the union tag after a step's index (`steps.2.send.send.channel`); ops don't need it."""
+    """Pydantic puts the union tag after a step's index (`steps.2.send.send.channel`) and `[key]` after a mapping
+    key it rejects (`score.weights.profil.x.[key]`); ops need neither."""
     out: list[str | int] = []
     for i, part in enumerate(loc):
-        if i > 0 and isinstance(loc[i - 1], int) and part in _TAGS:
+        if (i > 0 and isinstance(loc[i - 1], int) and part in _TAGS) or part == "[key]":
             continue
         out.append(part)
     return tuple(out)
@@ -104,7 +105,8 @@ def _validation_problems(
     file: str, exc: ValidationError, lines: dict[Loc, int], model: type[BaseModel]
 ) -> list[Problem]:
     known = OFFER_FIELDS if model is Catalogue else FIELD_NAMES
-    errors = [(_strip_tags(e["loc"]), e) for e in exc.errors(include_url=False)]
+    errors = [(_strip_tags((*e["loc"], *(e.get("ctx") or {}).get("loc", ()))), e)  # a model check may say where
+              for e in exc.errors(include_url=False)]  # fmt: skip
     problems = []
     for loc, error in errors:
         nested = any(other[: len(loc)] == loc and len(other) > len(loc) for other, _ in errors)
@@ -265,9 +267,12 @@ def load(paths: Sequence[Path]) -> Loaded:
 
 def _offer_problems(loaded: Loaded) -> list[Problem]:
     """A decide step naming an offer the catalogue lacks, or tags no offer has."""
+    if any(Path(problem.file).name in OFFER_NAMES for problem in loaded.problems):
+        return []  # the catalogue could not be read: its own problems are listed, "unknown offer" would mislead
     known = {offer.id for offer in loaded.catalogue.offers}
     tags = {tag for offer in loaded.catalogue.offers for tag in offer.tags}
     catalogue = loaded.catalogue_file or "offers.yaml"
+    none = "" if loaded.catalogue_file else " (there is no offers.yaml: the offer catalogue goes beside the journeys)"
     problems = []
     for journey in loaded.journeys:
         origin = loaded.origins.get(f"{journey.id}@{journey.version}", "")
@@ -282,12 +287,12 @@ def _offer_problems(loaded: Loaded) -> list[Problem]:
                 for index, offer_id in enumerate(offers):
                     if offer_id not in known:
                         hint = difflib.get_close_matches(offer_id, sorted(known), n=1)
-                        also = f" (did you mean {hint[0]!r}?)" if hint else ""
+                        also = f" (did you mean {hint[0]!r}?)" if hint else none
                         message = f"unknown offer {offer_id!r}: not in {catalogue}{also}"
                         problems.append(Problem(origin, _line_for((*loc, index), lines), where, message))
             else:
                 for tag in offers.tags:
                     if tag not in tags:
                         problems.append(Problem(origin, _line_for((*loc, "tags"), lines), where,
-                                                f"no offer in {catalogue} has the tag {tag!r}"))  # fmt: skip
+                                                f"no offer in {catalogue} has the tag {tag!r}{none}"))  # fmt: skip
     return problems

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from orchestrator.contract.journeys import (
     Channel,
@@ -104,11 +105,15 @@ class Catalogue(_Model):
 
     @model_validator(mode="after")
     def _unique(self) -> Catalogue:
-        seen: set[str] = set()
-        for offer in self.offers:
+        seen: dict[str, int] = {}
+        for index, offer in enumerate(self.offers):
             if offer.id in seen:
-                raise ValueError(f"offer id {offer.id!r} is given twice")
-            seen.add(offer.id)
+                # `loc` in the context: where the loader reports it (the repeated id's line, not the file's first)
+                raise PydanticCustomError(
+                    "duplicate_offer", f"duplicate offer id {offer.id!r} (also at offers.{seen[offer.id]})",
+                    {"loc": ("offers", index, "id")},
+                )  # fmt: skip
+            seen[offer.id] = index
         return self
 
     def select(self, offers: tuple[str, ...] | Any) -> tuple[str, ...]:

@@ -142,7 +142,7 @@ class ModelSnapshot:
         first (ties: sku); none of the `for_skus` nor of `exclude`; filled up with best sellers."""
         if top <= 0 or not self.baskets:
             return []
-        given = list(for_skus)  # a fixed order of addition: the same floats whatever order came in
+        given = sorted(set(for_skus))  # a fixed order of addition: the same floats whatever order came in
         leave_out = {*given, *exclude}
         scores: dict[str, float] = {}
         for sku in given:

@@ -66,7 +66,11 @@ class Candidate:
 
 
 def sends_within(times: Iterable[int], now: int, window: int) -> int:
-    return sum(1 for at in times if now - window < at <= now)
+    """The sends that one window of this length could hold together with a send at `now`: those less than `window`
+    before it, and also those less than `window` after it. Later sends exist when the customer's clock went back (a
+    late event in the worker runs at its own, earlier time after timers of a later time fired); without them a late
+    decision could put `max + 1` sends of the offer into one window."""
+    return sum(1 for at in times if abs(now - at) < window)
 
 
 def eligibility(

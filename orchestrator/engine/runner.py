@@ -116,6 +116,8 @@ class Engine:
                              [self.offers[o].spec for o in node.offers if o in self.offers])
         ]  # fmt: skip
         self.channels = frozenset(channel for spec in sendables for channel in (spec.channel, *spec.fallback))
+        # Whether any send asks for complementary products: the worker then learns them (stream/learning.py).
+        self.recommends = any(spec.recommend is not None for spec in sendables)
         self.policy = ContactPolicy(policy or Policy())
         self.secret = secret
         interest: dict[str, list[str]] = {}

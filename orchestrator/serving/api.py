@@ -24,12 +24,14 @@ from redis.backoff import ExponentialBackoff
 from orchestrator.dashboard import login_page
 from orchestrator.dashboard import render as render_dashboard
 from orchestrator.kpis import summarize
+from orchestrator.serving.complementary import TOP_SCHEMA, complementary, top_of
 from orchestrator.serving.connect import RedisClient, connect_redis, get_many, unavailable
 from orchestrator.serving.keys import SAFE_TRAITS, Keys
 from orchestrator.serving.openapi import Answer, Handler, Param, Route, document, package_version, public_paths
 from orchestrator.serving.redis import find_customer, read_kpis, read_step_order, read_trail
 from orchestrator.serving.schemas import (
     COUPON_CODE_PATTERN,
+    Complementary,
     Coupon,
     Customer,
     Error,
@@ -238,6 +240,16 @@ async def timeline(request: web.Request) -> web.Response:
     return _json(Timeline.model_validate({"customer": customer_key, "records": records}))
 
 
+async def products(request: web.Request) -> web.Response:
+    sku = _check_value(request.match_info["sku"], "sku")
+    try:
+        top = top_of(request.query.get("top"))
+    except ValueError as error:
+        raise _BadRequest(str(error)) from None
+    found = await complementary(request.app[_REDIS], request.app[_KEYS], sku, top)
+    return _error(404, "no complementary-products model yet") if found is None else _json(found)
+
+
 async def _summary(request: web.Request) -> dict[str, Any]:
     redis, keys = request.app[_REDIS], request.app[_KEYS]
     return summarize(await read_kpis(redis, keys), await read_step_order(redis, keys))
@@ -325,6 +337,14 @@ ROUTES: tuple[Route, ...] = (
                      400: Answer("Not a coupon code", Error),
                      404: Answer("Unknown coupon (never issued, or expired over 30 days ago)", UnknownCoupon),
                      **_FAILURES}),
+    Route("GET", "/v1/products/{sku}/complementary", products, "getComplementary",
+          "Products to offer with an item: those bought with it, then best sellers",
+          description="From the model the worker learned of the baskets (the `recommend` of journeys); an item it does "
+          "not know gets best sellers only. `top`: at most this many (default 10).",
+          params=(Param("sku", "path", _TEXT, "the item's sku"), Param("top", "query", TOP_SCHEMA, required=False)),
+          responses={200: Answer("The item and the products, best first", Complementary),
+                     400: Answer("Bad `top` or sku", Error),
+                     404: Answer("No model written yet (`no complementary-products model yet`)", Error), **_FAILURES}),
     Route("GET", "/v1/kpis", kpis, "getKpis",
           "Journey funnels, lift over holdout, cross-channel conversion, CLV, engagement, coupons",
           description="The JSON `orchestrator report --json` prints; definitions in docs/kpis.md.",

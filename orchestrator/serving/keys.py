@@ -16,6 +16,11 @@
   start: the dashboard draws funnels in that order.
 - `{p}merge:<event_id>`: JSON list of the anonymous customers this event merged, TTL 7 days: a replay of the event
   (after a crash) finds its links already written and must still hand those customers over.
+- `{p}model:version`: the complementary-products model's version (RFC 3339 text, plain string): it was learned from
+  the baskets bought before that time (`engine/affinity.py`). Written with (on a single Redis: after) the lists.
+- `{p}model:n:<sku>`: JSON list `[{"sku", "score"}]` of the item's neighbours, best first; written when they may
+  have changed, deleted when the item has none any more.
+- `{p}model:popular`: JSON list `[{"sku", "score"}]` of the best sellers (score: share of baskets), best first.
 
 All are written by the worker and read by `orchestrator api`, stores and senders.
 
@@ -34,6 +39,7 @@ MERGE_MEMORY_SECONDS = 7 * 24 * 3600  # how long a replayed event can still find
 COUPON_GRACE_SECONDS = 30 * 24 * 3600  # an expired coupon still answers "expired", not "unknown", this long
 TRAIL_LIMIT = 1000  # audit records kept per customer for `explain`; the audit topic keeps them all
 SAFE_TRAITS = ("first_name", "tier", "timezone", "language", "preferred_store")  # never email, phone, address
+MODEL_LIST_LIMIT = 50  # entries kept per neighbour list and in the best sellers: the API's largest `top`
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +69,12 @@ class Keys:
 
     def journeys(self) -> str:
         return f"{self.prefix}journeys"
+
+    def model_version(self) -> str:
+        return f"{self.prefix}model:version"
+
+    def model_neighbours(self, sku: str) -> str:
+        return f"{self.prefix}model:n:{sku}"
+
+    def model_popular(self) -> str:
+        return f"{self.prefix}model:popular"

@@ -55,6 +55,7 @@ class Param:
     schema: Mapping[str, Any]
     description: str | None = None
     examples: Mapping[str, Any] | None = None  # OpenAPI's: name -> {"value": ...}
+    required: bool = True  # a path parameter always is
 
 
 UNAUTHORISED = Answer(
@@ -128,7 +129,8 @@ def _response(answer: Answer) -> dict[str, Any]:
 
 
 def _parameter(param: Param) -> dict[str, Any]:
-    found: dict[str, Any] = {"name": param.name, "in": param.where, "required": True, "schema": dict(param.schema)}
+    found: dict[str, Any] = {"name": param.name, "in": param.where, "required": param.required or param.where == "path",
+                             "schema": dict(param.schema)}  # fmt: skip
     if param.description:
         found["description"] = param.description
     if param.examples:

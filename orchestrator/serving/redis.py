@@ -21,7 +21,14 @@ from orchestrator.engine import CustomerState
 from orchestrator.engine.identity import ANONYMOUS_ID, identifier_key
 from orchestrator.engine.runner import Record
 from orchestrator.serving.connect import RedisClient, get_many, unavailable
-from orchestrator.serving.keys import COUPON_GRACE_SECONDS, MERGE_MEMORY_SECONDS, SAFE_TRAITS, TRAIL_LIMIT, Keys
+from orchestrator.serving.keys import (
+    COUPON_GRACE_SECONDS,
+    MERGE_MEMORY_SECONDS,
+    MODEL_LIST_LIMIT,
+    SAFE_TRAITS,
+    TRAIL_LIMIT,
+    Keys,
+)
 from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
 log = logging.getLogger("orchestrator.redis")
@@ -203,6 +210,30 @@ class Serving:
                     record = {"code": code, "customer": state.key, **offer}
                     pipe.set(keys.coupon(code), orjson.dumps(record), ex=ttl)
 
+    async def write_model(
+        self, version: str, lists: Mapping[str, Sequence[Mapping[str, Any]]], popular: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """A model version: the neighbours of the items in `lists` (an empty list deletes the item's key), the best
+        sellers, then the version, in one round trip; entries as `{"sku", "score"}`, at most `MODEL_LIST_LIMIT`.
+        Not atomic (one key a command, as on a cluster): a read meanwhile may see some lists of the new version and
+        some of the old one, each of them whole. Idempotent: a retry writes the same values."""
+
+        def entries(found: Sequence[Mapping[str, Any]]) -> bytes:
+            return orjson.dumps([{"sku": e["sku"], "score": e["score"]} for e in found[:MODEL_LIST_LIMIT]])
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for sku, found in lists.items():
+                if found:
+                    pipe.set(self.keys.model_neighbours(sku), entries(found))
+                else:
+                    pipe.delete(self.keys.model_neighbours(sku))
+            pipe.set(self.keys.model_popular(), entries(popular))
+            pipe.set(self.keys.model_version(), version)
+            await pipe.execute()
+
+        await retrying("model write", write)
+
     async def record(self, customer: str, trail: Trail, kpis: KpiCounts | None = None) -> None:
         """Audit trail and KPI counts alone (for a customer with no summary: handed over or erased)."""
         pending = Pending()
@@ -300,3 +331,12 @@ async def read_kpis(redis: RedisClient, keys: Keys) -> Counter[str]:
         for field, value in (await redis.hgetall(name)).items():
             totals[field.decode() if isinstance(field, bytes) else field] += int(value)
     return totals
+
+
+async def read_model(redis: RedisClient, keys: Keys, sku: str) -> tuple[str | None, bytes | None, bytes | None]:
+    """The model's version (None: never written), the item's neighbours and the best sellers as stored (JSON), in
+    one MGET (on a cluster one per slot)."""
+    version, neighbours, popular = await get_many(
+        redis, [keys.model_version(), keys.model_neighbours(sku), keys.model_popular()]
+    )
+    return (version.decode() if isinstance(version, bytes) else version), neighbours, popular

@@ -215,6 +215,29 @@ class Timeline(Closed):
     records: list[AuditRecord] = Field(description="oldest first; the newest 1,000")
 
 
+# ------------------------------------------------------------------ complementary products
+
+
+class RecommendedProduct(Closed):
+    sku: str
+    score: Number = Field(description="affinity: cosine with the item (0-1); popular: share of baskets holding it")
+    source: Literal["affinity", "popular"] = Field(
+        description="`affinity`: bought with the item; `popular`: a best seller, filling up the list"
+    )
+
+
+class Complementary(Closed):
+    """Products to offer with an item, from the model the worker learned of the baskets (docs/api.md)."""
+
+    model_config = ConfigDict(protected_namespaces=())  # the field `model_version` is ours, not pydantic's
+
+    sku: str
+    model_version: DateTime = Field(description="the model was learned from the baskets bought before this time")
+    recommended: list[RecommendedProduct] = Field(
+        description="best first: the item's neighbours, then best sellers; never the item itself"
+    )
+
+
 # ------------------------------------------------------------------ KPIs (orchestrator.kpis.summarize)
 
 

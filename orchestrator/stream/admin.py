@@ -33,6 +33,7 @@ def wanted_topics(settings: Settings, channels: Iterable[str]) -> list[NewTopic]
         NewTopic(settings.topic_audit, partitions, replication, topic_configs=written),
         NewTopic(settings.topic_customers, partitions, replication, topic_configs=written),
         NewTopic(settings.topic_journeys, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(settings.topic_baskets, 1, replication, topic_configs={**written, "retention.ms": "-1"}),
         *(NewTopic(settings.actions_topic(c), partitions, replication, topic_configs=written)
           for c in sorted(set(channels))),
     ]  # fmt: skip

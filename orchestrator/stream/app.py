@@ -24,6 +24,7 @@ from orchestrator.stream import customer, ingest, loops
 from orchestrator.stream.batching import Staged, Tables
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.holding import Holding
+from orchestrator.stream.learning import Learning, follow
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.shell import Shell
@@ -58,6 +59,7 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
         watermarks=Watermarks(),
         holding=holding,
         parking=Parking(tables.parked),
+        learning=Learning(partitions.customers, engine.recommends),
         tables=tables,
         identity_secret=settings.identity_secret.get_secret_value().encode(),
     )  # fmt: skip
@@ -84,9 +86,15 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
     async def send_marks() -> None:
         await loops.send_marks(shell)
 
+    async def learn() -> None:
+        if shell.learning.active:
+            await follow(settings.kafka_bootstrap_servers, settings.topic_baskets, shell.learning,
+                         lambda: loops.publish_model(shell))  # fmt: skip
+
     topology.timer_table.on_recover(rebuild_index)
     topology.held_table.on_recover(rebuild_holding)
     app.task(announce_journeys)
+    app.task(learn)
     app.timer(interval=loops.LAG_INTERVAL)(lag.measure)
     app.timer(interval=settings.timer_interval)(send_marks)
     return app

@@ -25,6 +25,7 @@ from orchestrator.engine.runner import Record
 from orchestrator.engine.step import Item, Step, item_time, step
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.batching import Outbox, batches, send_all, source
+from orchestrator.stream.learning import encode_basket
 from orchestrator.stream.records import (
     MAX_STATE_BYTES,
     Absorb,
@@ -109,7 +110,7 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
     stored = customers.get(key)
     state = None if stored is None else decode_state(stored)
     late = late_record(state, item)
-    done = step(shell.engine, state, item)
+    done = step(shell.engine, state, item, models=shell.learning)
     if done.skipped:
         return  # a timer of a customer merged away or erased: nothing is pending
     if isinstance(item, Timer):
@@ -121,6 +122,9 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
     if encoded is not None and len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: to the DLQ
         raise Refused(f"the customer's state would grow to {len(encoded):,} bytes (limit {MAX_STATE_BYTES:,})")
     publish(shell, outbox, done.key, done.outcomes)
+    if shell.learning.active:
+        for basket in done.baskets:
+            outbox.send(shell.topology.baskets, None, encode_basket(partition, basket))
     if encoded is None:
         customers.pop(key, None)  # a tombstone in the changelog
     else:
@@ -203,7 +207,10 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
     current = shell.watermarks.current(partition)
     if current is None:
         return  # an input partition has not spoken yet
-    until, before = current
+    watermark, before = current
+    coverage = shell.watermarks.coverage(partition)
+    cap = shell.learning.cap(coverage)  # no further than the products model is complete (stream/learning.py)
+    until = watermark if cap is None else min(watermark, cap)
     for offset, raw in shell.holding.release(partition, until, before):
         await guarded(shell, outbox, message, offset, raw)
     waiting = shell.holding.next_time(partition)
@@ -211,7 +218,12 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
     for timer in shell.index.pop_due(partition, until if waiting is None else min(until, waiting)):
         if timers.get(timer_key(timer).encode()) is not None:  # else it fired with an event, or moved on
             await guarded(shell, outbox, message, message.offset, b"", timer)
-    shell.metrics.watermark_delay.labels(str(partition)).set(max(0.0, time.time() - until / 1000))
+    # Everything before `frontier` has run here: say so to the model's learners, behind this batch's baskets.
+    frontier = min(t for t in (watermark + 1, waiting, shell.index.next_due(partition)) if t is not None)
+    seal = shell.learning.seal(partition, frontier, coverage)
+    if seal is not None:
+        outbox.send(shell.topology.baskets, None, seal)
+    shell.metrics.watermark_delay.labels(str(partition)).set(max(0.0, time.time() - watermark / 1000))
 
 
 async def take(shell: Shell, outbox: Outbox, message: Any) -> None:

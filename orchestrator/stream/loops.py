@@ -11,11 +11,13 @@ import time
 import faust
 from aiokafka.errors import KafkaError
 
+from orchestrator.engine.affinity import model_version
 from orchestrator.stream.records import decode_timer, encode_mark
 from orchestrator.stream.shell import Shell
 
 log = logging.getLogger("orchestrator.worker")
 LAG_INTERVAL = 5.0  # seconds between consumer-lag measurements (one ListOffsets request)
+SERVED = 20  # neighbours per item, and best sellers, written to Redis for the API
 
 
 def owned_partitions(app: faust.App, topic: str) -> set[int]:
@@ -91,3 +93,12 @@ async def send_marks(shell: Shell) -> None:
         if isinstance(result, BaseException):
             log.warning("watermark mark not acknowledged (%s); next tick", result)
             return
+
+
+async def publish_model(shell: Shell) -> None:
+    """A new version of the complementary-products model: the changed items' neighbours and the best sellers to
+    Redis, for `GET /v1/products/{sku}/complementary`. Every worker learns the same model, so any may write."""
+    models = shell.learning.models
+    snapshot = models.current
+    await shell.serving.write_model(model_version(snapshot.version), snapshot.lists(models.changed(), SERVED),
+                                    snapshot.best_sellers(SERVED))  # fmt: skip

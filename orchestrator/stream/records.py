@@ -68,10 +68,11 @@ class Mark:
     source: int
     sources: int
     until: int
+    committed: int = 0  # the input partition's committed offset: the same in every customers partition's copy
 
 
 def encode_mark(mark: Mark) -> bytes:
-    return orjson.dumps({"mark": [mark.source, mark.sources, mark.until]})
+    return orjson.dumps({"mark": [mark.source, mark.sources, mark.until, mark.committed]})
 
 
 def _event_fields(event: Event) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from orchestrator.stream.batching import Tables
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.gate import stop_now
 from orchestrator.stream.holding import Holding
+from orchestrator.stream.learning import Learning
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.records import dlq_record
@@ -51,6 +52,7 @@ class Shell:
     holding: Holding  # records waiting for the watermark
     tables: Tables  # the customer agent's tables, through the current batch's writes
     parking: Parking
+    learning: Learning  # the complementary-products model, as every customers partition has sealed it
     identity_secret: bytes
 
     async def to_dlq(self, reason: str, message: Any, offset: int | None = None, value: bytes | None = None) -> None:

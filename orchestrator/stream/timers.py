@@ -34,6 +34,11 @@ class TimerIndex:
         for heap in self._heaps.values():
             heapq.heapify(heap)
 
+    def next_due(self, partition: int) -> int | None:
+        """The due time of the first timer indexed on `partition` (it may have gone stale since)."""
+        heap = self._heaps.get(partition)
+        return heap[0][0] if heap else None
+
     def pop_due(self, partition: int, now: int) -> list[Timer]:
         """Every timer of `partition` due at or before `now`, in due order, removed from the index."""
         heap = self._heaps.get(partition, [])

@@ -61,6 +61,7 @@ class Topology:
     dlq: faust.TopicT
     audit: faust.TopicT
     customers: faust.TopicT  # internal, keyed by customer key
+    baskets: faust.TopicT  # internal, one partition: what the model learns from (stream/learning.py)
     actions: Mapping[str, faust.TopicT]  # by channel
     customer_table: Any  # customer key -> encoded CustomerState
     timer_table: Any  # stream/timers.timer_key -> encoded timer (the durable copy of the timer index)
@@ -85,6 +86,7 @@ def declare(app: OrchestratorApp, settings: Settings, channels: Iterable[str]) -
         dlq=topic(settings.topic_dlq),
         audit=topic(settings.topic_audit),
         customers=topic(settings.topic_customers),
+        baskets=topic(settings.topic_baskets),
         actions={channel: topic(settings.actions_topic(channel)) for channel in channels},
         customer_table=customers,
         timer_table=timers,

@@ -71,7 +71,7 @@ class IngestProgress:
             if committed >= ends[tp]:  # caught up: quiet, or about to be; its next records are new
                 newest = max(newest, now)
             if newest > NEVER:
-                marks.append(Mark(tp.partition, self.sources, newest - self.lateness_ms))
+                marks.append(Mark(tp.partition, self.sources, newest - self.lateness_ms, committed))
         return marks
 
 
@@ -79,6 +79,7 @@ class IngestProgress:
 class _Newest:
     until: int
     offset: int  # where the mark was read on the customers partition
+    committed: int  # the input partition's committed offset the mark speaks for
 
 
 class Watermarks:
@@ -93,7 +94,7 @@ class Watermarks:
         if self._sources.get(partition) != mark.sources:  # the input has more partitions now: start again
             marks.clear()
             self._sources[partition] = mark.sources
-        marks[mark.source] = _Newest(mark.until, offset)
+        marks[mark.source] = _Newest(mark.until, offset, mark.committed)
 
     def current(self, partition: int) -> tuple[int, int] | None:
         """(watermark, offset of the oldest mark it rests on), or None while an input partition has not spoken."""
@@ -101,3 +102,7 @@ class Watermarks:
         if not marks or len(marks) < self._sources.get(partition, 0):
             return None
         return min(m.until for m in marks.values()), min(m.offset for m in marks.values())
+
+    def coverage(self, partition: int) -> dict[int, int]:
+        """Input partition -> the committed offset of its newest mark here: which input this partition has had."""
+        return {source: m.committed for source, m in self._marks.get(partition, {}).items()}

@@ -173,6 +173,7 @@ PROTECTED = [
     "/openapi.json",
     f"/v1/customers/{CUSTOMER}/timeline",
     "/v1/kpis",
+    "/v1/products/SKU-1/complementary",
     "/v1/no-such-path",
 ]
 
@@ -451,7 +452,7 @@ def test_openapi_document(settings: Settings) -> None:
         assert document["openapi"].startswith("3.1")
         assert set(document["paths"]) == {
             "/v1/customers/lookup", "/v1/customers/{customer}", "/v1/coupons/{code}", "/openapi.json", "/healthz",
-            "/v1/customers/{customer}/timeline", "/v1/kpis", "/dashboard", "/login",
+            "/v1/customers/{customer}/timeline", "/v1/kpis", "/dashboard", "/login", "/v1/products/{sku}/complementary",
         }  # fmt: skip
         assert document["components"]["securitySchemes"]["bearerAuth"] == {
             "type": "http", "scheme": "bearer", "description": "the value of ORCH_API_TOKEN",
@@ -461,6 +462,8 @@ def test_openapi_document(settings: Settings) -> None:
         lookup = document["paths"]["/v1/customers/lookup"]["get"]
         assert {p["name"] for p in lookup["parameters"]} == {"kind", "value"}
         assert {"200", "400", "401", "404"} <= set(lookup["responses"])
+        top = document["paths"]["/v1/products/{sku}/complementary"]["get"]["parameters"][1]
+        assert top["name"] == "top" and top["required"] is False and top["schema"]["maximum"] == 50
         refs = orjson.dumps(document).decode()
         for name in document["components"]["schemas"]:
             assert f"#/components/schemas/{name}" in refs or name == "Summary"

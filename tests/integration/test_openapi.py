@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio
 from pydantic import BaseModel
 
+from orchestrator.engine.affinity import PERIOD_MS, Basket, Models, model_version
 from orchestrator.engine.identity import identifier_key
 from orchestrator.report import kpis_of
 from orchestrator.serving.api import ROUTES, connect, openapi_document
@@ -73,9 +74,21 @@ async def publish_like_the_worker(client: redis.asyncio.Redis, settings: Setting
     return list(offers(simulator))
 
 
+async def write_model_like_the_worker(client: redis.asyncio.Redis, settings: Settings) -> None:
+    """A complementary-products model as the worker writes a version of it (`Serving.write_model`)."""
+    models = Models()
+    for number, skus in enumerate([("SNK-42", "SOCK-1"), ("SNK-42", "SOCK-1", "BAG"), ("BAG",)]):
+        models.add(Basket(f"b-{number}", to_ms(datetime.now(UTC)) - PERIOD_MS, skus))
+    snapshot = models.at(to_ms(datetime.now(UTC)))
+    await Serving(client, Keys(settings.redis_prefix)).write_model(
+        model_version(snapshot.version), snapshot.lists(models.changed()), snapshot.best_sellers()
+    )
+
+
 async def corrupt(client: redis.asyncio.Redis, settings: Settings) -> None:
     """Values the API cannot read: each Redis-reading route answers 500."""
     keys = Keys(settings.redis_prefix)
+    await client.set(keys.model_neighbours(CORRUPT), b'[{"sku": "A", "score": "high"}]')
     await client.set(keys.customer(CORRUPT), b"{not json")
     await client.zadd(keys.audit(CORRUPT), {b"0000000000.00000 {not json": 1})
     await client.set(keys.coupon(CORRUPT_COUPON), b"[1, 2]")
@@ -114,6 +127,10 @@ def calls(codes: list[str]) -> list[Call]:
         Call("GET", "/v1/coupons/k7qm-3xdp-9w2a-hf4t", 400),
         Call("GET", f"/v1/coupons/{GONE}", 404),
         Call("GET", f"/v1/coupons/{VALID}", 401, {}),
+        Call("GET", "/v1/products/SNK-42/complementary", 200),
+        Call("GET", "/v1/products/NEW-1/complementary?top=3", 200),  # an item the model does not know: best sellers
+        Call("GET", "/v1/products/SNK-42/complementary?top=51", 400),
+        Call("GET", "/v1/products/SNK-42/complementary", 401, WRONG),
         Call("GET", "/v1/kpis", 200),
         Call("GET", "/v1/kpis", 401, WRONG),
         Call("GET", "/dashboard", 200),
@@ -136,6 +153,7 @@ def failing(status: int) -> list[Call]:
         Call("GET", f"/v1/customers/{customer}", status),
         Call("GET", f"/v1/customers/{customer}/timeline", status),
         Call("GET", f"/v1/coupons/{CORRUPT_COUPON if status == 500 else VALID}", status),
+        Call("GET", f"/v1/products/{customer}/complementary", status),
         Call("GET", "/v1/kpis", status),
         Call("GET", "/dashboard", status),
     ]
@@ -181,6 +199,8 @@ def test_every_documented_answer_is_served_as_documented(settings: Settings) -> 
         await seed(client, settings)
         codes = await publish_like_the_worker(client, settings)
         async with api(settings, client) as http:
+            seen.add(await answer(http, Call("GET", "/v1/products/SNK-42/complementary", 404), document))  # no model
+            await write_model_like_the_worker(client, settings)
             for call in calls(codes):
                 seen.add(await answer(http, call, document))
             await corrupt(client, settings)

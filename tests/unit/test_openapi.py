@@ -13,6 +13,7 @@ import redis.asyncio
 from aiohttp import web
 from pydantic import BaseModel, SecretStr
 
+from orchestrator.engine.affinity import Basket, Models, model_version
 from orchestrator.kpis import summarize
 from orchestrator.report import kpis_of
 from orchestrator.serving import schemas
@@ -35,8 +36,8 @@ from tests.api_contract import (
 
 ENDPOINTS = {
     ("GET", "/v1/customers/lookup"), ("GET", "/v1/customers/{customer}"), ("GET", "/v1/customers/{customer}/timeline"),
-    ("GET", "/v1/coupons/{code}"), ("GET", "/v1/kpis"), ("GET", "/dashboard"), ("GET", "/login"), ("POST", "/login"),
-    ("GET", "/openapi.json"), ("GET", "/healthz"),
+    ("GET", "/v1/coupons/{code}"), ("GET", "/v1/products/{sku}/complementary"), ("GET", "/v1/kpis"),
+    ("GET", "/dashboard"), ("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json"), ("GET", "/healthz"),
 }  # fmt: skip
 
 
@@ -73,6 +74,12 @@ def answers() -> dict[str, Sample]:
     timeline = schemas.Timeline.model_validate({"customer": state.key, "records": simulator.result.audit})
     kpis = schemas.Kpis.model_validate(summarize(kpis_of(simulator.result).counts, engine.step_order()))
     unknown = schemas.UnknownCoupon(code="GONE-0000-0000-0000", state="unknown", error="unknown coupon")
+    models = Models()
+    for number, skus in enumerate([("BAG", "SNK-42", "SOCK-1"), ("SNK-42", "SOCK-1"), ("TEE-7",)]):
+        models.add(Basket(f"b-{number}", to_ms(now), skus))
+    learned = models.at(to_ms(now) + 3_600_000)
+    complementary = schemas.Complementary.model_validate({"sku": "SNK-42", "model_version": model_version(
+        learned.version), "recommended": learned.recommend(["SNK-42"], (), 3)})  # fmt: skip
     return {
         "coupon": ("GET", "/v1/coupons/{code}", 200, as_json(coupons["valid"])),
         "redeemed coupon": ("GET", "/v1/coupons/{code}", 200, as_json(coupons["redeemed"])),
@@ -82,6 +89,7 @@ def answers() -> dict[str, Sample]:
         "health": ("GET", "/healthz", 503, as_json(schemas.Health(status="unavailable"))),
         "unknown coupon": ("GET", "/v1/coupons/{code}", 404, as_json(unknown)),
         "error": ("GET", "/v1/coupons/{code}", 400, as_json(schemas.Error(error="not a coupon code"))),
+        "complementary": ("GET", "/v1/products/{sku}/complementary", 200, as_json(complementary)),
     }
 
 
@@ -212,6 +220,8 @@ def test_answers_built_from_what_the_worker_writes_are_the_documented_ones(answe
         ("Health", "status", "health"),
         ("UnknownCoupon", "error", "unknown coupon"),
         ("Error", "error", "error"),
+        ("Complementary", "model_version", "complementary"),
+        ("RecommendedProduct", "source", "complementary"),
     ],
 )
 def test_a_field_left_undocumented_is_reported(
