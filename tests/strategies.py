@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from orchestrator.contract.events import Event, event_from_document
 from orchestrator.contract.journeys import Journey, Policy
 from orchestrator.contract.loader import load
+from orchestrator.contract.offers import Catalogue
 from orchestrator.engine import Engine
 
 BASE = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday morning, just before the quiet window ends in Rome
@@ -109,6 +110,11 @@ def shipped() -> tuple[tuple[Journey, ...], Policy]:
     return tuple(loaded.journeys), loaded.policy
 
 
+@cache
+def shipped_catalogue() -> Catalogue:
+    return load([SHIPPED]).catalogue
+
+
 def journey_sets() -> dict[str, tuple[Journey, ...]]:
     return {"code": CODE_JOURNEYS, "shipped": shipped()[0], "both": CODE_JOURNEYS + shipped()[0]}
 
@@ -134,7 +140,7 @@ ENGINE_KEYS = tuple((j, p) for j in ("code", "shipped", "both") for p in ("cappe
 
 def make_engine(key: tuple[str, str]) -> Engine:
     """A fresh engine (nothing is shared between two calls but the immutable journey models)."""
-    return Engine(journey_sets()[key[0]], policies()[key[1]])
+    return Engine(journey_sets()[key[0]], policies()[key[1]], catalogue=shipped_catalogue())
 
 
 engine_keys = st.sampled_from(ENGINE_KEYS)

@@ -160,17 +160,38 @@ class OfferTags(_Model):
     tags: tuple[str, ...] = Field(min_length=1)
 
 
+_OFFERS_HELP = "write a list of offer ids such as [cart-10, free-gift], or {tags: [store]}"
+
+
+def _offer_choice(value: Any) -> Any:
+    """A decide step's `offers`, read here rather than as pydantic's union of a list and a mapping: its messages
+    would name both branches in pydantic's words (`offers.tuple[str, ...]: ...`, `offers.OfferTags.tags: ...`)."""
+    if isinstance(value, OfferTags):
+        return value
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError(f"offers must name at least one offer id: {_OFFERS_HELP}")
+        bad = [item for item in value if not isinstance(item, str) or not item]
+        if bad:
+            raise ValueError(f"{shown(bad[0])} is not an offer id: {_OFFERS_HELP}")
+        return tuple(value)
+    if isinstance(value, dict):
+        other = [str(key) for key in value if key != "tags"]
+        if other:
+            raise ValueError(f"unknown field {other[0]!r}: {_OFFERS_HELP}")
+        tags = value.get("tags")
+        if not isinstance(tags, list | tuple) or not tags or not all(isinstance(t, str) and t for t in tags):
+            raise ValueError(f"tags must list at least one tag, e.g. {{tags: [store]}}, got {shown(tags)}")
+        return OfferTags(tags=tuple(tags))
+    raise ValueError(f"offers: {_OFFERS_HELP}; got {shown(value)}")
+
+
 class DecideSpec(_Model):
-    offers: tuple[str, ...] | OfferTags = Field(description="offer ids, or {tags: [...]}")
+    offers: Annotated[tuple[str, ...] | OfferTags, BeforeValidator(_offer_choice)] = Field(
+        description="offer ids, or {tags: [...]}"
+    )
     pick: int = Field(default=1, ge=1)
     explore: Percent = 0.0
-
-    @field_validator("offers")
-    @classmethod
-    def _some(cls, value: tuple[str, ...] | OfferTags) -> tuple[str, ...] | OfferTags:
-        if isinstance(value, tuple) and not value:
-            raise ValueError("offers must name at least one offer id, or be {tags: [...]}")
-        return value
 
 
 class DecideStep(_Step):

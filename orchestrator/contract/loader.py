@@ -285,7 +285,7 @@ def _offer_problems(loaded: Loaded) -> list[Problem]:
             offers = step.decide.offers
             if isinstance(offers, tuple):
                 for index, offer_id in enumerate(offers):
-                    if offer_id not in known:
+                    if offer_id not in known and offer_id not in offers[:index]:  # each unknown id once
                         hint = difflib.get_close_matches(offer_id, sorted(known), n=1)
                         also = f" (did you mean {hint[0]!r}?)" if hint else none
                         message = f"unknown offer {offer_id!r}: not in {catalogue}{also}"

@@ -200,6 +200,12 @@ async def guarded(
                            None if offset == message.offset else raw)  # fmt: skip
 
 
+def model_cap(shell: Shell, partition: int) -> float:
+    """The latest event time `partition` may run now, as far as the products model is complete (stream/learning.py)."""
+    cap = shell.learning.cap(shell.watermarks.coverage(partition))
+    return float("inf") if cap is None else cap
+
+
 async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
     """A mark came in: release the held records the watermark has passed, in time order, then fire the timers it
     has passed (never past a record still held: its customer's timers would overtake it)."""
@@ -208,9 +214,7 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
     if current is None:
         return  # an input partition has not spoken yet
     watermark, before = current
-    coverage = shell.watermarks.coverage(partition)
-    cap = shell.learning.cap(coverage)  # no further than the products model is complete (stream/learning.py)
-    until = watermark if cap is None else min(watermark, cap)
+    until = int(min(watermark, model_cap(shell, partition)))
     for offset, raw in shell.holding.release(partition, until, before):
         await guarded(shell, outbox, message, offset, raw)
     waiting = shell.holding.next_time(partition)
@@ -220,7 +224,7 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
             await guarded(shell, outbox, message, message.offset, b"", timer)
     # Everything before `frontier` has run here: say so to the model's learners, behind this batch's baskets.
     frontier = min(t for t in (watermark + 1, waiting, shell.index.next_due(partition)) if t is not None)
-    seal = shell.learning.seal(partition, frontier, coverage)
+    seal = shell.learning.seal(partition, frontier, shell.watermarks.coverage(partition))
     if seal is not None:
         outbox.send(shell.topology.baskets, None, seal)
     shell.metrics.watermark_delay.labels(str(partition)).set(max(0.0, time.time() - watermark / 1000))
@@ -237,6 +241,8 @@ async def take(shell: Shell, outbox: Outbox, message: Any) -> None:
             await advance(shell, outbox, message)
         case Event() | Handover() | Expect():
             shell.holding.hold(message.partition, message.offset, item.ts, raw)
+        case Absorb() if item.event is not None and item.ts > model_cap(shell, message.partition):
+            shell.holding.hold(message.partition, message.offset, item.ts, raw)  # its event waits for the model
         case Timer() | Absorb():
             await guarded(shell, outbox, message, message.offset, raw, item)
         case _:

@@ -12,12 +12,13 @@ import faust
 from aiokafka.errors import KafkaError
 
 from orchestrator.engine.affinity import model_version
+from orchestrator.serving.keys import MODEL_LIST_LIMIT
 from orchestrator.stream.records import decode_timer, encode_mark
 from orchestrator.stream.shell import Shell
 
 log = logging.getLogger("orchestrator.worker")
 LAG_INTERVAL = 5.0  # seconds between consumer-lag measurements (one ListOffsets request)
-SERVED = 20  # neighbours per item, and best sellers, written to Redis for the API
+SERVED = MODEL_LIST_LIMIT  # neighbours per item written to Redis for the API (its largest `top`)
 
 
 def owned_partitions(app: faust.App, topic: str) -> set[int]:
@@ -101,4 +102,4 @@ async def publish_model(shell: Shell) -> None:
     models = shell.learning.models
     snapshot = models.current
     await shell.serving.write_model(model_version(snapshot.version), snapshot.lists(models.changed(), SERVED),
-                                    snapshot.best_sellers(SERVED))  # fmt: skip
+                                    snapshot.best_sellers(2 * SERVED + 1))  # a fill never runs short  # fmt: skip

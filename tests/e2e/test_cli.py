@@ -47,6 +47,55 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     assert lines[-1].startswith("3 problem(s)")
 
 
+def line_of(path: Path, text: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_validate_reports_offer_catalogue_problems_with_file_and_line(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "journeys", tmp_path / "j")
+    offers = tmp_path / "j" / "offers.yaml"
+    text = offers.read_text()
+    for old, new in (("within: 30d}", "within: 30x}"), ("weights: {profile.", "weights: {profil."),
+                     ("id: free-gift", "id: Free_Gift")):  # fmt: skip
+        assert old in text
+        text = text.replace(old, new, 1)
+    offers.write_text(text)
+    done = cli("validate", str(tmp_path / "j"))
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    for expected in (
+        f"{offers}:{line_of(offers, 'profil.')}: offers.0.score.weights.profil.cart_value: unknown path root 'profil'",
+        f"{offers}:{line_of(offers, '30x')}: offers.0.cap.within: bad duration '30x'",
+        f"{offers}:{line_of(offers, 'Free_Gift')}: offers.1.id: bad offer id 'Free_Gift': use lower-case letters",
+    ):
+        assert any(line.startswith(expected) for line in lines), (expected, lines)
+    assert not any("unknown offer" in line or "has the tag" in line for line in lines)  # the catalogue's fault
+    assert lines[-1].startswith("3 problem(s)")
+
+
+def test_validate_names_unknown_offers_and_tags_of_decide_steps(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "journeys", tmp_path / "j")
+    journey = tmp_path / "j" / "web-to-store.yaml"
+    shipped = journey.read_text()
+    assert "offers: {tags: [store]}" in shipped
+    journey.write_text(shipped.replace("offers: {tags: [store]}", "offers: [cart-10, free-gfit]"))
+    done = cli("validate", str(tmp_path / "j"))
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"{journey}:{line_of(journey, 'free-gfit')}: steps.0.on_event.0.decide.offers: unknown offer 'free-gfit': "
+        f"not in {tmp_path / 'j' / 'offers.yaml'} (did you mean 'free-gift'?)",
+        f"1 problem(s) in {tmp_path / 'j'}",
+    ]
+    journey.write_text(shipped)
+    (tmp_path / "j" / "offers.yaml").unlink()
+    done = cli("validate", str(tmp_path / "j"))
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == (
+        f"{journey}:{line_of(journey, 'tags: [store]')}: steps.0.on_event.0.decide.offers: no offer in offers.yaml "
+        "has the tag 'store' (there is no offers.yaml: the offer catalogue goes beside the journeys)"
+    )
+
+
 def test_simulate_prints_the_actions_as_json_lines() -> None:
     done = cli("simulate", "--journeys", "journeys", "--events", str(EXAMPLE))
     assert done.returncode == 0, done.stderr
@@ -76,7 +125,9 @@ def test_simulate_reads_stdin_and_explains_on_stderr() -> None:
     assert "customer c-giulia" in done.stderr
     assert "deferred    abandoned-cart v1 > reminder-email: push cart-reminder held until 2026-03-03T07:00:00Z" \
         in done.stderr  # fmt: skip
-    assert "suppressed  web-to-store v1 > store-coupon: instore store-coupon not sent: holdout" in done.stderr
+    assert "suppressed  web-to-store v2 > store-offer: instore store-coupon for offer cart-10 not sent: holdout" \
+        in done.stderr  # fmt: skip
+    assert "decided     web-to-store v2 > store-offer: picked cart-10" in done.stderr
 
 
 def test_simulate_until_and_audit_file(tmp_path: Path) -> None:

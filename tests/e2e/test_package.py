@@ -42,7 +42,7 @@ def test_the_built_wheel_installs_and_runs_the_shipped_journeys(tmp_path: Path) 
     orchestrator = venv / "bin" / "orchestrator"
     location = run(venv / "bin" / "python", "-c", "import orchestrator; print(orchestrator.__file__)", cwd=work)
     assert location.startswith(str(venv)), location
-    assert "wrote 6 files" in run(orchestrator, "init", ".", cwd=work)
+    assert "wrote 7 files" in run(orchestrator, "init", ".", cwd=work)
     assert sorted(p.name for p in (work / "journeys").glob("*.yaml")) == SHIPPED
     assert "ok: 4 journey(s) valid" in run(orchestrator, "validate", "journeys", cwd=work)
     installed = run(orchestrator, "simulate", "--journeys", "journeys", "--events", "examples/events.jsonl", cwd=work)

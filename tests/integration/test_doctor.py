@@ -50,7 +50,7 @@ def test_all_well_against_the_running_services(stack: Stack) -> None:
     assert list(found) == ["python", "settings", "journeys", "kafka", "topics", "transactions", "redis", "metrics",
                            "api"]  # fmt: skip
     assert found["kafka"].startswith(f"ok      kafka        {stack.bootstrap}: ")
-    assert found["topics"].startswith("ok      topics       0 of 12 exist as expected, 12 will be created by the")
+    assert found["topics"].startswith("ok      topics       0 of 13 exist as expected, 13 will be created by the")
     assert found["transactions"] == "ok      transactions allowed (ORCH_PROCESSING_GUARANTEE=exactly_once)"
     assert found["redis"].startswith(f"ok      redis        {stack.env['ORCH_REDIS_URL']}: Redis ")
 
@@ -76,4 +76,4 @@ def test_the_right_partition_count_is_fine(stack: Stack) -> None:
     done = doctor(stack, "--journeys", "journeys", "--skip", "redis,metrics,api")
     assert done.returncode == 0, done.stdout
     [topics] = [line for line in done.stdout.splitlines() if line.split()[1] == "topics"]
-    assert topics.startswith("ok      topics       2 of 12 exist as expected, 10 will be created by the worker (")
+    assert topics.startswith("ok      topics       2 of 13 exist as expected, 11 will be created by the worker (")
