@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 from orchestrator.simulate import by_customer
 
 

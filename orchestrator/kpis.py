@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 
 SEP = "\x1f"  # never in a journey id, step id, channel or reason
 DAY = "day"

@@ -19,7 +19,7 @@ from orchestrator.contract.events import Event, InvalidEvent, event_from_documen
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.affinity import Models
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 from orchestrator.engine.step import Handover, Item, Step, step
 
 

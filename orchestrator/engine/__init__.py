@@ -4,7 +4,8 @@ Nothing in this package performs I/O, reads a clock, draws random numbers or kee
 `tests/unit/test_purity.py` checks its imports.
 """
 
-from orchestrator.engine.runner import Engine, Outcome
+from orchestrator.engine.outcome import Outcome
+from orchestrator.engine.runner import Engine
 from orchestrator.engine.state import CustomerState, Timer
 
 __all__ = ("CustomerState", "Engine", "Outcome", "Timer")

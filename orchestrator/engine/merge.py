@@ -1,10 +1,12 @@
-"""Folding an anonymous customer's profile into the known customer it turned out to be."""
+"""Merging an anonymous customer into the known customer it turned out to be: its profile, runs and timers."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.engine.outcome import Outcome, audit
 from orchestrator.engine.profile import cart_value, remember_purchased
+from orchestrator.engine.state import SEEN_EVENT_IDS, CustomerState, History, Timer
 
 
 def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
@@ -40,3 +42,51 @@ def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
         remember_purchased(into, mine)  # the known customer's purchases count as the later ones
     if "last_store_id" in other:
         into.setdefault("last_store_id", other["last_store_id"])
+
+
+def absorb(state: CustomerState, other: CustomerState, now: int) -> Outcome:
+    """Merge an anonymous customer into `state` (the known one it turned out to be).
+
+    Profile folded in; runs move over with their timers (renumbered, so their action ids never
+    collide with the known customer's), except into a journey the known customer is already
+    running: that run ends, reason `merged`. The caller then empties `other`.
+    """
+    out = Outcome(state, now)
+    fold_profile(state.profile, other.profile)
+    for jid, theirs in other.history.items():
+        mine = state.history.setdefault(jid, History())
+        if jid in other.runs and jid not in state.runs:
+            continue  # counted below, as the run moves over
+        mine.runs += theirs.runs
+        if theirs.exited is not None and (mine.exited is None or theirs.exited > mine.exited):
+            mine.exited = theirs.exited
+    for jid, run in other.runs.items():
+        audit(out, "merged", run, into=state.key, **{"from": other.key})
+        if jid in state.runs:
+            audit(out, "exited", run, reason="merged")
+            continue
+        history = state.history.setdefault(jid, History())
+        history.runs += 1
+        history.version, history.entered, history.exited = run.version, run.entered, None
+        history.holdout, history.converted = run.holdout, other.history[jid].converted
+        history.path, history.offers = other.history[jid].path, other.history[jid].offers
+        offers = state.profile.get("offers", {})
+        for code, offer in other.profile.get("offers", {}).items():  # coupons the moved run issued follow it
+            if offer["journey"] == jid and offer["run"] == run.number and code in offers:
+                offers[code]["run"] = history.runs
+        run.number = history.runs
+        state.runs[jid] = run
+        if run.wait is not None:
+            state.timer_seq += 1
+            run.wait.token = f"{run.number}.{state.timer_seq}"
+            out.timers.append(Timer(run.wait.due, state.key, jid, run.wait.token))
+    state.sends = sorted(state.sends + other.sends)
+    for offer_id, times in other.offer_sends.items():
+        state.offer_sends[offer_id] = sorted(state.offer_sends.get(offer_id, []) + times)[-100:]
+    for event_id in other.seen:
+        state.seen.setdefault(event_id, None)
+    for identifier, seen_at in other.identifiers.items():
+        state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), seen_at)
+    while len(state.seen) > SEEN_EVENT_IDS:
+        del state.seen[next(iter(state.seen))]
+    return out

@@ -8,7 +8,6 @@ conversion, `exit_on`, a waiting run's `wait_for`, and last the trigger.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.contract.conditions import Scope
@@ -18,10 +17,12 @@ from orchestrator.contract.offers import Catalogue, Offer
 from orchestrator.contract.templates import Render
 from orchestrator.engine.affinity import Basket, Models, ModelSource, model_version
 from orchestrator.engine.compiled import CompiledJourney, Node, Recommendation, compile_journey, recommendation
+from orchestrator.engine.coupons import coupon_revenue, issue, redeem
 from orchestrator.engine.decision import choose, compile_offers, rank, remember_send
-from orchestrator.engine.ids import action_id, basket_id, coupon_code, unit_interval
+from orchestrator.engine.ids import action_id, basket_id, unit_interval
 from orchestrator.engine.localtime import customer_zone, next_local_time
-from orchestrator.engine.merge import fold_profile
+from orchestrator.engine.merge import absorb
+from orchestrator.engine.outcome import Outcome, Record, audit, offers_of
 from orchestrator.engine.policy import DEFER as DEFER_SEND
 from orchestrator.engine.policy import SUPPRESS, ContactPolicy, Decision, record_send
 from orchestrator.engine.profile import apply_event
@@ -45,34 +46,6 @@ FORGET = "forget"
 COUPON_REDEEMED = "coupon_redeemed"
 PURCHASE = "purchase"
 PATH_LIMIT = 8  # channels remembered on the way to a goal: enough for a path, bounded for the state
-
-Record = dict[str, Any]
-
-
-@dataclass(slots=True)
-class Outcome:
-    state: CustomerState
-    now: int
-    actions: list[Record] = field(default_factory=list)
-    audit: list[Record] = field(default_factory=list)
-    timers: list[Timer] = field(default_factory=list)  # newly scheduled; older ones may have gone stale
-    duplicate: bool = False
-    erased: bool = False  # a `forget` event: the shell deletes this customer's stored state and links
-    models: ModelSource | None = None  # the complementary-products model (None: an empty one)
-    baskets: list[Basket] = field(default_factory=list)  # what purchases teach that model
-    _at: str = ""
-
-    @property
-    def at(self) -> str:
-        if not self._at:
-            self._at = format_ms(self.now)
-        return self._at
-
-
-def event_audit(event: Event, duplicate: bool) -> Record:
-    """The record that places an event in a customer's timeline (`explain`), before the decisions it caused."""
-    return {"at": event.data["occurred_at"], "customer": event.customer, "kind": "duplicate" if duplicate else "event",
-            "event_id": event.id, "type": event.type, "channel": event.channel}  # fmt: skip
 
 
 class Engine:
@@ -164,9 +137,9 @@ class Engine:
             out.baskets.append(Basket(basket_id(state.key, event.id), event.ts, basket))
         self._track_paths(state, event, now)
         if event.type == COUPON_REDEEMED:
-            self._redeem(out, event)
+            redeem(out, event)
         elif event.type == PURCHASE:
-            self._coupon_revenue(out, event)
+            coupon_revenue(out, event)
         for jid in self.interest.get(event.type, ()):
             self._offer(out, jid, event)
         return out
@@ -193,51 +166,8 @@ class Engine:
         return out
 
     def absorb(self, state: CustomerState, other: CustomerState, now: int) -> Outcome:
-        """Merge an anonymous customer into `state` (the known one it turned out to be).
-
-        Profile folded in; runs move over with their timers (renumbered, so their action ids never
-        collide with the known customer's), except into a journey the known customer is already
-        running: that run ends, reason `merged`. The caller then empties `other`.
-        """
-        out = Outcome(state, now)
-        fold_profile(state.profile, other.profile)
-        for jid, theirs in other.history.items():
-            mine = state.history.setdefault(jid, History())
-            if jid in other.runs and jid not in state.runs:
-                continue  # counted below, as the run moves over
-            mine.runs += theirs.runs
-            if theirs.exited is not None and (mine.exited is None or theirs.exited > mine.exited):
-                mine.exited = theirs.exited
-        for jid, run in other.runs.items():
-            self._audit(out, "merged", run, into=state.key, **{"from": other.key})
-            if jid in state.runs:
-                self._audit(out, "exited", run, reason="merged")
-                continue
-            history = state.history.setdefault(jid, History())
-            history.runs += 1
-            history.version, history.entered, history.exited = run.version, run.entered, None
-            history.holdout, history.converted = run.holdout, other.history[jid].converted
-            history.path, history.offers = other.history[jid].path, other.history[jid].offers
-            offers = state.profile.get("offers", {})
-            for code, offer in other.profile.get("offers", {}).items():  # coupons the moved run issued follow it
-                if offer["journey"] == jid and offer["run"] == run.number and code in offers:
-                    offers[code]["run"] = history.runs
-            run.number = history.runs
-            state.runs[jid] = run
-            if run.wait is not None:
-                state.timer_seq += 1
-                run.wait.token = f"{run.number}.{state.timer_seq}"
-                out.timers.append(Timer(run.wait.due, state.key, jid, run.wait.token))
-        state.sends = sorted(state.sends + other.sends)
-        for offer_id, times in other.offer_sends.items():
-            state.offer_sends[offer_id] = sorted(state.offer_sends.get(offer_id, []) + times)[-100:]
-        for event_id in other.seen:
-            state.seen.setdefault(event_id, None)
-        for identifier, seen_at in other.identifiers.items():
-            state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), seen_at)
-        while len(state.seen) > SEEN_EVENT_IDS:
-            del state.seen[next(iter(state.seen))]
-        return out
+        """Merge an anonymous customer into `state` (the known one it turned out to be): engine/merge.py."""
+        return absorb(state, other, now)
 
     def _forget(self, out: Outcome, event: Event) -> None:
         """Right to erasure: everything about the customer goes; the shell deletes the stored state."""
@@ -246,44 +176,6 @@ class Engine:
         state.sends, state.seen, state.identifiers, state.offer_sends = [], {}, {}, {}
         out.erased = True
         self._audit(out, "erased", None, event_id=event.id)
-
-    def _redeem(self, out: Outcome, event: Event) -> None:
-        """A coupon used at the till: once, before it expires; it converts the journey that issued it."""
-        props = event.data["properties"]
-        offer = out.state.profile.get("offers", {}).get(props["code"])
-        reason = None
-        if offer is None:
-            reason = "unknown"
-        elif offer["status"] == "redeemed":
-            reason = "already_redeemed"
-        elif offer["expires_at"] <= out.at:
-            reason = "expired"
-        if reason is not None or offer is None:
-            self._audit(out, "coupon_rejected", None, code=props["code"], reason=reason, event_id=event.id)
-            return
-        offer.update(status="redeemed", redeemed_at=out.at, store_id=props.get("store_id"),
-                     order_id=props.get("order_id"))  # fmt: skip
-        value = props.get("value")
-        if value is not None:
-            offer["revenue"] = value
-        self._audit(out, "coupon_redeemed", None, code=props["code"], journey=offer["journey"], event_id=event.id,
-                    **({} if value is None else {"value": value}))  # fmt: skip
-        history = out.state.history.get(offer["journey"])
-        if history is not None and history.runs == offer["run"] and not history.converted:
-            history.converted = True
-            self._audit(out, "converted", None, journey=offer["journey"], version=history.version, run=history.runs,
-                        holdout=history.holdout, event_id=event.id, via="coupon", path=list(history.path),
-                        **self._offers_of(history))  # fmt: skip
-
-    def _coupon_revenue(self, out: Outcome, event: Event) -> None:
-        """A purchase paid with a redeemed coupon (same order_id): its value is that coupon's revenue, once."""
-        order_id = event.data["properties"]["order_id"]
-        for code, offer in out.state.profile.get("offers", {}).items():
-            if offer["status"] == "redeemed" and offer.get("order_id") == order_id and "revenue" not in offer:
-                offer["revenue"] = event.data["properties"]["value"]
-                self._audit(out, "coupon_revenue", None, code=code, journey=offer["journey"],
-                            value=offer["revenue"], event_id=event.id)  # fmt: skip
-                return
 
     def fire_due(self, state: CustomerState, now: int, models: ModelSource | None = None) -> list[Outcome]:
         """Fire this customer's own timers due at or before `now`, in due order, each at its due time.
@@ -314,7 +206,7 @@ class Engine:
                 history.converted = True
                 self._audit(out, "converted", None, journey=jid, version=history.version, run=history.runs,
                             holdout=history.holdout, event_id=event.id, path=list(history.path),
-                            **self._offers_of(history))  # fmt: skip
+                            **offers_of(history))  # fmt: skip
         run = state.runs.get(jid)
         if run is not None:
             compiled = self.versions[jid].get(run.version)
@@ -492,16 +384,7 @@ class Engine:
             action["data"]["recommended"] = recommended(recommend, scope, state.profile, snapshot)
             action["model_version"] = model_version(snapshot.version)
         if spec.coupon is not None:
-            coupon = {
-                "code": coupon_code(aid, self.secret),
-                "discount_percent": spec.coupon.discount_percent,
-                "expires_at": format_ms(now + spec.coupon.valid_for),
-            }
-            action["coupon"] = coupon
-            state.profile.setdefault("offers", {})[coupon["code"]] = {
-                "journey": run.journey, "run": run.number, "action_id": aid, "issued_at": out.at,
-                "discount_percent": coupon["discount_percent"], "expires_at": coupon["expires_at"], "status": "issued",
-            }  # fmt: skip
+            issue(out, run, action, spec.coupon, self.secret)
         if isinstance(spec, Offer):
             action.update(tag)
             remember_send(state.offer_sends, spec, now)
@@ -525,18 +408,9 @@ class Engine:
     # ----------------------------------------------------------------------------------- helpers
 
     @staticmethod
-    def _offers_of(history: History) -> Record:
-        """What a `converted` record says of the offers sent in the run (kpis: each offer's conversions)."""
-        return {"offers": [{"offer": o, "explore": e} for o, e in history.offers]} if history.offers else {}
-
-    @staticmethod
     def _scope(run: Run, state: CustomerState) -> Scope:
         return (run.cause, run.entry, state.profile)
 
     @staticmethod
     def _audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:
-        record: Record = {"at": out.at, "customer": out.state.key, "kind": kind}
-        if of is not None:
-            record.update(journey=of.journey, version=of.version, run=of.number)
-        record.update(fields)
-        out.audit.append(record)
+        audit(out, kind, of, **fields)

@@ -22,7 +22,8 @@ from typing import Any, assert_never
 from orchestrator import kpis
 from orchestrator.contract.events import Event
 from orchestrator.engine.affinity import Basket, ModelSource
-from orchestrator.engine.runner import Engine, Outcome, Record, event_audit
+from orchestrator.engine.outcome import Outcome, Record, event_audit
+from orchestrator.engine.runner import Engine
 from orchestrator.engine.state import CustomerState, Timer
 
 

@@ -19,7 +19,7 @@ import orjson
 
 from orchestrator.engine import CustomerState
 from orchestrator.engine.identity import ANONYMOUS_ID, identifier_key
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 from orchestrator.serving.connect import RedisClient, get_many, unavailable
 from orchestrator.serving.keys import (
     COUPON_GRACE_SECONDS,

@@ -21,7 +21,7 @@ import orjson
 from orchestrator import kpis
 from orchestrator.contract.events import Event
 from orchestrator.engine import CustomerState, Outcome, Timer
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 from orchestrator.engine.step import Item, Step, item_time, step
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.batching import Outbox, batches, send_all, source

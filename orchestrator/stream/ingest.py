@@ -15,7 +15,7 @@ import orjson
 
 from orchestrator.contract.events import Event
 from orchestrator.engine.identity import conflict_records, event_identifiers, resolve_event
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.batching import Outbox, batches, send_all, source
 from orchestrator.stream.records import Rejected, accept, encode_event, encode_expect, encode_handover

@@ -23,7 +23,7 @@ from orchestrator.contract.events import Event, event_from_document
 from orchestrator.contract.journeys import Journey, Policy
 from orchestrator.contract.offers import Catalogue
 from orchestrator.engine import CustomerState, Engine
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 from orchestrator.engine.state import DEFER
 from orchestrator.simulate import Result, Simulator
 from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from orchestrator.engine import CustomerState, Outcome
 from orchestrator.engine.identity import event_identifiers, resolve_event
 from orchestrator.engine.localtime import customer_zone, quiet_until
-from orchestrator.engine.runner import Record
+from orchestrator.engine.outcome import Record
 from orchestrator.simulate import Result, Simulator, simulate
 from orchestrator.timefmt import parse_clock, parse_rfc3339, to_ms
 from tests.strategies import (
