@@ -79,7 +79,8 @@ def validate(paths: tuple[Path, ...]) -> None:
         raise SystemExit(EXIT_INPUT)
     policy = loaded.policy_file or "built-in defaults (no policy.yaml)"
     names = ", ".join(f"{j.id} v{j.version}" for j in loaded.journeys)
-    click.echo(f"ok: {len(loaded.journeys)} journey(s) valid ({names}); contact policy: {policy}")
+    offers = f"; offers: {len(loaded.catalogue.offers)} in {loaded.catalogue_file}" if loaded.catalogue_file else ""
+    click.echo(f"ok: {len(loaded.journeys)} journey(s) valid ({names}); contact policy: {policy}{offers}")
 
 
 @cli.command()
