@@ -1,50 +1,26 @@
-"""The `orchestrator` command. Exit codes: 0 fine, 1 the input is wrong (journeys, events),
-2 the command line is wrong, 70 an internal error (set ORCH_DEBUG=1 for the traceback)."""
+"""The `orchestrator` command: the offline commands here (validate, init, doctor, simulate, report, affinities),
+those against Kafka and Redis in `cli_services.py`. Exit codes: `cli_common.py`."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
 import sys
-import time
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
 
 import click
 import orjson
-from redis.exceptions import RedisError
 
+from orchestrator import cli_services
+from orchestrator.cli_common import EXIT_INPUT, EXIT_INTERNAL, err, journeys_option, load_or_exit
 from orchestrator.contract.loader import Loaded, load
 from orchestrator.engine import Engine
 from orchestrator.explain import diff_actions, render_diff, timelines
 from orchestrator.process import tune_gc
-from orchestrator.serving.keys import TRAIL_LIMIT
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.shipped import Part, shipped
 from orchestrator.simulate import EventLog, Result, Simulator, read_event_lines
 from orchestrator.timefmt import parse_rfc3339, to_ms
-
-EXIT_INPUT = 1
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a service (Redis, Kafka) cannot be reached
-EXIT_INTERNAL = 70
-KIND = re.compile(r"[a-z0-9_]+")
-
-
-def _err(line: str = "") -> None:
-    click.echo(line, err=True)
-
-
-def _load_or_exit(paths: Iterable[Path]) -> Loaded:
-    loaded = load(list(paths))
-    for problem in loaded.problems:
-        _err(str(problem))
-    if not loaded.ok:
-        _err(f"{len(loaded.problems)} problem(s): fix them and run `orchestrator validate` again")
-        raise SystemExit(EXIT_INPUT)
-    return loaded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": ENV_PREFIX[:-1]})
@@ -54,12 +30,6 @@ def cli() -> None:
 
     Settings come from ORCH_* environment variables; see README.md.
     """
-
-
-journeys_option = click.option(
-    "--journeys", "journeys_dir", type=click.Path(path_type=Path), default=None,
-    help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).",
-)  # fmt: skip
 
 
 @cli.command()
@@ -99,14 +69,14 @@ def init(folder: Path, force: bool) -> None:
             if item.name.endswith((".yaml", ".jsonl"))]  # fmt: skip
     existing = [str(target) for target, _ in plan if target.exists()]
     if existing and not force:
-        _err(f"{existing[0]}: already exists ({len(existing)} file(s) in all); nothing written (use --force)")
+        err(f"{existing[0]}: already exists ({len(existing)} file(s) in all); nothing written (use --force)")
         raise SystemExit(EXIT_INPUT)
     try:
         for target, item in plan:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(item.read_bytes())
     except OSError as exc:
-        _err(f"{exc.filename or folder}: cannot write: {exc.strerror or exc}")
+        err(f"{exc.filename or folder}: cannot write: {exc.strerror or exc}")
         raise SystemExit(EXIT_INPUT) from None
     click.echo(f"wrote {len(plan)} files to {folder}: try `orchestrator simulate --journeys {folder / 'journeys'} "
                f"--events {folder / 'examples' / 'events.jsonl'} --explain`")
@@ -161,10 +131,10 @@ def _read_events(path: str) -> EventLog:
             with open(path, "rb") as handle:
                 log = read_event_lines(handle)
     except OSError as exc:
-        _err(f"{path}: cannot read the event log: {exc.strerror or exc}")
+        err(f"{path}: cannot read the event log: {exc.strerror or exc}")
         raise SystemExit(EXIT_INPUT) from None
     for bad in log.bad:
-        _err(f"{path}:{bad.line}: skipped: {bad.reason}")
+        err(f"{path}:{bad.line}: skipped: {bad.reason}")
     return log
 
 
@@ -247,8 +217,8 @@ def simulate(
     Prints the actions that would be sent as JSON lines on stdout, in the order decided.
     A bad input line is reported on stderr with its number and skipped.
     """
-    loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
-    other = _load_or_exit([compare_dir]) if compare_dir else None
+    loaded = load_or_exit([journeys_dir or Settings().journeys_dir])
+    other = load_or_exit([compare_dir]) if compare_dir else None
     log = _read_events(events_file)
     result = _run(_engine(loaded), log, until, explain=explain)
     if other is None:
@@ -265,8 +235,8 @@ def simulate(
             handle.writelines(orjson.dumps(record) + b"\n" for record in result.audit)
     if explain:
         for line in timelines(result.audit):
-            _err(line)
-    _err(_summary(result, log))
+            err(line)
+    err(_summary(result, log))
 
 
 @cli.command()
@@ -285,7 +255,7 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
     from orchestrator import dashboard
     from orchestrator.report import kpis_of, print_report
 
-    loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
+    loaded = load_or_exit([journeys_dir or Settings().journeys_dir])
     log = _read_events(events_file)
     engine = _engine(loaded)
     summary = kpis_of(_run(engine, log, None, explain=False)).summary(engine.step_order())
@@ -298,201 +268,9 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
         try:
             html_file.write_text(dashboard.render(summary, generated=generated), encoding="utf-8")
         except OSError as exc:
-            _err(f"{html_file}: cannot write the dashboard: {exc.strerror or exc}")
+            err(f"{html_file}: cannot write the dashboard: {exc.strerror or exc}")
             raise SystemExit(EXIT_INPUT) from None
-        _err(f"dashboard written to {html_file}")
-
-
-@cli.command()
-@journeys_option
-def worker(journeys_dir: Path | None) -> None:
-    """Run the streaming worker (Faust) on Kafka until stopped with Ctrl-C or SIGTERM.
-
-    Journeys are validated first: a bad file stops the start with the validator's messages.
-    Every setting comes from ORCH_* environment variables (see docs/streaming.md).
-    """
-    from orchestrator.stream.admin import ArchiveConflict
-    from orchestrator.stream.worker import run_worker
-
-    settings = Settings()
-    loaded = _load_or_exit([journeys_dir or settings.journeys_dir])
-    _err(f"worker {settings.app_id}: {len(loaded.journeys)} journey(s), Kafka {settings.kafka_bootstrap_servers}, "
-         f"store {settings.store}, {settings.processing_guarantee}")  # fmt: skip
-    try:
-        run_worker(settings, loaded)
-    except ArchiveConflict as exc:
-        _err(f"refusing to start: {exc}")
-        raise SystemExit(EXIT_INPUT) from None
-
-
-@cli.command()
-@click.argument("file", type=click.File("rb"))
-@click.option("--topic", default=None, help="Topic (default: $ORCH_TOPIC_TOUCHPOINTS or touchpoints).")
-def send(file: BinaryIO, topic: str | None) -> None:
-    """Produce the events of FILE (JSON lines, '-' for stdin) to Kafka, keyed by customer.
-
-    Lines are sent as they are, even invalid ones: the worker puts those on the dead-letter topic.
-    """
-    from orchestrator.stream.client import send_lines
-
-    settings = Settings()
-    target = topic or settings.topic_touchpoints
-    lines = file.readlines()
-    with click.progressbar(length=len(lines), label=f"sending to {target}", file=sys.stderr) as bar:
-        sent = asyncio.run(send_lines(settings, lines, target, bar.update))
-    _err(f"sent {sent} record(s) to {target} on {settings.kafka_bootstrap_servers}")
-
-
-@cli.command()
-@click.argument("channels", nargs=-1)
-@click.option("--from-beginning", is_flag=True, help="Start at the oldest action, not the newest.")
-@click.option("--max", "limit", type=click.IntRange(min=1), default=None, help="Stop after this many actions.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Stop after this many idle seconds.")
-def tail(channels: tuple[str, ...], from_beginning: bool, limit: int | None, timeout: float | None) -> None:
-    """Print actions as they arrive (JSON lines) from actions.<CHANNEL> topics, or all of them.
-
-    Reads with isolation_level=read_committed, as every sender must.
-    """
-    from orchestrator.stream.client import tail_actions
-
-    settings = Settings()
-
-    async def show() -> int:
-        count = 0
-        async for value in tail_actions(settings, channels, from_beginning=from_beginning, idle_timeout=timeout):
-            sys.stdout.buffer.write(value + b"\n")
-            sys.stdout.buffer.flush()
-            count += 1
-            if limit is not None and count >= limit:
-                break
-        return count
-
-    shown = asyncio.run(show())
-    _err(f"{shown} action(s)")
-
-
-@cli.command()
-def api() -> None:
-    """Serve the HTTP API for stores and senders (customer lookup, offers, coupon checks) from Redis.
-
-    Needs ORCH_API_TOKEN: every endpoint but /healthz wants `Authorization: Bearer <token>`.
-    Listens on ORCH_API_HOST:ORCH_API_PORT (127.0.0.1:8080); the OpenAPI document is at /openapi.json.
-    """
-    from orchestrator.serving.api import run_api
-
-    settings = Settings()
-    if settings.api_token is None or not settings.api_token.get_secret_value().strip():
-        _err("refusing to start: set ORCH_API_TOKEN (every endpoint needs a bearer token)")
-        raise SystemExit(EXIT_INPUT)
-    _err(f"API on http://{settings.api_host}:{settings.api_port} (Redis {settings.redis_url})")
-    run_api(settings)
-
-
-def _identity(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        kind, sep, raw = value.partition("=")
-        if not sep or not kind or not raw:
-            raise click.BadParameter(f"{value!r}: write KIND=VALUE, e.g. email=anna@example.com")
-        pairs[kind] = raw
-    return pairs
-
-
-@cli.command()
-@click.option("--customer", "customer_id", default=None, help="The customer_id to erase.")
-@click.option(
-    "--identity",
-    "identities",
-    multiple=True,
-    callback=_identity,
-    metavar="KIND=VALUE",
-    help="Or find the customer by an identifier, e.g. --identity email=anna@example.com (repeatable).",
-)
-def forget(customer_id: str | None, identities: dict[str, str]) -> None:
-    """Erase a customer (right to erasure): sends a `forget` event that the worker applies.
-
-    The worker removes the profile, journey runs, pending timers, identity links, the Redis summary
-    and offers, and writes tombstones so compacted changelogs forget too.
-    """
-    from orchestrator.stream.client import send_lines
-    from orchestrator.timefmt import format_ms
-
-    if customer_id is None and not identities:
-        raise click.UsageError("name the customer: --customer ID or --identity KIND=VALUE")
-    settings = Settings()
-    now = int(time.time() * 1000)
-    event: dict[str, object] = {"event_id": f"forget-{now}", "type": "forget", "occurred_at": format_ms(now),
-                                "channel": "system"}  # fmt: skip
-    if customer_id is not None:
-        event["customer_id"] = customer_id
-    if identities:
-        event["identities"] = identities
-    asyncio.run(send_lines(settings, [orjson.dumps(event)], settings.topic_touchpoints))
-    _err(f"erasure requested ({event['event_id']}); the worker applies it in order with the customer's events")
-
-
-def _who(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, str]:
-    kind, sep, raw = value.partition("=")
-    if sep and KIND.fullmatch(kind) and raw:
-        return kind, raw
-    if not value.strip():
-        raise click.BadParameter("name a customer: a customer_id, or KIND=VALUE such as email=anna@example.com")
-    return "customer_id", value
-
-
-@cli.command()
-@click.option("--customer", "who", required=True, callback=_who, metavar="ID",
-              help="A customer_id, or any identifier as KIND=VALUE: email=anna@example.com, anonymous_id=a-42.")
-@click.option("--json", "as_json", is_flag=True, help="Print the audit records as JSON lines instead.")
-@click.option("--limit", type=click.IntRange(1, TRAIL_LIMIT), default=TRAIL_LIMIT, show_default=True,
-              help="At most this many of the newest records.")
-def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
-    """Why did (or didn't) this customer get a message? Their timeline: events, journeys entered, steps,
-    sends, suppressions with the reason, exits, conversions, merges, as the worker decided them.
-
-    Reads the audit trail the worker keeps in Redis (one lookup); exit 1 when there is none.
-    """
-    from orchestrator.serving.connect import connect_redis
-    from orchestrator.serving.keys import Keys
-    from orchestrator.serving.redis import find_customer, read_trail
-
-    settings = Settings()
-    kind, value = who
-
-    async def read() -> tuple[str | None, list[dict[str, object]]]:
-        redis = connect_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        try:
-            keys, secret = Keys(settings.redis_prefix), settings.identity_secret.get_secret_value().encode()
-            customer = await find_customer(redis, keys, kind, value, secret)
-            return customer, (await read_trail(redis, keys, customer, limit) if customer else [])
-        finally:
-            await redis.aclose()
-
-    try:
-        customer, records = asyncio.run(read())
-    except (OSError, RedisError) as exc:
-        _err(f"cannot read Redis at {settings.redis_url}: {exc}")
-        raise SystemExit(EXIT_UNAVAILABLE) from None
-    if not records:
-        known = f" (customer {customer})" if customer else " (unknown identifier)"
-        _err(f"no audit records for {kind} {value!r}{known}")
-        raise SystemExit(EXIT_INPUT)
-    for line in (orjson.dumps(r).decode() for r in records) if as_json else timelines(records):
-        click.echo(line)
-
-
-@cli.command("rebuild-serving")
-def rebuild_serving() -> None:
-    """Refill Redis (summaries, coupons, identity graph, KPI counters) from the worker's tables in Kafka."""
-    from orchestrator.stream.rebuild import read_states, write_kpis, write_serving
-
-    settings = Settings()
-    states = asyncio.run(read_states(settings))
-    with click.progressbar(length=len(states), label="rebuilding Redis", file=sys.stderr) as bar:
-        links = asyncio.run(write_serving(settings, states, bar.update))
-    partitions = asyncio.run(write_kpis(settings))
-    _err(f"rebuilt {len(states)} customer(s) and {links} identifier link(s) in {settings.redis_url}, and the KPI "
-         f"counters of {partitions} partition(s); audit trails are not rebuilt (their source is journeys.audit)")
+        err(f"dashboard written to {html_file}")
 
 
 @cli.command()
@@ -509,13 +287,17 @@ def affinities(journeys_dir: Path | None, events_file: str, sku: str | None, top
     """
     from orchestrator.products import learn, print_affinities
 
-    loaded = _load_or_exit([journeys_dir or Settings().journeys_dir])
+    loaded = load_or_exit([journeys_dir or Settings().journeys_dir])
     log = _read_events(events_file)
     snapshot = learn(_engine(loaded), log.events, Settings().identity_secret.get_secret_value().encode())
     problem = print_affinities(snapshot, sku, top)
     if problem is not None:
-        _err(f"{events_file}: {problem}")
+        err(f"{events_file}: {problem}")
         raise SystemExit(EXIT_INPUT)
+
+
+for command in cli_services.COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:
@@ -525,10 +307,10 @@ def main() -> None:
     except SystemExit:
         raise
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         raise SystemExit(130) from None
     except Exception as exc:  # the last line of defence: never show a user a traceback
         if os.environ.get(f"{ENV_PREFIX}DEBUG"):
             raise
-        _err(f"internal error: {type(exc).__name__}: {exc} (set {ENV_PREFIX}DEBUG=1 for details)")
+        err(f"internal error: {type(exc).__name__}: {exc} (set {ENV_PREFIX}DEBUG=1 for details)")
         raise SystemExit(EXIT_INTERNAL) from None

@@ -1,0 +1,42 @@
+"""What the `orchestrator` commands share: exit codes, error lines on stderr, loading journeys or exiting.
+
+Exit codes: 0 fine, 1 the input is wrong (journeys, events), 2 the command line is wrong, 69 a service (Kafka,
+Redis) cannot be reached, 70 an internal error (set ORCH_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from orchestrator.contract.loader import Loaded, load
+
+EXIT_INPUT = 1
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a service (Redis, Kafka) cannot be reached
+EXIT_INTERNAL = 70
+KIND = re.compile(r"[a-z0-9_]+")
+
+
+def err(line: str = "") -> None:
+    click.echo(line, err=True)
+
+
+def load_or_exit(paths: Iterable[Path]) -> Loaded:
+    loaded = load(list(paths))
+    for problem in loaded.problems:
+        err(str(problem))
+    if not loaded.ok:
+        err(f"{len(loaded.problems)} problem(s): fix them and run `orchestrator validate` again")
+        raise SystemExit(EXIT_INPUT)
+    return loaded
+
+
+journeys_option = click.option(
+    "--journeys", "journeys_dir", type=click.Path(path_type=Path), default=None,
+    help="Journeys folder (default: $ORCH_JOURNEYS_DIR or journeys/).",
+)  # fmt: skip
+
+
