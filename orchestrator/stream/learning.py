@@ -76,7 +76,8 @@ class Learning:
             if basket.id not in self.baskets:
                 self.baskets[basket.id] = basket
                 self.models.add(basket)
-                self.stale |= basket.ts < self.models.version
+                if basket.ts < self.models.version:  # an hour already folded (a backfill): fold afresh
+                    self.stale, self.recent = True, {}
         elif record["k"] == "seal":
             self.seals[record["p"]] = (record["until"], dict(record["input"]))
 

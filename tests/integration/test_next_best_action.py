@@ -6,6 +6,7 @@ orchestrator/stream/learning.py) and the worker must wait for every partition to
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -66,3 +67,24 @@ def test_worker_decides_and_recommends_as_simulate_says(stack: Stack) -> None:
     got = stack.actions(CHANNELS, until=len(expected), timeout=120)
     assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)
     assert by_id(got) == by_id(expected)  # offer, explore, data.recommended and model_version included
+
+
+@pytest.mark.skip(reason="known bug, open: after the takeover the survivor sometimes holds records for ever "
+                         "(4 of 6 runs on 2026-12-01; 22 records in `held`, all partitions sealed): see the note")
+def test_two_workers_learn_the_same_model_and_one_takes_over(stack: Stack) -> None:
+    """Partitions split between two workers, each learning the model from the other's seals; then one stops mid-log
+    and the other takes its partitions (and their seals) over. Reproduces a stall: run it without the skip."""
+    stack.env["ORCH_TOPIC_PARTITIONS"] = "4"
+    events = history()
+    expected = expected_actions(JOURNEYS, events)
+    stack.start_worker("w1", journeys=JOURNEYS)
+    w2 = stack.start_worker("w2", journeys=JOURNEYS)
+    stack.wait_for_log("w1", "timer index rebuilt", count=2)  # w1 rebalanced to share with w2
+    half = len(events) // 2
+    stack.produce(events[:half])
+    time.sleep(3)
+    stack.stop(w2)
+    stack.produce(events[half:])
+    got = stack.actions(CHANNELS, until=len(expected), timeout=120)
+    assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)
+    assert by_id(got) == by_id(expected)
