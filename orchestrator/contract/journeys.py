@@ -12,6 +12,7 @@ import zoneinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -101,19 +102,21 @@ class Recommend(_Model):
     top: int = Field(default=3, ge=1, le=50)
 
 
+def _template(value: dict[str, Any]) -> dict[str, Any]:
+    compile_template(value)
+    return value
+
+
+Data = Annotated[dict[str, Any], AfterValidator(_template)]  # a send's or an offer's `data`, checked as a template
+
+
 class SendSpec(_Model):
     channel: Channel
     template: str = Field(min_length=1)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Data = Field(default_factory=dict)
     fallback: tuple[Channel, ...] = ()
     coupon: Coupon | None = None
     recommend: Recommend | None = None
-
-    @field_validator("data")
-    @classmethod
-    def _templates(cls, value: dict[str, Any]) -> dict[str, Any]:
-        compile_template(value)
-        return value
 
 
 class WaitUntilSpec(_Model):

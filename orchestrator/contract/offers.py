@@ -16,12 +16,12 @@ from orchestrator.contract.journeys import (
     Channel,
     Condition,
     Coupon,
+    Data,
     DurationMs,
     PathText,
     Recommend,
     _Model,
 )
-from orchestrator.contract.templates import compile_template
 from orchestrator.timefmt import parse_rfc3339, to_ms
 
 OFFER_ID = re.compile(r"[a-z0-9-]+")
@@ -82,7 +82,7 @@ class Offer(_Model):
     cap: Cap | None = None
     valid: Valid | None = None
     coupon: Coupon | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Data = Field(default_factory=dict)
     recommend: Recommend | None = None
     tags: tuple[str, ...] = ()
 
@@ -91,12 +91,6 @@ class Offer(_Model):
     def _id(cls, value: str) -> str:
         if not OFFER_ID.fullmatch(value):
             raise ValueError(f"bad offer id {value!r}: use lower-case letters, digits and dashes")
-        return value
-
-    @field_validator("data")
-    @classmethod
-    def _templates(cls, value: dict[str, Any]) -> dict[str, Any]:
-        compile_template(value)
         return value
 
 
