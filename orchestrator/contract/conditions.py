@@ -7,16 +7,38 @@ so evaluating one on the hot path is a handful of dict lookups.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from orchestrator.timefmt import parse_duration_ms
 
 ROOTS = ("event", "entry", "profile")
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "contains")
+RECENT = "recent"  # profile.recent.<event type>.<duration>: a count over time (engine/profile.py keeps the times)
+RECENT_MAX_MS = 90 * 86_400_000
 
-# What a compiled condition reads: (event, entry event, profile) as plain dicts.
-Scope = tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]
+# What a compiled condition reads: (event, entry event, profile, now in epoch ms) as plain dicts.
+Scope = tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], int]
 Predicate = Callable[[Scope], bool]
 Getter = Callable[[Scope], Any]
+
+
+def _recent(path: str, event_type: str, duration: str) -> Getter:
+    """`profile.recent.product_view.7d`: how many of the customer's events of that type occurred in (now - 7d, now]."""
+    try:
+        window = parse_duration_ms(duration)
+    except ValueError as exc:
+        raise ValueError(f"bad count {path!r}: {exc}; write profile.recent.<event type>.<duration>") from None
+    if window > RECENT_MAX_MS:
+        raise ValueError(f"bad count {path!r}: counts over time reach back at most 90d")
+
+    def count(scope: Scope) -> int:
+        times = scope[2].get(RECENT, {}).get(event_type, ())
+        now = scope[3]
+        return bisect_right(times, now) - bisect_right(times, now - window)
+
+    return count
 
 
 def compile_path(path: object) -> Getter:
@@ -28,6 +50,11 @@ def compile_path(path: object) -> Getter:
         raise ValueError(f"unknown path root {root!r} in {path!r}: a path starts with event., entry. or profile.")
     if any(not part for part in parts):
         raise ValueError(f"bad path {path!r}: empty segment")
+    if root == "profile" and parts[:1] == [RECENT] and len(parts) > 1:
+        if len(parts) < 3:
+            raise ValueError(f"bad count {path!r}: write profile.recent.<event type>.<duration>, e.g. "
+                             "profile.recent.product_view.7d")  # fmt: skip
+        return _recent(path, ".".join(parts[1:-1]), parts[-1])
     index = ROOTS.index(root)
     keys = tuple(int(part) if part.isdigit() else part for part in parts)
 
@@ -45,7 +72,21 @@ def compile_path(path: object) -> Getter:
     return get
 
 
+def _same(got: Any, want: Any) -> bool:
+    """Equality in which a boolean equals only a boolean (Python has True == 1)."""
+    return isinstance(got, bool) == isinstance(want, bool) and bool(got == want)
+
+
+def _scalar(op: str, want: Any) -> None:
+    """Refuse a mapping (or, except for eq and ne, a list) as a comparison value: it would never match."""
+    if isinstance(want, Mapping) or (isinstance(want, list) and op not in ("eq", "ne")):
+        kind = "a mapping" if isinstance(want, Mapping) else "a list"
+        raise ValueError(f"{op} compares with a number, text, true/false or null, not {kind} ({want!r})")
+
+
 def _compare(op: str, want: Any) -> Callable[[Any], bool]:
+    if op in ("eq", "ne", "gt", "gte", "lt", "lte", "contains"):
+        _scalar(op, want)
     def ordered(test: Callable[[Any, Any], bool]) -> Callable[[Any], bool]:
         def check(got: Any) -> bool:
             if got is None or isinstance(got, bool) != isinstance(want, bool):
@@ -58,14 +99,20 @@ def _compare(op: str, want: Any) -> Callable[[Any], bool]:
         return check
 
     if op == "eq":
-        return lambda got: bool(got == want)
-    if op == "ne":
-        return lambda got: bool(got != want)
+        return lambda got: _same(got, want)
+    if op == "ne":  # a missing value is not equal to anything: ne holds
+        return lambda got: not _same(got, want)
     if op in ("in", "not_in"):
         if not isinstance(want, list):
             raise ValueError(f"{op} needs a list, e.g. {{{op}: [web, app]}}")
+        for member in want:
+            _scalar(op, member)
         members = tuple(want)
-        return (lambda got: got in members) if op == "in" else (lambda got: got not in members)
+
+        def member(got: Any) -> bool:
+            return any(_same(got, m) for m in members)
+
+        return member if op == "in" else (lambda got: not member(got))
     if op == "gt":
         return ordered(lambda got, w: bool(got > w))
     if op == "gte":
@@ -83,8 +130,10 @@ def _compare(op: str, want: Any) -> Callable[[Any], bool]:
         def contains(got: Any) -> bool:
             if isinstance(got, str):
                 return isinstance(want, str) and want in got
-            if isinstance(got, list | Mapping):
-                return want in got
+            if isinstance(got, list):
+                return any(_same(item, want) for item in got)
+            if isinstance(got, Mapping):
+                return isinstance(want, str) and want in got
             return False
 
         return contains
@@ -137,3 +186,30 @@ def _any(parts: list[Predicate]) -> Predicate:
 
 def _not(part: Predicate) -> Predicate:
     return lambda scope: not part(scope)
+
+
+def condition_paths(cond: Any) -> Iterator[str]:
+    """Every path a (valid) condition reads."""
+    if not isinstance(cond, Mapping):
+        return
+    for key, spec in cond.items():
+        if key in ("all", "any") and isinstance(spec, list):
+            for sub in spec:
+                yield from condition_paths(sub)
+        elif key == "not":
+            yield from condition_paths(spec)
+        else:
+            yield str(key)
+
+
+Parts = tuple[tuple[dict[str, Any], Predicate], ...]
+
+
+def compile_parts(cond: Mapping[str, Any]) -> Parts:
+    """A condition's top-level parts, each compiled: `failing` names the one that does not hold."""
+    return tuple(({str(key): spec}, compile_condition({key: spec})) for key, spec in cond.items())
+
+
+def failing(parts: Parts, scope: Scope) -> dict[str, Any] | None:
+    """The first part that does not hold (what `not_entered` shows), or None when all hold."""
+    return next((part for part, test in parts if not test(scope)), None)

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.contract.conditions import compile_condition, compile_path
+from orchestrator.contract.conditions import compile_condition, compile_path, condition_paths
 from orchestrator.contract.errors import shown
 from orchestrator.contract.events import CHANNEL_PATTERN
 from orchestrator.contract.templates import compile_template
@@ -39,6 +39,17 @@ def _duration(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError(f"bad duration {value!r}: add a unit, e.g. {value}s, {value}m, {value}h or {value}d")
     return parse_duration_ms(value)
+
+
+def _offset(value: Any) -> int:
+    """A signed duration: `-1d`, `2h`, `+30m`."""
+    text = str(value).strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text[:1] in "+-" and text[1:]:
+        sign = -1 if text[0] == "-" else 1
+        return sign * _duration(text[1:])
+    if text == 0:
+        return 0
+    return _duration(text)
 
 
 def _condition(value: Any) -> dict[str, Any]:
@@ -72,6 +83,7 @@ def _percent(value: Any) -> float:
 
 
 DurationMs = Annotated[int, BeforeValidator(_duration)]
+OffsetMs = Annotated[int, BeforeValidator(_offset)]
 Condition = Annotated[dict[str, Any], BeforeValidator(_condition)]
 Clock = Annotated[str, BeforeValidator(_clock)]
 Channel = Annotated[str, Field(pattern=CHANNEL_PATTERN)]
@@ -119,16 +131,50 @@ class SendSpec(_Model):
     recommend: Recommend | None = None
 
 
-class WaitUntilSpec(_Model):
-    time: Clock
-    days: tuple[Day, ...] = DAYS
+def _some_days(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("days must name at least one day (mon..sun), or be left out for every day")
+    return value
 
-    @field_validator("days")
-    @classmethod
-    def _some_day(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("days must name at least one day (mon..sun), or be left out for every day")
-        return value
+
+Days = Annotated[tuple[Day, ...], AfterValidator(_some_days)]
+
+
+class WaitUntilSpec(_Model):
+    """Three forms: a local time of day (`time`, `days`); the time at a path (`at`, `offset`); the next yearly
+    recurrence of a date at a path (`anniversary`, `time`, `offset`)."""
+
+    time: Clock | None = None
+    days: Days | None = None
+    at: PathText | None = None
+    anniversary: PathText | None = None
+    offset: OffsetMs = 0
+
+    @model_validator(mode="after")
+    def _one_form(self) -> WaitUntilSpec:
+        if self.at is not None and self.anniversary is not None:
+            raise ValueError("wait_until takes at or anniversary, not both")
+        if self.at is not None:
+            if self.time is not None or self.days is not None:
+                raise ValueError("wait_until with at waits for the time at that path: time and days do not apply")
+        elif self.anniversary is not None:
+            if self.days is not None:
+                raise ValueError("wait_until with anniversary recurs once a year: days does not apply")
+        else:
+            if self.time is None:
+                raise ValueError('wait_until needs time (e.g. {time: "10:00"}), at (a path to a time) or anniversary '
+                                 "(a path to a date)")  # fmt: skip
+            if self.offset:
+                raise ValueError("offset applies to wait_until with at or anniversary, not to a time of day")
+        return self
+
+    @property
+    def clock(self) -> str:
+        return self.time or "00:00"
+
+    @property
+    def weekdays(self) -> tuple[Day, ...]:
+        return self.days or DAYS
 
 
 class WaitForSpec(_Model):
@@ -207,6 +253,12 @@ class IfStep(_Step):
     then: tuple[Step, ...] = ()
     else_: tuple[Step, ...] = Field(default=(), alias="else")
 
+    @model_validator(mode="after")
+    def _some_branch(self) -> IfStep:
+        if not {"then", "else_"} & self.model_fields_set:
+            raise ValueError("an if needs then, else or both: the steps to run when the condition holds or not")
+        return self
+
 
 class SplitArm(_Model):
     weight: float = Field(gt=0, description="relative weight; must be positive")
@@ -279,8 +331,30 @@ _STEP_MODELS: dict[str, type[BaseModel]] = {
 
 
 class Trigger(_Model):
-    event: str = Field(min_length=1)
+    """Exactly one of: `event` (its type), `inactive_for` (no event of the customer's for that long) or `becomes`
+    (a condition that an event made true). `where` is checked when the trigger fires."""
+
+    event: str | None = Field(default=None, min_length=1)
+    inactive_for: DurationMs | None = None
+    becomes: Condition | None = None
     where: Condition | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Trigger:
+        kinds = [k for k in ("event", "inactive_for", "becomes") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            have = " and ".join(kinds) if kinds else "none"
+            raise ValueError(f"a trigger has exactly one of event, inactive_for or becomes; this one has {have}")
+        if self.inactive_for is not None and self.where is not None:
+            wrong = [p for p in condition_paths(self.where) if not p.startswith("profile.")]
+            if wrong:
+                raise ValueError(f"an inactive_for trigger has no event: its where reads only profile. paths, "
+                                 f"not {wrong[0]!r}")  # fmt: skip
+        return self
+
+    @property
+    def kind(self) -> Literal["event", "inactive_for", "becomes"]:
+        return "event" if self.event is not None else "inactive_for" if self.inactive_for is not None else "becomes"
 
 
 class Goal(_Model):
@@ -297,6 +371,20 @@ def _reentry(value: Any) -> str | int:
         raise ValueError(f"bad reentry {value!r}: use never, always or a cool-down such as 7d") from None
 
 
+class MaxSends(_Model):
+    max: int = Field(ge=1)
+    within: DurationMs
+
+
+class SendWindow(_Model):
+    start: Clock
+    end: Clock
+    days: Days = DAYS
+
+
+Category = Literal["marketing", "transactional"]
+
+
 class Journey(_Model):
     id: str = Field(min_length=1, max_length=64)
     name: str | None = None
@@ -309,6 +397,9 @@ class Journey(_Model):
     exit_on: tuple[str, ...] = ()
     goal: Goal | None = None
     holdout: Percent = 0.0
+    category: Category = "marketing"
+    max_sends: MaxSends | None = None
+    send_window: SendWindow | None = None
     steps: tuple[Step, ...] = Field(min_length=1)
 
     @field_validator("id")
@@ -325,6 +416,11 @@ class QuietHours(_Model):
     channels: tuple[Channel, ...] = ("sms", "push")
 
 
+class Spacing(_Model):
+    min: DurationMs
+    channels: tuple[Channel, ...] = ("email", "sms", "push")
+
+
 class Policy(_Model):
     """Contact policy. Without `journeys/policy.yaml` these defaults hold: consent is required before
     email, SMS or push (privacy by default), no daily cap, no quiet hours."""
@@ -333,11 +429,14 @@ class Policy(_Model):
     consent_required: tuple[Channel, ...] = ("email", "sms", "push")
     max_per_day: dict[Channel, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     quiet_hours: QuietHours | None = None
+    max_active_journeys: int | None = Field(default=None, ge=1)
+    spacing: Spacing | None = None
+    global_holdout: Percent = 0.0
 
 
 # Every key a journey or policy file may use, for "did you mean" hints.
 _MODELS: tuple[type[BaseModel], ...] = (
     *_STEP_MODELS.values(), Journey, Policy, QuietHours, Trigger, Goal, SendSpec, Coupon, WaitForSpec,
-    WaitUntilSpec, SplitArm, Recommend, DecideSpec, OfferTags,
+    WaitUntilSpec, SplitArm, Recommend, DecideSpec, OfferTags, MaxSends, SendWindow, Spacing,
 )  # fmt: skip
 FIELD_NAMES = tuple(sorted({field.alias or name for model in _MODELS for name, field in model.model_fields.items()}))

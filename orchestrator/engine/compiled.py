@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.contract.conditions import Getter, Predicate, compile_condition, compile_path
+from orchestrator.contract.conditions import Getter, Parts, Predicate, compile_condition, compile_parts, compile_path
 from orchestrator.contract.journeys import (
     DAYS,
     AnyStep,
@@ -27,6 +27,7 @@ from orchestrator.contract.journeys import (
 )
 from orchestrator.contract.offers import Catalogue
 from orchestrator.contract.templates import Render, compile_template
+from orchestrator.engine.policy import Limits, journey_limits
 from orchestrator.timefmt import parse_clock
 
 
@@ -39,6 +40,9 @@ class Node:
     duration: int = 0  # wait; wait_for timeout
     clock: tuple[int, int] = (0, 0)  # wait_until
     weekdays: frozenset[int] = frozenset()  # wait_until
+    at: Getter | None = None  # wait_until at: where the time is
+    anniversary: Getter | None = None  # wait_until anniversary: where the date is
+    offset: int = 0  # wait_until at / anniversary
     event: str = ""  # wait_for
     test: Predicate | None = None  # wait_for where; if condition
     branch_a: str | None = None  # wait_for on_event; if then
@@ -67,8 +71,10 @@ class CompiledJourney:
     spec: Journey
     first: str | None
     nodes: dict[str, Node]
-    trigger_test: Predicate | None
+    trigger_where: Parts  # the trigger's `where`, part by part (`not_entered` names the part that failed)
+    becomes: Predicate | None  # a `becomes` trigger's condition
     exit_on: frozenset[str]
+    limits: Limits
     waited_events: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -90,8 +96,11 @@ def _compile_step(step: AnyStep, path: str, after: str | None, nodes: Nodes, cat
     if isinstance(step, WaitStep):
         return Node(path, name, "wait", after, duration=step.wait)
     if isinstance(step, WaitUntilStep):
-        days = frozenset(DAYS.index(d) for d in step.wait_until.days)
-        return Node(path, name, "wait_until", after, clock=parse_clock(step.wait_until.time), weekdays=days)
+        until = step.wait_until
+        days = frozenset(DAYS.index(d) for d in until.weekdays)
+        return Node(path, name, "wait_until", after, clock=parse_clock(until.clock), weekdays=days,
+                    at=None if until.at is None else compile_path(until.at), offset=until.offset,
+                    anniversary=None if until.anniversary is None else compile_path(until.anniversary))
     if isinstance(step, WaitForStep):
         spec = step.wait_for
         return Node(
@@ -135,7 +144,9 @@ def compile_journey(journey: Journey, catalogue: Catalogue | None = None) -> Com
         spec=journey,
         first=first,
         nodes=nodes,
-        trigger_test=compile_condition(journey.trigger.where) if journey.trigger.where else None,
+        trigger_where=compile_parts(journey.trigger.where or {}),
+        becomes=None if journey.trigger.becomes is None else compile_condition(journey.trigger.becomes),
         exit_on=frozenset(journey.exit_on),
+        limits=journey_limits(journey),
         waited_events=frozenset(n.event for n in nodes.values() if n.kind == "wait_for"),
     )

@@ -17,6 +17,7 @@ from orchestrator.contract.conditions import Getter, Predicate, Scope, compile_c
 from orchestrator.contract.offers import Catalogue, Offer
 from orchestrator.contract.templates import Render, compile_template
 from orchestrator.engine.ids import unit_interval
+from orchestrator.engine.policy import within
 
 OutReason = Literal["not_valid", "not_eligible", "capped", "no_consent"]
 SEND_MEMORY_MS = 30 * 24 * 3600 * 1000  # an uncapped offer's sends are kept this long (a cap added later sees them)
@@ -65,14 +66,6 @@ class Candidate:
         return {"offer": self.offer, "score": self.score}
 
 
-def sends_within(times: Iterable[int], now: int, window: int) -> int:
-    """The sends that one window of this length could hold together with a send at `now`: those less than `window`
-    before it, and also those less than `window` after it. Later sends exist when the customer's clock went back (a
-    late event in the worker runs at its own, earlier time after timers of a later time fired); without them a late
-    decision could put `max + 1` sends of the offer into one window."""
-    return sum(1 for at in times if abs(now - at) < window)
-
-
 def eligibility(
     offer: CompiledOffer,
     scope: Scope,
@@ -88,7 +81,7 @@ def eligibility(
         return "not_valid"
     if offer.test is not None and not offer.test(scope):
         return "not_eligible"
-    if spec.cap is not None and sends_within(earlier_sends, now, spec.cap.within) >= spec.cap.max:
+    if spec.cap is not None and within(earlier_sends, now, spec.cap.within) >= spec.cap.max:
         return "capped"
     if not any(allowed(channel) for channel in (spec.channel, *spec.fallback)):
         return "no_consent"

@@ -1,12 +1,19 @@
-"""The contact policy: holdout, consent with fallbacks, quiet hours, daily caps, in that order."""
+"""The contact policy and a journey's own limits, in this order: holdout, global holdout, consent with fallbacks, the
+journey's send window, quiet hours, daily caps, the journey's `max_sends`, spacing.
+
+Transactional journeys skip what protects customers from marketing pressure (global holdout, quiet hours, daily caps,
+spacing) and are not counted by it; they still need consent and keep their own holdout, window and `max_sends`.
+"""
 
 from __future__ import annotations
 
+import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orchestrator.contract.journeys import Policy
-from orchestrator.engine.localtime import customer_zone, quiet_until
+from orchestrator.contract.journeys import DAYS, Journey, Policy
+from orchestrator.engine.localtime import quiet_until, window_opens
 from orchestrator.timefmt import parse_clock
 
 DAY_MS = 24 * 3600 * 1000
@@ -20,8 +27,9 @@ SUPPRESS = "suppress"
 class Decision:
     verdict: str  # SEND, DEFER or SUPPRESS
     channel: str  # the channel chosen (or the one asked for, when suppressed for holdout/consent)
-    reason: str | None = None  # holdout, no_consent, frequency_cap
-    until: int | None = None  # DEFER: when the quiet window ends
+    reason: str | None = None  # holdout, global_holdout, no_consent, frequency_cap, journey_cap, spacing; deferred:
+    # quiet_hours, send_window
+    until: int | None = None  # DEFER: when the quiet window ends or the send window opens
 
 
 class Sendable(Protocol):
@@ -31,6 +39,45 @@ class Sendable(Protocol):
     def channel(self) -> str: ...
     @property
     def fallback(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A journey's own rules for sending, compiled."""
+
+    marketing: bool = True
+    max_sends: tuple[int, int] | None = None  # (max, within ms)
+    window: tuple[tuple[int, int], tuple[int, int], frozenset[int]] | None = None  # (start, end, weekdays)
+
+
+def journey_limits(journey: Journey) -> Limits:
+    window = journey.send_window
+    return Limits(
+        marketing=journey.category == "marketing",
+        max_sends=None if journey.max_sends is None else (journey.max_sends.max, journey.max_sends.within),
+        window=None if window is None else (parse_clock(window.start), parse_clock(window.end),
+                                            frozenset(DAYS.index(d) for d in window.days)),
+    )  # fmt: skip
+
+
+def within(times: Iterable[int], now: int, window: int) -> int:
+    """The sends that one window of this length could hold together with a send at `now`: those less than `window`
+    before it, and also those less than `window` after it. Later sends exist when the customer's clock went back (a
+    late event in the worker runs at its own, earlier time after timers of a later time fired); without them a late
+    decision could put `max + 1` sends into one window."""
+    return sum(1 for at in times if abs(now - at) < window)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the policy reads of the customer for one send."""
+
+    profile: dict[str, Any]
+    sends: list[tuple[int, str]]  # the customer's marketing sends (at, channel)
+    journey_sends: list[int]  # this journey's sends to the customer
+    zone: zoneinfo.ZoneInfo | None  # None when neither a send window nor quiet hours apply
+    holdout: bool  # the run is in its journey's holdout
+    control: bool  # the customer is in the programme's global holdout
 
 
 class ContactPolicy:
@@ -43,34 +90,57 @@ class ContactPolicy:
         quiet = policy.quiet_hours
         self.quiet_channels = frozenset(quiet.channels) if quiet else frozenset()
         self.quiet_window = (parse_clock(quiet.start), parse_clock(quiet.end)) if quiet else None
+        spacing = policy.spacing
+        self.spacing = (spacing.min, frozenset(spacing.channels)) if spacing else None
+        self.remembered = max(DAY_MS, spacing.min if spacing else 0)  # how long `sends` must reach back
 
     def allowed(self, profile: dict[str, Any], channel: str) -> bool:
         return channel not in self.consent_required or profile["consent"].get(channel) is True
 
-    def decide(
-        self, spec: Sendable, profile: dict[str, Any], sends: list[tuple[int, str]], now: int, holdout: bool
-    ) -> Decision:
-        if holdout:
+    def decide(self, spec: Sendable, limits: Limits, now: int, ctx: Context) -> Decision:
+        marketing = limits.marketing
+        if ctx.holdout:
             return Decision(SUPPRESS, spec.channel, "holdout")
-        channel = next((c for c in (spec.channel, *spec.fallback) if self.allowed(profile, c)), None)
+        if marketing and ctx.control:
+            return Decision(SUPPRESS, spec.channel, "global_holdout")
+        channel = next((c for c in (spec.channel, *spec.fallback) if self.allowed(ctx.profile, c)), None)
         if channel is None:
             return Decision(SUPPRESS, spec.channel, "no_consent")
-        if self.quiet_window is not None and channel in self.quiet_channels:
-            zone = customer_zone(profile, self.policy.default_timezone)
-            until = quiet_until(now, *self.quiet_window, zone)
+        if limits.window is not None:
+            assert ctx.zone is not None
+            opens = window_opens(now, *limits.window, ctx.zone)
+            if opens is not None:
+                return Decision(DEFER, channel, "send_window", opens)
+        if marketing and self.quiet_window is not None and channel in self.quiet_channels:
+            assert ctx.zone is not None
+            until = quiet_until(now, *self.quiet_window, ctx.zone)
             if until is not None:
                 return Decision(DEFER, channel, "quiet_hours", until)
-        cap = self.caps.get(channel)
+        cap = self.caps.get(channel) if marketing else None
         if cap is not None:
             since = now - DAY_MS
-            if sum(1 for at, c in sends if c == channel and at > since) >= cap:
+            if sum(1 for at, c in ctx.sends if c == channel and at > since) >= cap:
                 return Decision(SUPPRESS, channel, "frequency_cap")
+        if limits.max_sends is not None:
+            most, window = limits.max_sends
+            if within(ctx.journey_sends, now, window) >= most:
+                return Decision(SUPPRESS, channel, "journey_cap")
+        if marketing and self.spacing is not None:
+            gap, channels = self.spacing
+            if channel in channels and any(c in channels and abs(now - at) < gap for at, c in ctx.sends):
+                return Decision(SUPPRESS, channel, "spacing")
         return Decision(SEND, channel)
 
+    def record(self, sends: list[tuple[int, str]], now: int, channel: str) -> None:
+        """Remember a marketing send for the daily caps and spacing, forgetting what none of them can see any more."""
+        since = now - self.remembered
+        if sends and sends[0][0] <= since:
+            sends[:] = [s for s in sends if s[0] > since]
+        sends.append((now, channel))
 
-def record_send(sends: list[tuple[int, str]], now: int, channel: str) -> None:
-    """Remember a send for the rolling 24-hour caps, forgetting what no cap can see any more."""
-    since = now - DAY_MS
-    if sends and sends[0][0] <= since:
-        sends[:] = [s for s in sends if s[0] > since]
-    sends.append((now, channel))
+
+def remember(times: list[int], now: int, window: int) -> None:
+    """Remember a journey's send for its `max_sends`, forgetting those no window around a later send can hold."""
+    if times and times[0] <= now - window:
+        times[:] = [at for at in times if at > now - window]
+    times.append(now)

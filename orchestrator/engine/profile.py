@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable
 from typing import Any
 
+from orchestrator.contract.conditions import RECENT, RECENT_MAX_MS
 from orchestrator.contract.events import Event
 
 
@@ -39,6 +41,29 @@ def remember_purchased(profile: dict[str, Any], skus: Iterable[str]) -> None:
     profile["purchased"] = list(reversed(latest))[-PURCHASED_LIMIT:]
 
 
+RECENT_LIMIT = 100  # event times kept per event type for `profile.recent` counts: exact up to this many
+
+
+def remember_recent(profile: dict[str, Any], event_type: str, ts: int) -> None:
+    """Keep the event's time for `profile.recent.<type>.<duration>`: per type, sorted, the latest RECENT_LIMIT within
+    90 days of the latest. A count is therefore exact up to RECENT_LIMIT, and reads RECENT_LIMIT above it."""
+    times: list[int] = profile.setdefault(RECENT, {}).setdefault(event_type, [])
+    insort(times, ts)
+    since = times[-1] - RECENT_MAX_MS
+    drop = max(len(times) - RECENT_LIMIT, 0)
+    while drop < len(times) and times[drop] <= since:
+        drop += 1
+    if drop:
+        del times[:drop]
+
+
+def fold_recent(into: dict[str, Any], other: dict[str, Any]) -> None:
+    """A merge: the anonymous customer's event times join the known customer's."""
+    for event_type, times in other.get(RECENT, {}).items():
+        for ts in times:
+            remember_recent(into, event_type, ts)
+
+
 def apply_event(profile: dict[str, Any], event: Event) -> tuple[str, ...]:
     """Fold one event into the profile (in place); a purchase's basket (its distinct skus, sorted) is returned.
     Properties were validated at the edge."""
@@ -49,6 +74,7 @@ def apply_event(profile: dict[str, Any], event: Event) -> tuple[str, ...]:
     profile["last_seen_at"] = event.data["occurred_at"]
     counts = profile["events"]
     counts[event.type] = counts.get(event.type, 0) + 1
+    remember_recent(profile, event.type, event.ts)
 
     kind = event.type
     props = event.data.get("properties", {})

@@ -19,16 +19,18 @@ from orchestrator.engine.affinity import Basket, Models, ModelSource, model_vers
 from orchestrator.engine.compiled import CompiledJourney, Node, Recommendation, compile_journey, recommendation
 from orchestrator.engine.coupons import coupon_revenue, issue, redeem
 from orchestrator.engine.decision import choose, compile_offers, rank, remember_send
+from orchestrator.engine.entry import Entry, refusal
 from orchestrator.engine.ids import action_id, basket_id, unit_interval
-from orchestrator.engine.localtime import customer_zone, next_local_time
+from orchestrator.engine.localtime import customer_zone
 from orchestrator.engine.merge import absorb
 from orchestrator.engine.outcome import Outcome, Record, audit, offers_of
 from orchestrator.engine.policy import DEFER as DEFER_SEND
-from orchestrator.engine.policy import SUPPRESS, ContactPolicy, Decision, record_send
+from orchestrator.engine.policy import SUPPRESS, ContactPolicy, Context, Decision, remember
 from orchestrator.engine.profile import apply_event
 from orchestrator.engine.recommend import recommended
 from orchestrator.engine.state import (
     DEFER,
+    INACTIVE,
     SEEN_EVENT_IDS,
     WAIT,
     WAIT_FOR,
@@ -39,6 +41,7 @@ from orchestrator.engine.state import (
     Wait,
     new_profile,
 )
+from orchestrator.engine.waits import wait_until_due
 from orchestrator.timefmt import format_ms
 
 DEV_SECRET = b"orchestrator-dev-secret"
@@ -101,14 +104,25 @@ class Engine:
                 if compiled.spec.goal:
                     types.add(compiled.spec.goal.event)
             latest = self.latest.get(jid)
-            if latest is not None and latest.spec.enabled:
-                types.add(latest.spec.trigger.event)
+            if latest is not None and latest.spec.trigger.event is not None:
+                types.add(latest.spec.trigger.event)  # even when disabled: `not_entered` says so
             for event_type in types:
                 interest.setdefault(event_type, []).append(jid)
-        self.interest = {event_type: tuple(jids) for event_type, jids in interest.items()}
+        live = [(jid, self.latest[jid].spec) for jid in self.order
+                if jid in self.latest and self.latest[jid].spec.enabled]  # fmt: skip
+        # `becomes` journeys look at every event; `inactive_for` ones are re-armed by every event.
+        self.becomes = tuple(jid for jid, spec in live if spec.trigger.becomes is not None)
+        self.inactive = tuple((jid, spec.trigger.inactive_for) for jid, spec in live if spec.trigger.inactive_for)
+        self._interest = interest
+        self.interest: dict[str, tuple[str, ...]] = {}  # filled lazily: the event types of the log are not known here
 
-    # ----------------------------------------------------------------------------------- inputs
-
+    def interested(self, event_type: str) -> tuple[str, ...]:
+        """The journeys an event of this type is offered to, in order."""
+        found = self.interest.get(event_type)
+        if found is None:
+            wanted = set(self._interest.get(event_type, ())) | set(self.becomes)
+            found = self.interest[event_type] = tuple(jid for jid in self.order if jid in wanted)
+        return found
 
     def step_order(self) -> dict[str, list[str]]:
         """Each journey's step names in the order its YAML lists them (nested branches after their step): the
@@ -119,6 +133,9 @@ class Engine:
 
         return {jid: [compiled.nodes[path].name for path in sorted(compiled.nodes, key=natural)]
                 for jid, compiled in self.latest.items()}  # fmt: skip
+
+    # ----------------------------------------------------------------------------------- inputs
+
     def on_event(self, state: CustomerState, event: Event, now: int, models: ModelSource | None = None) -> Outcome:
         out = Outcome(state, now, models=models)
         if event.id in state.seen:
@@ -132,6 +149,8 @@ class Engine:
             return out
         for identifier in event.identifiers:
             state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
+        before = {jid: self.latest[jid].becomes((event.data, event.data, state.profile, now))  # type: ignore[misc]
+                  for jid in self.becomes}  # fmt: skip
         basket = apply_event(state.profile, event)
         if basket:
             out.baskets.append(Basket(basket_id(state.key, event.id), event.ts, basket))
@@ -140,13 +159,33 @@ class Engine:
             redeem(out, event)
         elif event.type == PURCHASE:
             coupon_revenue(out, event)
-        for jid in self.interest.get(event.type, ()):
-            self._offer(out, jid, event)
+            programme = state.profile.get("programme")
+            if programme is not None:
+                programme["revenue"] = round(programme["revenue"] + event.data["properties"]["value"], 2)
+        for jid, quiet_for in self.inactive:
+            self._arm(out, jid, event.ts + quiet_for)
+        for jid in self.interested(event.type):
+            self._offer(out, jid, event, before.get(jid))
         return out
+
+    def _arm(self, out: Outcome, jid: str, due: int) -> None:
+        """(Re-)arm an `inactive_for` trigger: the customer enters at `due` unless another event comes first."""
+        state = out.state
+        armed = state.armed.get(jid)
+        if armed is not None and armed[0] >= due:
+            return  # a late event: the later one already set the time
+        state.timer_seq += 1
+        state.armed[jid] = (due, f"{INACTIVE}.{state.timer_seq}")
+        out.timers.append(Timer(due, state.key, jid, state.armed[jid][1]))
 
     def on_timer(self, state: CustomerState, timer: Timer, now: int, models: ModelSource | None = None) -> Outcome:
         """Resume the run the timer belongs to; pass `now=timer.due` for replayable results."""
         out = Outcome(state, now, models=models)
+        armed = state.armed.get(timer.journey)
+        if armed is not None and armed[1] == timer.token:
+            del state.armed[timer.journey]
+            self._maybe_enter(out, timer.journey, Entry({"type": "inactive_for", "occurred_at": out.at}))
+            return out
         run = state.runs.get(timer.journey)
         if run is None or run.wait is None or run.wait.token != timer.token:
             return out  # the run moved on (event, exit, merge) since the timer was set
@@ -173,7 +212,7 @@ class Engine:
         """Right to erasure: everything about the customer goes; the shell deletes the stored state."""
         state = out.state
         state.profile, state.runs, state.history = new_profile(), {}, {}
-        state.sends, state.seen, state.identifiers, state.offer_sends = [], {}, {}, {}
+        state.sends, state.seen, state.identifiers, state.offer_sends, state.armed = [], {}, {}, {}, {}
         out.erased = True
         self._audit(out, "erased", None, event_id=event.id)
 
@@ -196,7 +235,8 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- journeys
 
-    def _offer(self, out: Outcome, jid: str, event: Event) -> None:
+    def _offer(self, out: Outcome, jid: str, event: Event, held_before: bool | None) -> None:
+        """`held_before`: for a `becomes` journey, whether its condition held before this event."""
         state, now = out.state, out.now
         history = state.history.get(jid)
         if history is not None and not history.converted:
@@ -204,6 +244,9 @@ class Engine:
             goal = goal_of.spec.goal if goal_of else None
             if goal is not None and event.type == goal.event and now - history.entered <= goal.within:
                 history.converted = True
+                programme = state.profile.get("programme")
+                if programme is not None and goal_of is not None and goal_of.limits.marketing:
+                    programme["conversions"] += 1
                 self._audit(out, "converted", None, journey=jid, version=history.version, run=history.runs,
                             holdout=history.holdout, event_id=event.id, path=list(history.path),
                             **offers_of(history))  # fmt: skip
@@ -217,13 +260,20 @@ class Engine:
             elif run.wait is not None and run.wait.kind == WAIT_FOR:
                 node = compiled.nodes[run.wait.step]
                 if node.event == event.type and (
-                    node.test is None or node.test((event.data, run.entry, state.profile))
+                    node.test is None or node.test((event.data, run.entry, state.profile, now))
                 ):
                     run.wait, run.cause = None, event.data
                     self._audit(out, "matched", run, step=node.name, event_id=event.id)
                     self._advance(out, run, compiled, node.branch_a)
-        if jid not in state.runs:
-            self._maybe_enter(out, jid, event, history)
+        latest = self.latest.get(jid)
+        trigger = None if latest is None else latest.spec.trigger
+        if trigger is None:
+            return
+        if trigger.event == event.type or (
+            held_before is False and latest is not None and latest.becomes is not None
+            and latest.becomes((event.data, event.data, state.profile, now))
+        ):  # fmt: skip
+            self._maybe_enter(out, jid, Entry(event.data, event.channel, event.id))
 
     def _track_paths(self, state: CustomerState, event: Event, now: int) -> None:
         """The channels a customer uses between entering a journey and its goal: a conversion's path."""
@@ -236,30 +286,43 @@ class Engine:
             if (not path or path[-1] != event.channel) and len(path) < PATH_LIMIT:
                 path.append(event.channel)
 
-    def _maybe_enter(self, out: Outcome, jid: str, event: Event, history: History | None) -> None:
+    def _maybe_enter(self, out: Outcome, jid: str, entry: Entry) -> None:
+        """A trigger fired: enter the journey's latest version, or audit `not_entered` with the reason."""
         compiled = self.latest.get(jid)
         if compiled is None:
             return  # only retired versions: no new entrants
         spec = compiled.spec
-        if not spec.enabled or event.type != spec.trigger.event:
-            return
         state, now = out.state, out.now
-        if compiled.trigger_test is not None and not compiled.trigger_test((event.data, event.data, state.profile)):
+        why = refusal(compiled, state, (entry.cause, entry.cause, state.profile, now), now,
+                      self.policy.policy.max_active_journeys, self._marketing)  # fmt: skip
+        if why is not None:
+            self._audit(out, "not_entered", None, journey=jid, version=spec.version, **why, **entry.event_id_field)
             return
-        if history is not None and history.runs:
-            if spec.reentry == "never":
-                return
-            if spec.reentry != "always" and (history.exited is None or now < history.exited + int(spec.reentry)):
-                return
         history = state.history.setdefault(jid, History())
         holdout = spec.holdout > 0 and unit_interval("holdout", jid, state.key) * 100 < spec.holdout
+        control = False
+        if compiled.limits.marketing:
+            control = self._control(state.key)
+            programme = state.profile.setdefault("programme", {"control": control, "conversions": 0, "revenue": 0})
+            programme["control"] = control
         history.runs += 1
         history.version, history.entered, history.exited = spec.version, now, None
-        history.holdout, history.converted, history.path, history.offers = holdout, False, [event.channel], []
-        run = Run(jid, spec.version, history.runs, now, event.data, event.data, holdout)
+        history.holdout, history.converted, history.offers = holdout, False, []
+        history.path = [] if entry.channel is None else [entry.channel]
+        run = Run(jid, spec.version, history.runs, now, entry.cause, entry.cause, holdout)
         state.runs[jid] = run
-        self._audit(out, "entered", run, event_id=event.id, holdout=holdout)
+        self._audit(out, "entered", run, **entry.event_id_field, holdout=holdout,
+                    **({"global_holdout": True} if control else {}))  # fmt: skip
         self._advance(out, run, compiled, compiled.first)
+
+    def _marketing(self, run: Run) -> bool:
+        compiled = self.versions.get(run.journey, {}).get(run.version)
+        return compiled is None or compiled.limits.marketing
+
+    def _control(self, key: str) -> bool:
+        """Whether the customer is in the programme's global control group: a hash of the key alone."""
+        share = self.policy.policy.global_holdout
+        return share > 0 and unit_interval("global_holdout", key) * 100 < share
 
     # ------------------------------------------------------------------------------------- steps
 
@@ -275,9 +338,16 @@ class Engine:
                 self._wait(out, run, node, WAIT, now + node.duration)
                 return
             if kind == "wait_until":
-                zone = customer_zone(state.profile, self.policy.policy.default_timezone)
-                self._wait(out, run, node, WAIT, next_local_time(now, *node.clock, node.weekdays, zone))
-                return
+                due = wait_until_due(node, self._scope(run, state, now), now, self._zone(out))
+                if due is None:
+                    self._end(out, run, "no_date", step=node.name)
+                    return
+                if due > now:
+                    self._wait(out, run, node, WAIT, due)
+                    return
+                self._audit(out, "step", run, step=node.name, type=kind, until=format_ms(due))  # already past
+                path = node.next
+                continue
             if kind == "wait_for":
                 self._wait(out, run, node, WAIT_FOR, now + node.duration)
                 return
@@ -295,7 +365,7 @@ class Engine:
                 path = node.next if picked else node.branch_b
             elif kind == "if":
                 assert node.test is not None
-                path = node.branch_a if node.test(self._scope(run, state)) else node.branch_b
+                path = node.branch_a if node.test(self._scope(run, state, now)) else node.branch_b
             elif kind == "split":
                 share = unit_interval("split", run.journey, state.key, node.path)
                 path = next((first for cumulative, first in node.arms if share < cumulative), node.arms[-1][1])
@@ -319,7 +389,7 @@ class Engine:
         """Decide and maybe emit one send; False when the run must wait (quiet hours)."""
         spec = node.send
         assert spec is not None and node.render is not None
-        decision = self.policy.decide(spec, out.state.profile, out.state.sends, out.now, run.holdout)
+        decision = self._verdict(out, run, spec)
         if decision.verdict == DEFER_SEND:
             self._defer(out, run, node, [(spec, decision, {})])
             return False
@@ -331,20 +401,19 @@ class Engine:
         (the whole decision is taken again when they end)."""
         state, now = out.state, out.now
         profile = state.profile
-        ranked = rank(self.offers, node.offers, self._scope(run, state), now, state.offer_sends,
+        ranked = rank(self.offers, node.offers, self._scope(run, state, now), now, state.offer_sends,
                       lambda channel: self.policy.allowed(profile, channel))  # fmt: skip
         picked, explored = choose(ranked, node.pick, node.explore, run.journey, node.name, state.key)
         self._audit(out, "decided", run, step=node.name, candidates=[c.record() for c in ranked], picked=picked,
                     explore=explored)  # fmt: skip
         tags = [{"offer": oid, **({"explore": True} if explored and i == 0 else {})} for i, oid in enumerate(picked)]
         offers = [self.offers[oid].spec for oid in picked]
-        held = [(offer, self.policy.decide(offer, profile, state.sends, now, run.holdout), tag)
-                for offer, tag in zip(offers, tags, strict=True)]  # fmt: skip
+        held = [(offer, self._verdict(out, run, offer), tag) for offer, tag in zip(offers, tags, strict=True)]
         if any(decision.verdict == DEFER_SEND for _, decision, _ in held):
             self._defer(out, run, node, [item for item in held if item[1].verdict == DEFER_SEND])
             return None
         for offer, tag in zip(offers, tags, strict=True):  # one by one: each send counts for the next one's cap
-            decision = self.policy.decide(offer, profile, state.sends, now, run.holdout)
+            decision = self._verdict(out, run, offer)
             self._emit(out, run, node, offer, self.offers[offer.id].render, self._offer_recommend[offer.id], decision,
                        tag)  # fmt: skip
         return picked
@@ -367,7 +436,7 @@ class Engine:
         offer = tag.get("offer")
         aid = action_id(run.journey, run.version, state.key, run.number, node.path if offer is None else
                         f"{node.path}#{offer}")  # fmt: skip
-        scope = self._scope(run, state)
+        scope = self._scope(run, state, now)
         action: Record = {
             "action_id": aid,
             "at": out.at,
@@ -392,11 +461,34 @@ class Engine:
             if history is not None:
                 history.offers.append([spec.id, bool(tag.get("explore"))])
         action["event_id"] = run.cause.get("event_id")
-        record_send(state.sends, now, decision.channel)
+        compiled = self.versions[run.journey][run.version]
+        if compiled.limits.marketing:
+            self.policy.record(state.sends, now, decision.channel)
+        if compiled.limits.max_sends is not None:
+            history = state.history.setdefault(run.journey, History())
+            remember(history.sends, now, compiled.limits.max_sends[1])
         out.actions.append(action)
         issued = {"coupon": action["coupon"]["code"]} if "coupon" in action else {}
         self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=spec.template,
                     action_id=aid, **tag, **issued)  # fmt: skip
+
+    def _verdict(self, out: Outcome, run: Run, spec: SendSpec | Offer) -> Decision:
+        """The policy's verdict on one send of this run now."""
+        state = out.state
+        compiled = self.versions[run.journey][run.version]
+        history = state.history.get(run.journey)
+        local = compiled.limits.window is not None or self.policy.quiet_window is not None  # reads local time
+        ctx = Context(state.profile, state.sends, history.sends if history else [], self._zone(out) if local else None,
+                      run.holdout, compiled.limits.marketing and self._control(state.key))  # fmt: skip
+        return self.policy.decide(spec, compiled.limits, out.now, ctx)
+
+    def _zone(self, out: Outcome) -> Any:
+        """The customer's time zone; a `traits.timezone` that names none is audited (`bad_timezone`), once per call."""
+        default = self.policy.policy.default_timezone
+        zone, bad = customer_zone(out.state.profile, default)
+        if bad is not None and not any(r["kind"] == "bad_timezone" for r in out.audit):
+            self._audit(out, "bad_timezone", None, timezone=bad, used=default)
+        return zone
 
     def _end(self, out: Outcome, run: Run, reason: str, **extra: Any) -> None:
         out.state.runs.pop(run.journey, None)
@@ -408,8 +500,8 @@ class Engine:
     # ----------------------------------------------------------------------------------- helpers
 
     @staticmethod
-    def _scope(run: Run, state: CustomerState) -> Scope:
-        return (run.cause, run.entry, state.profile)
+    def _scope(run: Run, state: CustomerState, now: int) -> Scope:
+        return (run.cause, run.entry, state.profile, now)
 
     @staticmethod
     def _audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:

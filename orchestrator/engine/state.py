@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 3  # 2: identifiers; 3: offer sends, offers of a run
+SCHEMA_VERSION = 4  # 2: identifiers; 3: offer sends, offers of a run; 4: inactivity triggers, a journey's sends
 SEEN_EVENT_IDS = 1000  # per customer; an older duplicate than this is processed again
 
 # What a waiting run waits for.
 WAIT = "wait"  # a `wait` or `wait_until` step: resume at `due`
 WAIT_FOR = "wait_for"  # an event, or its timeout at `due`
-DEFER = "defer"  # a send held back by quiet hours until `due`
+DEFER = "defer"  # a send held back by quiet hours or a send window until `due`
+INACTIVE = "i"  # the token prefix of an `inactive_for` trigger's timer (the journey is the timer's)
 
 
 def new_profile() -> dict[str, Any]:
@@ -62,6 +63,7 @@ class History:
     converted: bool = False
     path: list[str] = field(default_factory=list)  # channels from entry until conversion (kpis: cross-channel)
     offers: list[list[Any]] = field(default_factory=list)  # [offer id, explored] sent in the latest run
+    sends: list[int] = field(default_factory=list)  # when this journey sent to the customer (its `max_sends`)
 
 
 @dataclass(slots=True, frozen=True, order=True)
@@ -86,12 +88,14 @@ class CustomerState:
     # Identifier keys seen on this customer's events -> when last seen: rebuilds the Redis graph from Kafka.
     identifiers: dict[str, int] = field(default_factory=dict)
     offer_sends: dict[str, list[int]] = field(default_factory=dict)  # offer id -> when it was sent (caps)
+    # `inactive_for` journeys -> (due, token) of the timer that enters the customer if no event comes first.
+    armed: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def pending_timers(self) -> list[Timer]:
         """Timers this state still waits on: what a recovering worker re-indexes."""
-        return sorted(
-            Timer(run.wait.due, self.key, run.journey, run.wait.token) for run in self.runs.values() if run.wait
-        )
+        timers = [Timer(run.wait.due, self.key, run.journey, run.wait.token) for run in self.runs.values() if run.wait]
+        timers += (Timer(due, self.key, jid, token) for jid, (due, token) in self.armed.items())
+        return sorted(timers)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,7 +111,7 @@ class CustomerState:
                 for j, r in self.runs.items()
             },
             "history": {
-                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted, h.path, h.offers]
+                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted, h.path, h.offers, h.sends]
                 for j, h in self.history.items()
             },
             "sends": [list(s) for s in self.sends],
@@ -115,11 +119,12 @@ class CustomerState:
             "timer_seq": self.timer_seq,
             "identifiers": self.identifiers,
             "offer_sends": self.offer_sends,
+            "armed": {j: list(a) for j, a in self.armed.items()},
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
-        if data.get("v") not in (1, 2, SCHEMA_VERSION):
+        if data.get("v") not in (1, 2, 3, SCHEMA_VERSION):
             raise ValueError(f"customer state has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}")
         runs = {}
         for j, r in data["runs"].items():
@@ -137,4 +142,5 @@ class CustomerState:
             timer_seq=data["timer_seq"],
             identifiers=data.get("identifiers", {}),
             offer_sends=data.get("offer_sends", {}),
+            armed={j: (a[0], a[1]) for j, a in data.get("armed", {}).items()},
         )

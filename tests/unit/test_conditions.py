@@ -11,7 +11,7 @@ PROFILE: dict[str, Any] = {
     "cart_value": 74.9, "channels": ["web", "store"], "traits": {"first_name": "Anna"},
     "cart": [{"sku": "S-1", "quantity": 2}], "consent": {"email": True},
 }  # fmt: skip
-SCOPE = (EVENT, ENTRY, PROFILE)
+SCOPE = (EVENT, ENTRY, PROFILE, 0)
 
 
 @pytest.mark.parametrize(
@@ -40,6 +40,14 @@ SCOPE = (EVENT, ENTRY, PROFILE)
         ({"any": [{"event.channel": "app"}, {"profile.consent.sms": True}]}, False),
         ({"not": {"event.channel": "app"}}, True),
         ({"event.channel": "web", "entry.channel": "web"}, False),  # several keys: all must hold
+        ({"profile.missing": {"ne": "gold"}}, True),  # a missing value equals nothing: ne and not_in hold
+        ({"profile.missing": {"not_in": ["gold"]}}, True),
+        ({"profile.consent.email": 1}, False),  # a boolean equals only a boolean
+        ({"profile.consent.email": {"in": [1, 2]}}, False),
+        ({"profile.consent.email": {"ne": 1}}, True),
+        ({"profile.cart.0.quantity": True}, False),
+        ({"profile.cart.0.quantity": {"in": [True]}}, False),
+        ({"profile.cart.0.quantity": {"in": [2]}}, True),
     ],
 )
 def test_operators(cond: dict[str, Any], expected: bool) -> None:
@@ -56,6 +64,12 @@ def test_operators(cond: dict[str, Any], expected: bool) -> None:
         ({"all": []}, "all needs a non-empty list"),
         ("event.channel == 'web'", "a condition must be a non-empty mapping"),
         ({"event..x": 1}, "empty segment"),
+        ({"event.channel": {"eq": {"a": 1}}}, "not a mapping"),
+        ({"event.channel": {"gt": [1]}}, "not a list"),
+        ({"event.channel": {"in": [{"a": 1}]}}, "not a mapping"),
+        ({"profile.recent.product_view": {"gte": 1}}, "profile.recent.<event type>.<duration>"),
+        ({"profile.recent.product_view.91d": {"gte": 1}}, "at most 90d"),
+        ({"profile.recent.product_view.week": {"gte": 1}}, "bad duration"),
     ],
 )
 def test_bad_conditions_are_explained(cond: Any, message: str) -> None:
@@ -85,3 +99,10 @@ def test_templates_keep_types_for_whole_placeholders_and_interpolate_in_text() -
 def test_template_paths_are_checked() -> None:
     with pytest.raises(ValueError, match="unknown path root 'cart'"):
         compile_template({"x": "hello {{ cart.total }}"})
+
+
+def test_contains_on_a_list_treats_booleans_apart_from_numbers() -> None:
+    scope = ({"properties": {"flags": [True, 0]}}, {}, PROFILE, 0)
+    assert compile_condition({"event.properties.flags": {"contains": True}})(scope)
+    assert not compile_condition({"event.properties.flags": {"contains": 1}})(scope)
+    assert not compile_condition({"event.properties.flags": {"contains": False}})(scope)

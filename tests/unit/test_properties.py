@@ -296,7 +296,7 @@ def test_no_send_on_a_quiet_channel_inside_the_customers_quiet_hours(
 
     def check(outcome: Outcome) -> None:
         # The customer's zone as of this outcome (an identify may have just changed traits.timezone).
-        zone = customer_zone(outcome.state.profile, policy.default_timezone)
+        zone, _ = customer_zone(outcome.state.profile, policy.default_timezone)
         for action in outcome.actions:
             if action["channel"] in quiet.channels:
                 assert quiet_until(outcome.now, *window, zone) is None, (str(zone), action)
