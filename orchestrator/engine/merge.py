@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.engine.outcome import Outcome, audit
-from orchestrator.engine.profile import cart_value, remember_purchased
-from orchestrator.engine.state import SEEN_EVENT_IDS, CustomerState, History, Timer
+from orchestrator.engine.profile import cart_value, fold_recent, remember_purchased
+from orchestrator.engine.state import INACTIVE, SEEN_EVENT_IDS, CustomerState, History, Timer
 
 
 def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
@@ -42,6 +42,12 @@ def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
         remember_purchased(into, mine)  # the known customer's purchases count as the later ones
     if "last_store_id" in other:
         into.setdefault("last_store_id", other["last_store_id"])
+    fold_recent(into, other)
+    theirs = other.get("programme")
+    if theirs is not None:
+        mine = into.setdefault("programme", {**theirs, "conversions": 0, "revenue": 0})
+        mine["conversions"] += theirs["conversions"]
+        mine["revenue"] = round(mine["revenue"] + theirs["revenue"], 2)
 
 
 def absorb(state: CustomerState, other: CustomerState, now: int) -> Outcome:
@@ -49,7 +55,8 @@ def absorb(state: CustomerState, other: CustomerState, now: int) -> Outcome:
 
     Profile folded in; runs move over with their timers (renumbered, so their action ids never
     collide with the known customer's), except into a journey the known customer is already
-    running: that run ends, reason `merged`. The caller then empties `other`.
+    running: that run ends, reason `merged`, recorded with the number it had and `from` (the anonymous key), so
+    it is never taken for the known customer's run of that number. The caller then empties `other`.
     """
     out = Outcome(state, now)
     fold_profile(state.profile, other.profile)
@@ -60,10 +67,19 @@ def absorb(state: CustomerState, other: CustomerState, now: int) -> Outcome:
         mine.runs += theirs.runs
         if theirs.exited is not None and (mine.exited is None or theirs.exited > mine.exited):
             mine.exited = theirs.exited
+    for jid, theirs in other.history.items():  # a journey's sends count for its max_sends, whoever got them
+        if theirs.sends:
+            mine = state.history.setdefault(jid, History())
+            mine.sends = sorted(mine.sends + theirs.sends)
+    for jid, (due, _token) in other.armed.items():  # an inactivity trigger waits from the later of the two
+        if jid not in state.armed or state.armed[jid][0] < due:
+            state.timer_seq += 1
+            state.armed[jid] = (due, f"{INACTIVE}.{state.timer_seq}")
+            out.timers.append(Timer(due, state.key, jid, state.armed[jid][1]))
     for jid, run in other.runs.items():
         audit(out, "merged", run, into=state.key, **{"from": other.key})
-        if jid in state.runs:
-            audit(out, "exited", run, reason="merged")
+        if jid in state.runs:  # the anonymous run ends under its own number: `from` says whose it was
+            audit(out, "exited", run, reason="merged", **{"from": other.key})
             continue
         history = state.history.setdefault(jid, History())
         history.runs += 1

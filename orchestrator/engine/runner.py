@@ -1,8 +1,10 @@
 """The journey engine: one customer's state, one event or timer, the time -> what happens.
 
-Order of work for an event: drop it if its id was seen; apply the built-in profile effects; then
-offer it to each interested journey, higher priority first, then by id. Within a journey: goal
-conversion, `exit_on`, a waiting run's `wait_for`, and last the trigger.
+Order of work for an event: drop it if its id was seen; apply the built-in profile effects; re-arm the
+`inactive_for` triggers; then offer it to each interested journey, higher priority first, then by id (priority
+orders what happens at one instant; it never preempts a run). Within a journey: goal conversion, `exit_on`, a
+waiting run's `wait_for`, and last the trigger (`event`, or a `becomes` condition the event made true). Sending
+is in engine/sending.py, whether a fired trigger may enter in engine/entry.py.
 """
 
 from __future__ import annotations
@@ -10,26 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from orchestrator.contract.conditions import Scope
 from orchestrator.contract.events import Event
 from orchestrator.contract.journeys import Journey, Policy, SendSpec
 from orchestrator.contract.offers import Catalogue, Offer
-from orchestrator.contract.templates import Render
-from orchestrator.engine.affinity import Basket, Models, ModelSource, model_version
-from orchestrator.engine.compiled import CompiledJourney, Node, Recommendation, compile_journey, recommendation
-from orchestrator.engine.coupons import coupon_revenue, issue, redeem
-from orchestrator.engine.decision import choose, compile_offers, rank, remember_send
+from orchestrator.engine.affinity import Basket, ModelSource
+from orchestrator.engine.compiled import CompiledJourney, compile_journey, recommendation
+from orchestrator.engine.coupons import coupon_revenue, redeem
+from orchestrator.engine.decision import compile_offers
 from orchestrator.engine.entry import Entry, refusal
-from orchestrator.engine.ids import action_id, basket_id, unit_interval
-from orchestrator.engine.localtime import customer_zone
+from orchestrator.engine.ids import basket_id, unit_interval
 from orchestrator.engine.merge import absorb
-from orchestrator.engine.outcome import Outcome, Record, audit, offers_of
-from orchestrator.engine.policy import DEFER as DEFER_SEND
-from orchestrator.engine.policy import SUPPRESS, ContactPolicy, Context, Decision, remember
+from orchestrator.engine.outcome import Outcome, offers_of
+from orchestrator.engine.policy import ContactPolicy
 from orchestrator.engine.profile import apply_event
-from orchestrator.engine.recommend import recommended
+from orchestrator.engine.sending import Sender
 from orchestrator.engine.state import (
-    DEFER,
     INACTIVE,
     SEEN_EVENT_IDS,
     WAIT,
@@ -38,7 +35,6 @@ from orchestrator.engine.state import (
     History,
     Run,
     Timer,
-    Wait,
     new_profile,
 )
 from orchestrator.engine.waits import wait_until_due
@@ -51,7 +47,7 @@ PURCHASE = "purchase"
 PATH_LIMIT = 8  # channels remembered on the way to a goal: enough for a path, bounded for the state
 
 
-class Engine:
+class Engine(Sender):
     """Immutable once built: the compiled journeys (every version given) and the contact policy."""
 
     def __init__(
@@ -111,7 +107,7 @@ class Engine:
         live = [(jid, self.latest[jid].spec) for jid in self.order
                 if jid in self.latest and self.latest[jid].spec.enabled]  # fmt: skip
         # `becomes` journeys look at every event; `inactive_for` ones are re-armed by every event.
-        self.becomes = tuple(jid for jid, spec in live if spec.trigger.becomes is not None)
+        self.becomes = {jid: test for jid, _ in live if (test := self.latest[jid].becomes) is not None}
         self.inactive = tuple((jid, spec.trigger.inactive_for) for jid, spec in live if spec.trigger.inactive_for)
         self._interest = interest
         self.interest: dict[str, tuple[str, ...]] = {}  # filled lazily: the event types of the log are not known here
@@ -149,8 +145,7 @@ class Engine:
             return out
         for identifier in event.identifiers:
             state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
-        before = {jid: self.latest[jid].becomes((event.data, event.data, state.profile, now))  # type: ignore[misc]
-                  for jid in self.becomes}  # fmt: skip
+        before = {jid: held((event.data, event.data, state.profile, now)) for jid, held in self.becomes.items()}
         basket = apply_event(state.profile, event)
         if basket:
             out.baskets.append(Basket(basket_id(state.key, event.id), event.ts, basket))
@@ -319,11 +314,6 @@ class Engine:
         compiled = self.versions.get(run.journey, {}).get(run.version)
         return compiled is None or compiled.limits.marketing
 
-    def _control(self, key: str) -> bool:
-        """Whether the customer is in the programme's global control group: a hash of the key alone."""
-        share = self.policy.policy.global_holdout
-        return share > 0 and unit_interval("global_holdout", key) * 100 < share
-
     # ------------------------------------------------------------------------------------- steps
 
     def _advance(self, out: Outcome, run: Run, compiled: CompiledJourney, path: str | None, *,
@@ -376,133 +366,9 @@ class Engine:
                 raise AssertionError(f"unhandled step kind {kind}")
         self._end(out, run, "completed")
 
-    def _wait(self, out: Outcome, run: Run, node: Node, kind: str, due: int) -> None:
-        state = out.state
-        state.timer_seq += 1
-        token = f"{run.number}.{state.timer_seq}"
-        run.wait = Wait(kind, node.path, due, token)
-        out.timers.append(Timer(due, state.key, run.journey, token))
-        if kind != DEFER:
-            self._audit(out, "step", run, step=node.name, type=node.kind, until=format_ms(due))
-
-    def _send(self, out: Outcome, run: Run, node: Node) -> bool:
-        """Decide and maybe emit one send; False when the run must wait (quiet hours)."""
-        spec = node.send
-        assert spec is not None and node.render is not None
-        decision = self._verdict(out, run, spec)
-        if decision.verdict == DEFER_SEND:
-            self._defer(out, run, node, [(spec, decision, {})])
-            return False
-        self._emit(out, run, node, spec, node.render, node.recommend, decision, {})
-        return True
-
-    def _decide(self, out: Outcome, run: Run, node: Node) -> list[str] | None:
-        """Pick the best eligible offers (engine/decision.py) and send each; None when quiet hours hold one back
-        (the whole decision is taken again when they end)."""
-        state, now = out.state, out.now
-        profile = state.profile
-        ranked = rank(self.offers, node.offers, self._scope(run, state, now), now, state.offer_sends,
-                      lambda channel: self.policy.allowed(profile, channel))  # fmt: skip
-        picked, explored = choose(ranked, node.pick, node.explore, run.journey, node.name, state.key)
-        self._audit(out, "decided", run, step=node.name, candidates=[c.record() for c in ranked], picked=picked,
-                    explore=explored)  # fmt: skip
-        tags = [{"offer": oid, **({"explore": True} if explored and i == 0 else {})} for i, oid in enumerate(picked)]
-        offers = [self.offers[oid].spec for oid in picked]
-        held = [(offer, self._verdict(out, run, offer), tag) for offer, tag in zip(offers, tags, strict=True)]
-        if any(decision.verdict == DEFER_SEND for _, decision, _ in held):
-            self._defer(out, run, node, [item for item in held if item[1].verdict == DEFER_SEND])
-            return None
-        for offer, tag in zip(offers, tags, strict=True):  # one by one: each send counts for the next one's cap
-            decision = self._verdict(out, run, offer)
-            self._emit(out, run, node, offer, self.offers[offer.id].render, self._offer_recommend[offer.id], decision,
-                       tag)  # fmt: skip
-        return picked
-
-    def _defer(self, out: Outcome, run: Run, node: Node, held: list[tuple[SendSpec | Offer, Decision, Record]]) -> None:
-        until = max(decision.until or out.now for _, decision, _ in held)
-        self._wait(out, run, node, DEFER, until)
-        for spec, decision, tag in held:
-            self._audit(out, "deferred", run, step=node.name, channel=decision.channel, template=spec.template,
-                        reason=decision.reason, until=format_ms(until), **tag)  # fmt: skip
-
-    def _emit(self, out: Outcome, run: Run, node: Node, spec: SendSpec | Offer, render: Render,
-              recommend: Recommendation | None, decision: Decision, tag: Record) -> None:  # fmt: skip
-        """One send the policy has decided on: suppressed (audited), or an action. `tag`: an offer's id and explore."""
-        state, now = out.state, out.now
-        if decision.verdict == SUPPRESS:
-            self._audit(out, "suppressed", run, step=node.name, channel=decision.channel,
-                        template=spec.template, reason=decision.reason, **tag)  # fmt: skip
-            return
-        offer = tag.get("offer")
-        aid = action_id(run.journey, run.version, state.key, run.number, node.path if offer is None else
-                        f"{node.path}#{offer}")  # fmt: skip
-        scope = self._scope(run, state, now)
-        action: Record = {
-            "action_id": aid,
-            "at": out.at,
-            "channel": decision.channel,
-            "template": spec.template,
-            "customer_id": state.key,
-            "journey": run.journey,
-            "journey_version": run.version,
-            "step": node.name,
-            "data": render(scope),
-        }
-        if recommend is not None:
-            snapshot = (out.models or Models()).at(now)
-            action["data"]["recommended"] = recommended(recommend, scope, state.profile, snapshot)
-            action["model_version"] = model_version(snapshot.version)
-        if spec.coupon is not None:
-            issue(out, run, action, spec.coupon, self.secret)
-        if isinstance(spec, Offer):
-            action.update(tag)
-            remember_send(state.offer_sends, spec, now)
-            history = state.history.get(run.journey)
-            if history is not None:
-                history.offers.append([spec.id, bool(tag.get("explore"))])
-        action["event_id"] = run.cause.get("event_id")
-        compiled = self.versions[run.journey][run.version]
-        if compiled.limits.marketing:
-            self.policy.record(state.sends, now, decision.channel)
-        if compiled.limits.max_sends is not None:
-            history = state.history.setdefault(run.journey, History())
-            remember(history.sends, now, compiled.limits.max_sends[1])
-        out.actions.append(action)
-        issued = {"coupon": action["coupon"]["code"]} if "coupon" in action else {}
-        self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=spec.template,
-                    action_id=aid, **tag, **issued)  # fmt: skip
-
-    def _verdict(self, out: Outcome, run: Run, spec: SendSpec | Offer) -> Decision:
-        """The policy's verdict on one send of this run now."""
-        state = out.state
-        compiled = self.versions[run.journey][run.version]
-        history = state.history.get(run.journey)
-        local = compiled.limits.window is not None or self.policy.quiet_window is not None  # reads local time
-        ctx = Context(state.profile, state.sends, history.sends if history else [], self._zone(out) if local else None,
-                      run.holdout, compiled.limits.marketing and self._control(state.key))  # fmt: skip
-        return self.policy.decide(spec, compiled.limits, out.now, ctx)
-
-    def _zone(self, out: Outcome) -> Any:
-        """The customer's time zone; a `traits.timezone` that names none is audited (`bad_timezone`), once per call."""
-        default = self.policy.policy.default_timezone
-        zone, bad = customer_zone(out.state.profile, default)
-        if bad is not None and not any(r["kind"] == "bad_timezone" for r in out.audit):
-            self._audit(out, "bad_timezone", None, timezone=bad, used=default)
-        return zone
-
     def _end(self, out: Outcome, run: Run, reason: str, **extra: Any) -> None:
         out.state.runs.pop(run.journey, None)
         history = out.state.history.get(run.journey)
         if history is not None:
             history.exited = out.now
         self._audit(out, "exited", run, reason=reason, **extra)
-
-    # ----------------------------------------------------------------------------------- helpers
-
-    @staticmethod
-    def _scope(run: Run, state: CustomerState, now: int) -> Scope:
-        return (run.cause, run.entry, state.profile, now)
-
-    @staticmethod
-    def _audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:
-        audit(out, kind, of, **fields)

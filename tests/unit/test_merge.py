@@ -148,3 +148,48 @@ def test_a_coupon_issued_before_login_is_redeemed_by_the_known_customer() -> Non
     )  # fmt: skip
     assert [r["code"] for r in kinds(result, "coupon_redeemed")] == [code]
     assert result.states["c-9"].profile["offers"][code]["status"] == "redeemed"
+
+
+def test_an_anonymous_run_ended_by_a_merge_keeps_its_number_and_says_whose_it_was() -> None:
+    """The known customer is in the journey already, so the anonymous run ends (`merged`): its record carries the
+    number it had (2: its second run) and `from`, and no run of either customer exits twice."""
+    again = WEB_TO_STORE.model_copy(update={"reentry": "always"})
+    cart = {"sku": "S", "price": 40}
+    docs = [
+        doc("1", "cart_add", "2026-03-02T09:00:00Z", customer_id="c-5", properties=cart),
+        doc("2", "cart_add", "2026-03-02T10:00:00Z", anonymous_id="ck-1", properties=cart),
+        doc("3", "purchase", "2026-03-02T10:30:00Z", anonymous_id="ck-1", properties={"order_id": "o", "value": 1}),
+        doc("4", "cart_add", "2026-03-02T11:00:00Z", anonymous_id="ck-1", properties=cart),
+        doc("5", "login", "2026-03-02T12:00:00Z", customer_id="c-5", anonymous_id="ck-1"),
+    ]
+    result = Simulator(Engine([again], OPEN_POLICY)).run([event_from_document(d) for d in docs])
+    entered = [(r["customer"], r["run"]) for r in kinds(result, "entered")]
+    assert entered == [("c-5", 1), ("anon:ck-1", 1), ("anon:ck-1", 2)]
+    exits = [(r["customer"], r.get("from"), r["run"], r["reason"]) for r in kinds(result, "exited")]
+    assert exits == [
+        ("anon:ck-1", None, 1, "exit_on:purchase"),
+        ("c-5", "anon:ck-1", 2, "merged"),  # in the known customer's timeline, as the anonymous run it was
+        ("c-5", None, 1, "completed"),
+    ]
+    owners = [(r.get("from", r["customer"]), r["journey"], r["run"]) for r in kinds(result, "exited")]
+    assert len(owners) == len(set(owners)) and set(owners) == {(c, "web-to-store", n) for c, n in entered}
+    merged = [(r["from"], r["into"], r["run"]) for r in kinds(result, "merged")]
+    assert merged == [("anon:ck-1", "c-5", 2)]
+
+
+def test_a_merge_keeps_counts_over_time_the_later_inactivity_timer_and_the_programme() -> None:
+    from orchestrator.engine.state import CustomerState
+    from tests.helpers import ev
+
+    win_back = journey("id: win-back\ntrigger: {inactive_for: 1d}\nsteps: [{send: {channel: email, template: t}}]")
+    engine = Engine([win_back], OPEN_POLICY)
+    known, anonymous = CustomerState("c-1"), CustomerState("anon:x")
+    engine.on_event(known, ev("product_view", "2026-03-01T10:00:00Z"), 0)
+    engine.on_event(anonymous, ev("product_view", "2026-03-02T10:00:00Z", customer="anon:x"), 0)
+    known.profile["programme"] = {"control": False, "conversions": 1, "revenue": 10.5}
+    anonymous.profile["programme"] = {"control": False, "conversions": 2, "revenue": 1.25}
+    engine.absorb(known, anonymous, 0)
+    assert len(known.profile["recent"]["product_view"]) == 2
+    (timer,) = known.pending_timers()
+    assert timer.journey == "win-back" and timer.due == anonymous.armed["win-back"][0]
+    assert known.profile["programme"] == {"control": False, "conversions": 3, "revenue": 11.75}
