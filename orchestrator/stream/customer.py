@@ -62,6 +62,8 @@ def publish(shell: Shell, outbox: Outbox, key: str, outcomes: list[Outcome]) -> 
             audit.append(record)
             if record["kind"] == "suppressed":
                 metrics.suppressions.labels(record["reason"]).inc()
+            elif record["kind"] == "bad_timezone":
+                metrics.bad_timezones.inc()
     if audit:
         outbox.send(topology.audit, encoded, orjson.dumps(audit))
 

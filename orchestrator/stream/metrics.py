@@ -24,6 +24,8 @@ class Metrics:
         self.actions = Counter("orchestrator_actions", "Actions published, by channel", ["channel"], registry=registry)
         self.suppressions = Counter("orchestrator_suppressions", "Sends not made, by reason", ["reason"],
                                     registry=registry)  # fmt: skip
+        self.bad_timezones = Counter("orchestrator_bad_timezones", "Local times computed in the default zone because "
+                                     "the customer's traits.timezone names none", registry=registry)  # fmt: skip
         self.dlq = Counter("orchestrator_dlq", "Records sent to the dead-letter topic", registry=registry)
         self.timers_pending = Gauge("orchestrator_timers_pending", "Pending timers on this worker's partitions",
                                     registry=registry)  # fmt: skip
