@@ -12,8 +12,19 @@ import click
 import orjson
 
 from orchestrator import cli_services
-from orchestrator.cli_common import EXIT_INPUT, EXIT_INTERNAL, err, journeys_option, load_or_exit
+from orchestrator.cli_common import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    err,
+    is_settings_error,
+    journeys_option,
+    load_or_exit,
+    read_settings,
+    settings_exit,
+)
+from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import Loaded, load
+from orchestrator.deploys import Deploy, load_deploys, parse_deploys, schedule
 from orchestrator.engine import Engine
 from orchestrator.explain import diff_actions, render_diff, timelines
 from orchestrator.process import tune_gc
@@ -40,7 +51,7 @@ def validate(paths: tuple[Path, ...]) -> None:
     PATHS are files or folders (default: journeys/). Every problem is listed with its file,
     line and step; the exit code is 0 when all is valid, 1 otherwise.
     """
-    targets = list(paths) or [Settings().journeys_dir]
+    targets = list(paths) or [read_settings().journeys_dir]
     loaded = load(targets)
     for problem in loaded.problems:
         click.echo(str(problem))
@@ -123,13 +134,17 @@ def _parse_until(_ctx: click.Context, _param: click.Parameter, value: str | None
         raise click.BadParameter(str(exc)) from None
 
 
-def _read_events(path: str) -> EventLog:
+def _parse_deploys(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[Deploy, ...]:
+    return parse_deploys(values)
+
+
+def _read_events(path: str, settings: Settings) -> EventLog:
     try:
         if path == "-":
-            log = read_event_lines(sys.stdin.buffer)
+            log = read_event_lines(sys.stdin.buffer, settings.max_event_bytes)
         else:
             with open(path, "rb") as handle:
-                log = read_event_lines(handle)
+                log = read_event_lines(handle, settings.max_event_bytes)
     except OSError as exc:
         err(f"{path}: cannot read the event log: {exc.strerror or exc}")
         raise SystemExit(EXIT_INPUT) from None
@@ -141,20 +156,22 @@ def _read_events(path: str) -> EventLog:
 PROGRESS_FROM = 50_000  # events: below this a run takes well under a few seconds
 
 
-def _engine(loaded: Loaded) -> Engine:
-    return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue,
-                  secret=Settings().coupon_secret.get_secret_value().encode())
+def _engine(loaded: Loaded, settings: Settings, retired: list[Journey] | None = None) -> Engine:
+    return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, retired=retired or (),
+                  secret=settings.coupon_secret.get_secret_value().encode())  # fmt: skip
 
 
-def _run(engine: Engine, log: EventLog, until: int | None, *, explain: bool) -> Result:
-    settings = Settings()
+def _run(
+    engine: Engine, log: EventLog, until: int | None, settings: Settings, *, explain: bool,
+    deploys: list[tuple[int, Engine]] | None = None,
+) -> Result:  # fmt: skip
     simulator = Simulator(
         engine, record_events=explain, identity_secret=settings.identity_secret.get_secret_value().encode()
     )
     if len(log.events) < PROGRESS_FROM:
-        return simulator.run(log.events, until)
+        return simulator.run(log.events, until, deploys or ())
     with click.progressbar(log.events, label="simulating", file=sys.stderr) as events:
-        return simulator.run(events, until)
+        return simulator.run(events, until, deploys or ())
 
 
 def _counted(total: int, what: str, by: Counter[str]) -> str:
@@ -163,7 +180,7 @@ def _counted(total: int, what: str, by: Counter[str]) -> str:
     return f"{total} {what}" + (f" ({detail})" if detail else "")
 
 
-def _summary(result: Result, log: EventLog) -> str:
+def _summary(result: Result, log: EventLog, deploys: int = 0) -> str:
     suppressed = Counter(r["reason"] for r in result.audit if r["kind"] == "suppressed")
     parts = [
         f"{result.events} events for {len(result.states)} customers",
@@ -174,6 +191,8 @@ def _summary(result: Result, log: EventLog) -> str:
     ]
     if result.after_until:
         parts.append(f"{result.after_until} event(s) after --until not run")
+    if deploys:
+        parts.append(f"{deploys} deploy(s)")
     return "simulated " + "; ".join(parts)
 
 
@@ -208,26 +227,39 @@ def _summary(result: Result, log: EventLog) -> str:
     metavar="OTHER_DIR",
     help="Replay the log against a second journeys folder and print what would change.",
 )
+@click.option(
+    "--deploy",
+    "deploys",
+    multiple=True,
+    callback=_parse_deploys,
+    metavar="TIME=DIR",
+    help="Deploy the journeys of DIR at TIME (RFC 3339) in the replay: runs in flight finish on their version, "
+    "later entries take DIR's (repeatable).",
+)
 def simulate(
     journeys_dir: Path | None, events_file: str, until: int | None, explain: bool,
-    audit_file: Path | None, compare_dir: Path | None,
+    audit_file: Path | None, compare_dir: Path | None, deploys: tuple[Deploy, ...],
 ) -> None:  # fmt: skip
     """Run journeys over a recorded event log with a virtual clock; no Kafka, no Redis.
 
     Prints the actions that would be sent as JSON lines on stdout, in the order decided.
-    A bad input line is reported on stderr with its number and skipped.
+    A bad input line is reported on stderr with its number and skipped. With --deploy, the journeys of --journeys
+    run until the first deploy; with --compare, the diff goes from this replay (its deploys included) to
+    OTHER_DIR's.
     """
-    loaded = load_or_exit([journeys_dir or Settings().journeys_dir])
+    settings = read_settings()
+    loaded = load_or_exit([journeys_dir or settings.journeys_dir])
+    deployed = schedule(loaded, load_deploys(loaded, deploys), lambda dir_, retired: _engine(dir_, settings, retired))
     other = load_or_exit([compare_dir]) if compare_dir else None
-    log = _read_events(events_file)
-    result = _run(_engine(loaded), log, until, explain=explain)
+    log = _read_events(events_file, settings)
+    result = _run(_engine(loaded, settings), log, until, settings, explain=explain, deploys=deployed)
     if other is None:
         out = sys.stdout.buffer
         for action in result.actions:
             out.write(orjson.dumps(action) + b"\n")
         out.flush()
     else:
-        after = _run(_engine(other), log, until, explain=False)
+        after = _run(_engine(other, settings), log, until, settings, explain=False)
         for line in render_diff(diff_actions(result.actions, after.actions)):
             click.echo(line)
     if audit_file is not None:
@@ -236,7 +268,7 @@ def simulate(
     if explain:
         for line in timelines(result.audit):
             err(line)
-    err(_summary(result, log))
+    err(_summary(result, log, len(deployed)))
 
 
 @cli.command()
@@ -252,13 +284,14 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
 
     The same counts the worker keeps, from `simulate`'s decisions (docs/kpis.md says how each is defined).
     """
+    settings = read_settings()
     from orchestrator import dashboard
     from orchestrator.report import kpis_of, print_report
 
-    loaded = load_or_exit([journeys_dir or Settings().journeys_dir])
-    log = _read_events(events_file)
-    engine = _engine(loaded)
-    summary = kpis_of(_run(engine, log, None, explain=False)).summary(engine.step_order())
+    loaded = load_or_exit([journeys_dir or settings.journeys_dir])
+    log = _read_events(events_file, settings)
+    engine = _engine(loaded, settings)
+    summary = kpis_of(_run(engine, log, None, settings, explain=False)).summary(engine.step_order())
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -285,11 +318,12 @@ def affinities(journeys_dir: Path | None, events_file: str, sku: str | None, top
 
     Exit 1 when --sku names an item that is in no basket of the log.
     """
+    settings = read_settings()
     from orchestrator.products import learn, print_affinities
 
-    loaded = load_or_exit([journeys_dir or Settings().journeys_dir])
-    log = _read_events(events_file)
-    snapshot = learn(_engine(loaded), log.events, Settings().identity_secret.get_secret_value().encode())
+    loaded = load_or_exit([journeys_dir or settings.journeys_dir])
+    log = _read_events(events_file, settings)
+    snapshot = learn(_engine(loaded, settings), log.events, settings.identity_secret.get_secret_value().encode())
     problem = print_affinities(snapshot, sku, top)
     if problem is not None:
         err(f"{events_file}: {problem}")
@@ -310,6 +344,8 @@ def main() -> None:
         err("interrupted")
         raise SystemExit(130) from None
     except Exception as exc:  # the last line of defence: never show a user a traceback
+        if is_settings_error(exc):  # Settings() read deeper than a command's read_settings()
+            raise settings_exit(exc) from None
         if os.environ.get(f"{ENV_PREFIX}DEBUG"):
             raise
         err(f"internal error: {type(exc).__name__}: {exc} (set {ENV_PREFIX}DEBUG=1 for details)")

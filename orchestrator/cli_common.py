@@ -1,7 +1,7 @@
 """What the `orchestrator` commands share: exit codes, error lines on stderr, loading journeys or exiting.
 
-Exit codes: 0 fine, 1 the input is wrong (journeys, events), 2 the command line is wrong, 69 a service (Kafka,
-Redis) cannot be reached, 70 an internal error (set ORCH_DEBUG=1 for the traceback).
+Exit codes: 0 fine, 1 the input is wrong (journeys, events), 2 the command line or an ORCH_* setting is wrong,
+69 a service (Kafka, Redis) cannot be reached, 70 an internal error (set ORCH_DEBUG=1 for the traceback).
 """
 
 from __future__ import annotations
@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeGuard
 
 import click
+from pydantic import ValidationError
 
 from orchestrator.contract.loader import Loaded, load
+from orchestrator.settings import Settings
 
 EXIT_INPUT = 1
+EXIT_USAGE = 2  # as click's own usage errors: a bad option, or a bad ORCH_* value
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a service (Redis, Kafka) cannot be reached
 EXIT_INTERNAL = 70
 KIND = re.compile(r"[a-z0-9_]+")
@@ -22,6 +26,26 @@ KIND = re.compile(r"[a-z0-9_]+")
 
 def err(line: str = "") -> None:
     click.echo(line, err=True)
+
+
+def is_settings_error(exc: BaseException) -> TypeGuard[ValidationError]:
+    return isinstance(exc, ValidationError) and exc.title == Settings.__name__
+
+
+def settings_exit(exc: ValidationError) -> SystemExit:
+    """One line naming each bad ORCH_* variable and what is wrong with it; exit 2."""
+    from orchestrator.doctor import bad_settings
+
+    err(bad_settings(exc))
+    return SystemExit(EXIT_USAGE)
+
+
+def read_settings() -> Settings:
+    """The settings from ORCH_* variables, or one line naming the bad one and exit 2 (never pydantic's dump)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_exit(exc) from None
 
 
 def load_or_exit(paths: Iterable[Path]) -> Loaded:

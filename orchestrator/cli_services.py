@@ -13,10 +13,17 @@ import click
 import orjson
 from redis.exceptions import RedisError
 
-from orchestrator.cli_common import EXIT_INPUT, EXIT_UNAVAILABLE, KIND, err, journeys_option, load_or_exit
+from orchestrator.cli_common import (
+    EXIT_INPUT,
+    EXIT_UNAVAILABLE,
+    KIND,
+    err,
+    journeys_option,
+    load_or_exit,
+    read_settings,
+)
 from orchestrator.explain import timelines
 from orchestrator.serving.keys import TRAIL_LIMIT
-from orchestrator.settings import Settings
 
 
 @click.command()
@@ -27,10 +34,10 @@ def worker(journeys_dir: Path | None) -> None:
     Journeys are validated first: a bad file stops the start with the validator's messages.
     Every setting comes from ORCH_* environment variables (see docs/streaming.md).
     """
+    settings = read_settings()
     from orchestrator.stream.admin import ArchiveConflict
     from orchestrator.stream.worker import run_worker
 
-    settings = Settings()
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
     err(f"worker {settings.app_id}: {len(loaded.journeys)} journey(s), Kafka {settings.kafka_bootstrap_servers}, "
          f"store {settings.store}, {settings.processing_guarantee}")  # fmt: skip
@@ -49,9 +56,9 @@ def send(file: BinaryIO, topic: str | None) -> None:
 
     Lines are sent as they are, even invalid ones: the worker puts those on the dead-letter topic.
     """
+    settings = read_settings()
     from orchestrator.stream.client import send_lines
 
-    settings = Settings()
     target = topic or settings.topic_touchpoints
     lines = file.readlines()
     with click.progressbar(length=len(lines), label=f"sending to {target}", file=sys.stderr) as bar:
@@ -69,9 +76,8 @@ def tail(channels: tuple[str, ...], from_beginning: bool, limit: int | None, tim
 
     Reads with isolation_level=read_committed, as every sender must.
     """
+    settings = read_settings()
     from orchestrator.stream.client import tail_actions
-
-    settings = Settings()
 
     async def show() -> int:
         count = 0
@@ -94,9 +100,9 @@ def api() -> None:
     Needs ORCH_API_TOKEN: every endpoint but /healthz wants `Authorization: Bearer <token>`.
     Listens on ORCH_API_HOST:ORCH_API_PORT (127.0.0.1:8080); the OpenAPI document is at /openapi.json.
     """
+    settings = read_settings()
     from orchestrator.serving.api import run_api
 
-    settings = Settings()
     if settings.api_token is None or not settings.api_token.get_secret_value().strip():
         err("refusing to start: set ORCH_API_TOKEN (every endpoint needs a bearer token)")
         raise SystemExit(EXIT_INPUT)
@@ -135,7 +141,7 @@ def forget(customer_id: str | None, identities: dict[str, str]) -> None:
 
     if customer_id is None and not identities:
         raise click.UsageError("name the customer: --customer ID or --identity KIND=VALUE")
-    settings = Settings()
+    settings = read_settings()
     now = int(time.time() * 1000)
     event: dict[str, object] = {"event_id": f"forget-{now}", "type": "forget", "occurred_at": format_ms(now),
                                 "channel": "system"}  # fmt: skip
@@ -168,11 +174,11 @@ def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
 
     Reads the audit trail the worker keeps in Redis (one lookup); exit 1 when there is none.
     """
+    settings = read_settings()
     from orchestrator.serving.connect import connect_redis
     from orchestrator.serving.keys import Keys
     from orchestrator.serving.redis import find_customer, read_trail
 
-    settings = Settings()
     kind, value = who
 
     async def read() -> tuple[str | None, list[dict[str, object]]]:
@@ -200,9 +206,9 @@ def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
 @click.command("rebuild-serving")
 def rebuild_serving() -> None:
     """Refill Redis (summaries, coupons, identity graph, KPI counters) from the worker's tables in Kafka."""
+    settings = read_settings()
     from orchestrator.stream.rebuild import read_states, write_kpis, write_serving
 
-    settings = Settings()
     states = asyncio.run(read_states(settings))
     with click.progressbar(length=len(states), label="rebuilding Redis", file=sys.stderr) as bar:
         links = asyncio.run(write_serving(settings, states, bar.update))

@@ -7,9 +7,11 @@ the numbers behind a chart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
+
+from orchestrator.map_svg import draw as journey_map
 
 WIDTH = 520
 ROW = 26
@@ -21,6 +23,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} h3{font-s
 .grid{display:flex;flex-wrap:wrap;gap:16px} .card{background:#fff;border-radius:8px;padding:14px 16px;
 box-shadow:0 1px 2px #0002} .kpi{font-size:26px;font-weight:600} .muted{color:#65717e;font-size:12px}
 .verdict{max-width:520px;font-size:13px} .note{max-width:520px} svg text{font:12px system-ui,sans-serif;fill:#1d2733}
+.map{margin-top:16px;overflow-x:auto}
 """
 
 
@@ -75,26 +78,54 @@ def lift_chart(name: str, lift: dict[str, Any]) -> str:
     if lift["ci95"] is None:
         return chart
     low, high, diff = (100 * v for v in (*lift["ci95"], lift["absolute"]))
-    span = max(abs(low), abs(high), 1.0)
+    return chart + interval(f"{name}-interval", diff, low, high, f"lift {diff:+.1f} pts")
+
+
+def interval(name: str, diff: float, low: float, high: float, label: str, least: float = 1.0) -> str:
+    """A difference as a dot on its 95% interval, against a dashed zero line (the axis spans at least `least`)."""
+    span = max(abs(low), abs(high), least)
 
     def x(value: float) -> float:
         return float(LABEL + (WIDTH - LABEL - 40) * (value + span) / (2 * span))
 
-    return chart + (
-        f'<svg data-chart="{escape(name)}-interval" width="{WIDTH}" height="40" role="img" aria-label="lift interval"'
+    return (
+        f'<svg data-chart="{escape(name)}" width="{WIDTH}" height="40" role="img" aria-label="lift interval"'
         f' data-low="{low:.4f}" data-high="{high:.4f}" data-lift="{diff:.4f}">'
-        f'<text x="0" y="24">lift {diff:+.1f} pts</text>'
+        f'<text x="0" y="24">{escape(label)}</text>'
         f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="4" y2="36" stroke="#999" stroke-dasharray="3"/>'
         f'<line x1="{x(low):.1f}" x2="{x(high):.1f}" y1="20" y2="20" stroke="#1d2733" stroke-width="2"/>'
         f'<circle cx="{x(diff):.1f}" cy="20" r="5" fill="#d8663b"/></svg>'
     )
 
 
+def _programme(programme: dict[str, Any]) -> str:
+    """Treated customers against the global control group: the means per customer side by side, and each lift
+    with its 95% interval; without a control group, a sentence instead of a lift."""
+    treated, control = programme["treated"], programme["control"]
+    cards = []
+    for figure, title, digits in (("conversions_per_customer", "Conversions per customer", 3),
+                                  ("revenue_per_customer", "Revenue per customer", 2)):  # fmt: skip
+        rows = [("treated", treated[figure] or 0.0), ("control", control[figure] or 0.0)]
+        lift = programme[figure]
+        chart = bars(f"programme-{figure}", rows if programme["control_group"] else rows[:1], "#2f9e6e")
+        if lift["ci95"] is not None:
+            low, high = lift["ci95"]
+            chart += interval(f"programme-{figure}-interval", lift["lift"], low, high,
+                              f"lift {lift['lift']:+.{digits}f}", least=10.0 ** -digits)  # fmt: skip
+        cards.append(_card(title, chart + f'<p class="verdict">{escape(lift["verdict"])}</p>'))
+    state = "lift" if programme["control_group"] else "no-control"
+    customers = (f'<p class="muted note">treated: {treated["customers"]} customers, control: '
+                 f'{control["customers"]} customers (the global holdout), counted from their first marketing '
+                 "journey on</p>")  # fmt: skip
+    return (f'<section data-programme="{state}"><h2>Programme vs global control group</h2>{customers}'
+            f'<div class="grid">{"".join(cards)}</div></section>')
+
+
 def _card(title: str, body: str) -> str:
     return f'<div class="card"><h3>{escape(title)}</h3>{body}</div>'
 
 
-def _journey(jid: str, j: dict[str, Any]) -> str:
+def _journey(jid: str, j: dict[str, Any], structure: dict[str, Any] | None) -> str:
     funnel = [("entered", j["entered"])]
     for step, s in j["steps"].items():
         funnel.append((f"{step}: reached", s["reached"]))
@@ -109,7 +140,11 @@ def _journey(jid: str, j: dict[str, Any]) -> str:
                 lift_chart(f"lift-{jid}", lift) + f'<p class="verdict">{escape(lift["verdict"])}</p>')
         + _card("Sends by channel", bars(f"sends-{jid}", list(j["sends"].items()), "#7a5cd6"))
         + _card("Suppressed, by reason", bars(f"suppressed-{jid}", list(j["suppressed"].items()), "#c9853a"))
-        + "</div></section>"
+        + _card("Not entered, by reason", bars(f"not-entered-{jid}", list(j["not_entered"].items()), "#8a94a0"))
+        + "</div>" + ("" if structure is None else
+                      '<div class="card map"><h3>Journey map: runs on each step and edge</h3>'
+                      + journey_map(jid, structure, j) + "</div>")
+        + "</section>"
     )  # fmt: skip
 
 
@@ -132,8 +167,11 @@ def _offers(offers: dict[str, Any]) -> str:
     )
 
 
-def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", generated: str = "") -> str:
-    """The whole page for a KPI summary (`orchestrator.kpis.summarize`)."""
+def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", generated: str = "",
+           maps: Mapping[str, dict[str, Any]] | None = None) -> str:  # fmt: skip
+    """The whole page for a KPI summary (`orchestrator.kpis.summarize`); `maps` (`journey_map.journey_maps`) adds
+    each journey's map."""
+    maps = maps or {}
     cross, clv, engagement, coupons = (summary[k] for k in ("cross_channel", "clv", "engagement", "coupons"))
     headline = "".join(
         _card(label, f'<div class="kpi" data-kpi="{key}">{value}</div>')
@@ -155,7 +193,8 @@ def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", g
     body = (
         f"<h1>{escape(title)}</h1><p class='muted'>{escape(generated)}</p>"
         f'<div class="grid">{headline}</div>'
-        + "".join(_journey(jid, j) for jid, j in summary["journeys"].items())
+        + _programme(summary["programme"])
+        + "".join(_journey(jid, j, maps.get(jid)) for jid, j in summary["journeys"].items())
         + '<h2>Across channels</h2><div class="grid">'
         + _card("Channel mix (sends)", bars("channel-mix", list(summary["channels"].items()), "#7a5cd6"))
         + _card("Top cross-channel paths to conversion", bars("top-paths", paths, "#2f9e6e"))

@@ -113,6 +113,12 @@ def _bad_value(error: Any, environ: Mapping[str, str]) -> tuple[str | None, Chec
                         f"correct {name} or unset it{shown_default}")  # fmt: skip
 
 
+def bad_settings(exc: ValidationError, environ: Mapping[str, str] = os.environ) -> str:
+    """Every invalid ORCH_* value of `Settings()`'s error on one line, as the settings check words them."""
+    checks = [_bad_value(error, environ)[1] for error in exc.errors(include_url=False)]
+    return "; ".join(f"{check.detail} — fix: {check.fix}" for check in checks)
+
+
 def _unknown_variables(environ: Mapping[str, str], known: Collection[str]) -> list[Check]:
     settings = sorted(variable(field) for field in Settings.model_fields)
     found = []

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.engine.outcome import Record
+from orchestrator.maps import condition_text
 from orchestrator.simulate import by_customer
 
 
@@ -28,10 +29,15 @@ def describe(record: Record) -> str:
     if kind == "sent":
         return f"{step}: {record['channel']} {record['template']}{_offer(record)} ({record['action_id']})"
     if kind == "suppressed":
-        return f"{step}: {record['channel']} {record['template']}{_offer(record)} not sent: {record['reason']}"
+        return (f"{step}: {record['channel']} {record['template']}{_offer(record)} not sent: "
+                f"{_why(record['reason'], SUPPRESSED)}")  # fmt: skip
     if kind == "deferred":
         return (f"{step}: {record['channel']} {record['template']}{_offer(record)} held until {record['until']} "
-                f"({record['reason']})")  # fmt: skip
+                f"({_why(record['reason'], DEFERRED, ': ')})")  # fmt: skip
+    if kind == "not_entered":
+        return f"{where} not entered: {_refusal(record)}"
+    if kind == "bad_timezone":
+        return f"time zone {record.get('timezone')!r} is not an IANA zone name: {record.get('used')} used instead"
     if kind == "decided":
         return f"{step}: {_decision(record)}"
     if kind == "matched":
@@ -39,12 +45,57 @@ def describe(record: Record) -> str:
     if kind == "timed_out":
         return f"{step}: awaited event did not come"
     if kind == "exited":
-        return f"{where} run {record['run']} ({record['reason']})"
+        at = f" at {record['step']}" if record.get("step") else ""
+        meaning = f": {EXITED[record['reason']]}" if record["reason"] in EXITED else ""
+        return f"{where} run {record['run']} ({record['reason']}{at}{meaning})"
     if kind == "converted":
         group = "holdout" if record.get("holdout") else "treatment"
         path = " > ".join(record.get("path", []))
         return f"{where} run {record['run']} reached its goal ({group}; path {path or 'unknown'})"
     return " ".join(f"{k}={v}" for k, v in record.items() if k not in ("at", "customer", "kind"))
+
+
+SUPPRESSED = {
+    "holdout": "the journey's holdout, its control group",
+    "global_holdout": "the programme's global control group",
+    "no_consent": "no consent on the channel or its fallbacks",
+    "frequency_cap": "the channel's daily cap is reached",
+    "journey_cap": "the journey's max_sends is reached",
+    "spacing": "too soon after the last marketing send",
+    "no_template": "the template name came out empty",
+}
+DEFERRED = {"quiet_hours": "the customer's quiet hours", "send_window": "outside the journey's send window"}
+EXITED = {"no_date": "no date to wait for at the wait_until's path"}
+
+
+def _why(reason: str, words: dict[str, str], joint: str = "") -> str:
+    """`reason (what it means)`, or with a `joint` `reason: what it means`: the code stays first, to grep for; a
+    reason with no words reads as itself."""
+    meaning = words.get(reason)
+    if not meaning:
+        return reason
+    return f"{reason}{joint}{meaning}" if joint else f"{reason} ({meaning})"
+
+
+def _refusal(record: Record) -> str:
+    """Why a trigger started no run, from a `not_entered` record."""
+    reason = record.get("reason")
+    if reason == "where":
+        condition = record.get("condition")
+        return "the trigger's where does not hold" + (f": {condition_text(condition)}" if condition else "")
+    if reason == "reentry":
+        until = record.get("until")
+        return f"reentry: not before {until}, the cool-down since the last run" if until else (
+            "reentry: the journey allows this customer no new run")  # fmt: skip
+    if reason == "running":
+        return f"already in the journey (run {record.get('run')})"
+    if reason == "max_active_journeys":
+        active = record.get("active") or []
+        shown = f" ({', '.join(map(str, active))})" if active else ""
+        return f"already in {len(active) or 'the most'} marketing journeys{shown}: the policy's max_active_journeys"
+    if reason == "disabled":
+        return "the journey is disabled"
+    return str(reason)
 
 
 def _offer(record: Record) -> str:

@@ -16,22 +16,20 @@ interval, medians, top paths. Money is counted in cents, so sums stay exact inte
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.engine.outcome import Record
+from orchestrator.lift import GROUPS, lift, programme
+from orchestrator.lift import rate as _rate
 
 SEP = "\x1f"  # never in a journey id, step id, channel or reason
 DAY = "day"
-# A lift needs this many runs in each arm, and at least this many conversions and non-conversions in each (the
-# usual rule for the normal approximation of a two-proportion test); below it, `summarize` says so in words.
-MIN_ARM = 30
-MIN_OUTCOMES = 5
-Z95 = 1.959963984540054
 TOP_PATHS = 10
 OFFER = "offer"
+AT = "at"  # per-step details for the journey maps: key("j", journey, AT, step, kind, reason?)
+PROGRAMME = "programme"  # key(PROGRAMME, treated | control, figure): the programme against the global control group
 HOW = ("chosen", "explore")  # how a decision picked an offer: the best eligible one, or a uniformly chosen one
 
 
@@ -100,6 +98,19 @@ def offer_keys(record: Record) -> list[str]:
     return []
 
 
+def detail_keys(record: Record) -> list[str]:
+    """The totals one audit record adds 1 to with no per-day copies: triggers that started no run, by reason, and
+    per-step details for the journey maps (suppressions by reason, a `wait_for`'s matched and timed-out runs, exits
+    that name their step)."""
+    kind, step = record["kind"], record.get("step")
+    if kind == "not_entered":
+        return [key("j", record.get("journey"), "not_entered", record["reason"])]
+    if step is None or kind not in ("suppressed", "matched", "timed_out", "exited"):
+        return []
+    where = key("j", record.get("journey"), AT, step, kind)
+    return [where] if kind in ("matched", "timed_out") else [key(where, record["reason"])]
+
+
 def audit_counts(record: Record) -> Counter[str]:
     """What one audit record adds: its counters, in total and under its (UTC) day, and money in cents."""
     counts: Counter[str] = Counter()
@@ -113,7 +124,7 @@ def _add_audit(counts: dict[str, int], record: Record) -> None:
         counts[name] = counts.get(name, 0) + 1
         daily = day + SEP + name
         counts[daily] = counts.get(daily, 0) + 1
-    for name in offer_keys(record):
+    for name in (*offer_keys(record), *detail_keys(record)):
         counts[name] = counts.get(name, 0) + 1
     kind = record["kind"]
     if kind == "sent" and record.get("coupon"):
@@ -130,7 +141,7 @@ def _contribution(profile: Mapping[str, Any]) -> dict[str, int]:
     segment = "multi" if channels >= 2 else "single"
     clv = _cents(profile.get("lifetime_value", 0))
     interactions = sum(profile.get("events", {}).values())
-    return {
+    found = {
         "customers": 1,
         key("customers", segment): 1,
         key("clv", segment, "cents"): clv,
@@ -139,6 +150,16 @@ def _contribution(profile: Mapping[str, Any]) -> dict[str, int]:
         key("interactions", "at", interactions): 1,
         key("channels", "at", channels): 1,
     }
+    since = profile.get("programme")
+    if since is not None:  # in the programme since the first marketing-journey entry: treated or control
+        group = GROUPS[1] if since.get("control") else GROUPS[0]
+        conversions, cents = int(since.get("conversions", 0)), _cents(since.get("revenue", 0))
+        # Squares of revenue in whole units, rounded: every counter stays a 64-bit integer (the worker's tables).
+        found.update({key(PROGRAMME, group, "customers"): 1, key(PROGRAMME, group, "conversions"): conversions,
+                      key(PROGRAMME, group, "conversions_sq"): conversions * conversions,
+                      key(PROGRAMME, group, "revenue_cents"): cents,
+                      key(PROGRAMME, group, "revenue_sq"): round((cents / 100) ** 2)})  # fmt: skip
+    return found
 
 
 def contribution(profile: Mapping[str, Any] | None) -> Counter[str]:
@@ -180,51 +201,6 @@ class Kpis:
 
 
 # ------------------------------------------------------------------------------------------- summary
-
-
-def lift(entered_t: int, converted_t: int, entered_h: int, converted_h: int) -> dict[str, Any]:
-    """Treatment against holdout: absolute lift (difference of conversion rates) with a 95% Wald interval,
-    relative lift (the interval scaled by the holdout's rate), the two-sided p-value of the pooled
-    two-proportion z-test, and a verdict in words."""
-    out: dict[str, Any] = {
-        "treatment": {"entered": entered_t, "converted": converted_t, "rate": _rate(converted_t, entered_t)},
-        "holdout": {"entered": entered_h, "converted": converted_h, "rate": _rate(converted_h, entered_h)},
-        "absolute": None, "ci95": None, "relative": None, "relative_ci95": None, "p_value": None,
-    }  # fmt: skip
-    if entered_h == 0:
-        out["verdict"] = "no holdout: nobody was held out, so the lift cannot be measured"
-        return out
-    if entered_t == 0:
-        out["verdict"] = "no treatment group yet: nobody entered outside the holdout"
-        return out
-    p_t, p_h = converted_t / entered_t, converted_h / entered_h
-    diff = p_t - p_h
-    se = math.sqrt(p_t * (1 - p_t) / entered_t + p_h * (1 - p_h) / entered_h)
-    low, high = diff - Z95 * se, diff + Z95 * se
-    pooled = (converted_t + converted_h) / (entered_t + entered_h)
-    se0 = math.sqrt(pooled * (1 - pooled) * (1 / entered_t + 1 / entered_h))
-    out.update(absolute=diff, ci95=[low, high], p_value=math.erfc(abs(diff) / se0 / math.sqrt(2)) if se0 else 1.0)
-    if p_h > 0:
-        out.update(relative=diff / p_h, relative_ci95=[low / p_h, high / p_h])
-    arms = ((entered_t, converted_t), (entered_h, converted_h))
-    if any(n < MIN_ARM or c < MIN_OUTCOMES or n - c < MIN_OUTCOMES for n, c in arms):
-        out["verdict"] = (f"too few to tell: each arm needs at least {MIN_ARM} entries and {MIN_OUTCOMES} "
-                          f"conversions and non-conversions (treatment {converted_t}/{entered_t}, "
-                          f"holdout {converted_h}/{entered_h})")  # fmt: skip
-    elif low > 0:
-        out["verdict"] = (f"works: +{100 * diff:.1f} points of conversion over the holdout "
-                          f"(95% CI +{100 * low:.1f} to +{100 * high:.1f})")  # fmt: skip
-    elif high < 0:
-        out["verdict"] = (f"hurts: {100 * diff:.1f} points of conversion against the holdout "
-                          f"(95% CI {100 * low:.1f} to {100 * high:.1f})")  # fmt: skip
-    else:
-        out["verdict"] = (f"no measurable effect: {100 * diff:+.1f} points, 95% CI {100 * low:+.1f} to "
-                          f"{100 * high:+.1f} includes zero")  # fmt: skip
-    return out
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
 
 
 def _under(counts: Mapping[str, int], prefix: str) -> dict[str, int]:
@@ -298,6 +274,7 @@ def summarize(counts: Mapping[str, int], journeys: Mapping[str, Sequence[str]] |
     report["channels"] = dict(sorted(_under(counts, "sent").items()))
     report["days"] = _days(counts)
     report["offers"] = _offers(counts)
+    report["programme"] = programme({group: _under(counts, key(PROGRAMME, group)) for group in GROUPS})
     return report
 
 
@@ -324,17 +301,35 @@ def _offers(counts: Mapping[str, int]) -> dict[str, dict[str, Any]]:
     return offers
 
 
+def _step(steps: dict[str, dict[str, Any]], step: str) -> dict[str, Any]:
+    """A step's figures: `step` records (reached), sends and suppressions (by reason), a `wait_for`'s outcomes,
+    and the exits that name the step (`no_date`)."""
+    if step not in steps:
+        steps[step] = {"reached": 0, "sent": 0, "suppressed": 0, "suppressed_by": {}, "matched": 0, "timed_out": 0,
+                       "exited": {}}  # fmt: skip
+    return steps[step]
+
+
 def _journey(counts: Mapping[str, int], jid: str, order: Sequence[str]) -> dict[str, Any]:
     def get(*parts: object) -> int:
         return counts.get(key("j", jid, *parts), 0)
 
     exited = _under(counts, key("j", jid, "exited"))
-    steps: dict[str, dict[str, int]] = {}
-    prefix = key("j", jid, "step") + SEP
+    steps: dict[str, dict[str, Any]] = {}
+    prefix, detail = key("j", jid, "step") + SEP, key("j", jid, AT) + SEP
     for name, n in counts.items():
         if name.startswith(prefix):
             step, what = name[len(prefix):].rsplit(SEP, 1)
-            steps.setdefault(step, {"reached": 0, "sent": 0, "suppressed": 0})[what] = n
+            _step(steps, step)[what] = n
+        elif name.startswith(detail):
+            step, what, *reason = name[len(detail) :].split(SEP)
+            if reason:  # suppressed or exited, by reason
+                _step(steps, step)["suppressed_by" if what == "suppressed" else what][reason[0]] = n
+            else:
+                _step(steps, step)[what] = n
+    for figures in steps.values():
+        for by in ("suppressed_by", "exited"):
+            figures[by] = dict(sorted(figures[by].items()))
     rank = {step: i for i, step in enumerate(order)}
     steps = dict(sorted(steps.items(), key=lambda item: (rank.get(item[0], len(rank)), -item[1]["reached"], item[0])))
     converted_t, converted_h = get("converted", "treatment"), get("converted", "holdout")
@@ -343,7 +338,7 @@ def _journey(counts: Mapping[str, int], jid: str, order: Sequence[str]) -> dict[
         "exited": dict(sorted(exited.items())), "sends": dict(sorted(_under(counts, key("j", jid, "sent")).items())),
         "suppressed": dict(sorted(_under(counts, key("j", jid, "suppressed")).items())),
         "conversions": converted_t + converted_h, "coupons_redeemed": get("coupons", "redeemed"),
-        "steps": steps,
+        "not_entered": dict(sorted(_under(counts, key("j", jid, "not_entered")).items())), "steps": steps,
         "lift": lift(get("entered", "treatment"), converted_t, get("entered", "holdout"), converted_h),
     }  # fmt: skip
 

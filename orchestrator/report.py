@@ -68,7 +68,10 @@ def render(summary: dict[str, Any]) -> Group:
                      f"{_pct(h['rate'])} ({h['converted']}/{h['entered']})", _points(li["absolute"]), ci,
                      _pct(li["relative"]))  # fmt: skip
         verdicts.append(Text.assemble((f"{jid}: ", "bold"), li["verdict"]))
-    parts += [lift, *verdicts]
+    parts += [lift, *verdicts, *_programme(summary["programme"])]
+    refused = _not_entered(summary["journeys"])
+    if refused is not None:
+        parts.append(refused)
 
     for jid, j in summary["journeys"].items():
         if not j["steps"]:
@@ -138,6 +141,46 @@ def render(summary: dict[str, Any]) -> Group:
             days.add_row(day, *(str(row[k]) for k in ("entered", "sent", "conversions", "coupons_redeemed")))
         parts.append(days)
     return Group(*parts)
+
+
+def _interval(ci: list[float] | None, digits: int) -> str:
+    return NONE if ci is None else f"{ci[0]:+,.{digits}f} to {ci[1]:+,.{digits}f}"
+
+
+def _programme(programme: dict[str, Any]) -> list[Any]:
+    """Treated customers against the global control group: per customer conversions and revenue, and the lift."""
+    table = Table(title="Programme vs global control group (per customer, since the first marketing journey)",
+                  title_justify="left")  # fmt: skip
+    for column in ("group", "customers", "conversions", "per customer", "revenue", "per customer"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for group in ("treated", "control"):
+        g = programme[group]
+        per = NONE if g["conversions_per_customer"] is None else f"{g['conversions_per_customer']:.3f}"
+        table.add_row(group, str(g["customers"]), str(g["conversions"]), per, _money(g["revenue"]),
+                      _money(g["revenue_per_customer"]))  # fmt: skip
+    conversions, revenue = programme["conversions_per_customer"], programme["revenue_per_customer"]
+    if not programme["control_group"]:
+        return [table, Text.assemble(("programme: ", "bold"), conversions["verdict"])]
+    table.add_row("lift: treated - control", "", "",
+                  NONE if conversions["lift"] is None else f"{conversions['lift']:+.3f}", "",
+                  NONE if revenue["lift"] is None else f"{revenue['lift']:+,.2f}", style="bold")  # fmt: skip
+    table.add_row("95% CI", "", "", _interval(conversions["ci95"], 3), "", _interval(revenue["ci95"], 2))
+    return [table, Text.assemble(("conversions: ", "bold"), conversions["verdict"]),
+            Text.assemble(("revenue: ", "bold"), revenue["verdict"])]
+
+
+def _not_entered(journeys: dict[str, Any]) -> Table | None:
+    """Triggers that did not start a run, per journey and reason; None when every trigger started one."""
+    rows = [(jid, j["not_entered"]) for jid, j in journeys.items() if j.get("not_entered")]
+    if not rows:
+        return None
+    table = Table(title="Not entered: triggers that did not start a run", title_justify="left")
+    for column in ("journey", "not entered", "by reason"):
+        table.add_column(column, justify="right" if column == "not entered" else "left", no_wrap=column == "journey")
+    for jid, reasons in rows:
+        by = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+        table.add_row(jid, str(sum(reasons.values())), ", ".join(f"{reason} {n}" for reason, n in by))
+    return table
 
 
 def _offers(offers: dict[str, Any]) -> Table:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.contract.events import MAX_EVENT_BYTES
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET
 
 ENV_PREFIX = "ORCH_"
@@ -49,7 +50,7 @@ class Settings(BaseSettings):
     topic_actions_prefix: str = "actions."  # + channel: actions.email, actions.instore, ...
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)
-    max_event_bytes: int = Field(default=1_048_576, ge=1024)  # larger inputs go to the DLQ
+    max_event_bytes: int = Field(default=MAX_EVENT_BYTES, ge=1024)  # larger inputs go to the DLQ (simulate: skipped)
 
     # --- worker
     store: str = "rocksdb://"  # production default: state larger than RAM; tests use memory://

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from orchestrator.contract.events import Event, InvalidEvent, event_from_document
+from orchestrator.contract.events import MAX_EVENT_BYTES, Event, InvalidEvent, event_from_document, too_large
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.affinity import Models
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
@@ -35,11 +35,18 @@ class EventLog:
     bad: list[BadLine] = field(default_factory=list)
 
 
-def read_event_lines(lines: Iterable[bytes | str]) -> EventLog:
-    """Parse JSON lines; a bad line is kept as a BadLine with its number and reason, never raised."""
+def read_event_lines(lines: Iterable[bytes | str], max_bytes: int = MAX_EVENT_BYTES) -> EventLog:
+    """Parse JSON lines; a bad line is kept as a BadLine with its number and reason, never raised.
+
+    A line longer than `max_bytes` (without its line break: the record `orchestrator send` would produce) is
+    refused as the worker refuses it, with the same reason."""
     log = EventLog()
-    for number, raw in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=1):
+        raw = (line.encode() if isinstance(line, str) else line).rstrip(b"\r\n")
         if not raw.strip():
+            continue
+        if (reason := too_large(raw, max_bytes)) is not None:
+            log.bad.append(BadLine(number, reason))
             continue
         try:
             log.events.append(event_from_document(orjson.loads(raw)))
@@ -160,12 +167,33 @@ class Simulator:
         self.result.duplicates += duplicate
         return done
 
-    def run(self, events: Iterable[Event], until: int | None = None) -> Result:
+    def deploy(self, at: int, engine: Engine) -> None:
+        """A deploy at `at` (ms): timers due before it fire on the engine in force, then `engine` takes over (its
+        journeys take new entrants; runs in flight finish on their versions, which it keeps as retired)."""
+        self.advance_to(at - 1)
+        self.engine = engine
+        self._rank = {jid: i for i, jid in enumerate(engine.order)}
+        pending = [entry[-1] for entry in self._heap]
+        self._heap = []
+        self._index(pending)  # the new engine's journey order breaks ties from now on
+
+    def run(
+        self, events: Iterable[Event], until: int | None = None, deploys: Iterable[tuple[int, Engine]] = ()
+    ) -> Result:
+        """Replay `events` (sorted by time); `deploys`: (time in ms, engine) switched to at that time: timers and
+        events at or after it run on that engine."""
+        schedule = sorted(deploys, key=lambda deploy: deploy[0])
         for event in events:
             if until is not None and event.ts > until:
                 self.result.after_until += 1
                 continue
+            while schedule and schedule[0][0] <= event.ts:
+                self.deploy(*schedule.pop(0))
             self.feed(event)
+        for at, engine in schedule:
+            if until is not None and at > until:
+                break
+            self.deploy(at, engine)
         self.advance_to(until)
         return self.result
 

@@ -162,6 +162,16 @@ def parse_event(raw: bytes | str) -> Event:
     return event_from_document(document)
 
 
+MAX_EVENT_BYTES = 1_048_576  # the default of ORCH_MAX_EVENT_BYTES: a larger input record is refused
+
+
+def too_large(raw: bytes, max_bytes: int) -> str | None:
+    """Why a record of these bytes is refused for its size (the worker's DLQ reason, `simulate`'s skipped line)."""
+    if len(raw) <= max_bytes:
+        return None
+    return f"too large: {len(raw):,} bytes, the limit is {max_bytes:,} (ORCH_MAX_EVENT_BYTES)"
+
+
 MAX_DEPTH = 64  # nesting of objects and arrays in an event: deeper ones break serialisers downstream (~255)
 
 

@@ -26,7 +26,7 @@ from pydantic import (
 from orchestrator.contract.conditions import compile_condition, compile_path, condition_paths
 from orchestrator.contract.errors import shown
 from orchestrator.contract.events import CHANNEL_PATTERN
-from orchestrator.contract.templates import compile_template
+from orchestrator.contract.templates import check_data, check_text
 from orchestrator.timefmt import parse_clock, parse_duration_ms
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -114,17 +114,13 @@ class Recommend(_Model):
     top: int = Field(default=3, ge=1, le=50)
 
 
-def _template(value: dict[str, Any]) -> dict[str, Any]:
-    compile_template(value)
-    return value
-
-
-Data = Annotated[dict[str, Any], AfterValidator(_template)]  # a send's or an offer's `data`, checked as a template
+Data = Annotated[dict[str, Any], AfterValidator(check_data)]  # a send's or an offer's `data`, checked as a template
+TemplateName = Annotated[str, Field(min_length=1), AfterValidator(check_text)]  # may use {{ path }} and filters
 
 
 class SendSpec(_Model):
     channel: Channel
-    template: str = Field(min_length=1)
+    template: TemplateName
     data: Data = Field(default_factory=dict)
     fallback: tuple[Channel, ...] = ()
     coupon: Coupon | None = None

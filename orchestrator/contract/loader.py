@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.contract.errors import Loc, describe_error, dotted
+from orchestrator.contract.hints import plain, unknown_field
 from orchestrator.contract.journeys import (
-    FIELD_NAMES,
     STEP_TYPES,
     AnyStep,
     DecideStep,
@@ -27,12 +27,13 @@ from orchestrator.contract.journeys import (
     SplitStep,
     WaitForStep,
 )
-from orchestrator.contract.offers import OFFER_MODELS, Catalogue
+from orchestrator.contract.offers import Catalogue
 
 POLICY_NAMES = ("policy.yaml", "policy.yml")
 OFFER_NAMES = ("offers.yaml", "offers.yml")
-OFFER_FIELDS = tuple(sorted({f.alias or n for model in OFFER_MODELS for n, f in model.model_fields.items()}))
 _TAGS = (*STEP_TYPES, "unknown")
+# What each kind of file is called in messages: `holdout is a journey field, not a policy field`.
+ROOTS: tuple[tuple[type[BaseModel], str], ...] = ((Journey, "journey"), (Policy, "policy"), (Catalogue, "catalogue"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 def _validation_problems(
     file: str, exc: ValidationError, lines: dict[Loc, int], model: type[BaseModel]
 ) -> list[Problem]:
-    known = OFFER_FIELDS if model is Catalogue else FIELD_NAMES
+    root_name = next(name for root, name in ROOTS if root is model)
     errors = [(_strip_tags((*e["loc"], *(e.get("ctx") or {}).get("loc", ()))), e)  # a model check may say where
               for e in exc.errors(include_url=False)]  # fmt: skip
     problems = []
@@ -113,7 +114,11 @@ def _validation_problems(
         if error["type"] == "too_short" and nested:
             continue  # "steps too short" only restates the broken steps reported beside it
         where = dotted(loc[:-1]) if error["type"] in ("missing", "extra_forbidden") else dotted(loc)
-        problems.append(Problem(file, _line_for(loc, lines), where, describe_error(error, known)))
+        if error["type"] == "extra_forbidden":
+            message = unknown_field(error["loc"], model, root_name, ROOTS)
+        else:
+            message = plain(error) or describe_error(error)
+        problems.append(Problem(file, _line_for(loc, lines), where, message))
     return problems
 
 
@@ -205,7 +210,7 @@ def load_file(path: Path, into: Loaded) -> int | None:
         if is_catalogue:
             into.catalogue_file = file
         elif not is_policy:
-            into.problems.append(Problem(file, None, "", "the file is empty: a journey needs id, trigger and steps"))
+            into.problems.append(Problem(file, 1, "", "the file is empty: a journey needs id, trigger and steps"))
         return None
     if not isinstance(data, dict):
         what = "the contact policy" if is_policy else "the offer catalogue" if is_catalogue else "a journey"

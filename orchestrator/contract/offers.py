@@ -20,6 +20,7 @@ from orchestrator.contract.journeys import (
     DurationMs,
     PathText,
     Recommend,
+    TemplateName,
     _Model,
 )
 from orchestrator.timefmt import parse_rfc3339, to_ms
@@ -74,7 +75,7 @@ def _score(value: Any) -> Any:
 class Offer(_Model):
     id: str = Field(min_length=1, max_length=64)
     channel: Channel
-    template: str = Field(min_length=1)
+    template: TemplateName
     fallback: tuple[Channel, ...] = ()
     where: Condition | None = None
     score: Annotated[Score, BeforeValidator(_score)] = Score()

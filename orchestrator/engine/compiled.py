@@ -26,7 +26,7 @@ from orchestrator.contract.journeys import (
     WaitUntilStep,
 )
 from orchestrator.contract.offers import Catalogue
-from orchestrator.contract.templates import Render, compile_template
+from orchestrator.contract.templates import Render, Text, compile_template, compile_text
 from orchestrator.engine.policy import Limits, journey_limits
 from orchestrator.timefmt import parse_clock
 
@@ -49,7 +49,8 @@ class Node:
     branch_b: str | None = None  # wait_for on_timeout; if else; decide on_none
     arms: tuple[tuple[float, str | None], ...] = ()  # split: (cumulative share, first step)
     send: SendSpec | None = None
-    render: Render | None = None
+    render: Render | None = None  # send: its data
+    template: Text | None = None  # send: its template name
     recommend: Recommendation | None = None  # send
     offers: tuple[str, ...] = ()  # decide: the candidates, in the step's (or the catalogue's) order
     pick: int = 1  # decide
@@ -111,7 +112,7 @@ def _compile_step(step: AnyStep, path: str, after: str | None, nodes: Nodes, cat
         )  # fmt: skip
     if isinstance(step, SendStep):
         return Node(path, name, "send", after, send=step.send, render=compile_template(step.send.data),
-                    recommend=recommendation(step.send.recommend))
+                    template=compile_text(step.send.template), recommend=recommendation(step.send.recommend))
     if isinstance(step, DecideStep):
         decide = step.decide
         return Node(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from orchestrator.contract.conditions import Getter, Predicate, Scope, compile_condition, compile_path
 from orchestrator.contract.offers import Catalogue, Offer
-from orchestrator.contract.templates import Render, compile_template
+from orchestrator.contract.templates import Render, Text, compile_template, compile_text
 from orchestrator.engine.ids import unit_interval
 from orchestrator.engine.policy import within
 
@@ -31,6 +31,7 @@ class CompiledOffer:
     base: float
     weights: tuple[tuple[Getter, float], ...]
     render: Render
+    template: Text
 
     def score(self, scope: Scope) -> float:
         total = self.base
@@ -49,6 +50,7 @@ def compile_offers(catalogue: Catalogue) -> dict[str, CompiledOffer]:
             offer.score.base,
             tuple((compile_path(path), weight) for path, weight in offer.score.weights.items()),
             compile_template(offer.data),
+            compile_text(offer.template),
         )
         for offer in catalogue.offers
     }

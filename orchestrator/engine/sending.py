@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator.contract.conditions import Scope
 from orchestrator.contract.journeys import SendSpec
 from orchestrator.contract.offers import Offer
-from orchestrator.contract.templates import Render
+from orchestrator.contract.templates import Render, Text
 from orchestrator.engine.affinity import Models, model_version
 from orchestrator.engine.compiled import CompiledJourney, Node, Recommendation
 from orchestrator.engine.coupons import issue
@@ -52,12 +52,12 @@ class Sender:
     def _send(self, out: Outcome, run: Run, node: Node) -> bool:
         """Decide and maybe emit one send; False when the run must wait (quiet hours)."""
         spec = node.send
-        assert spec is not None and node.render is not None
+        assert spec is not None
         decision = self._verdict(out, run, spec)
         if decision.verdict == DEFER_SEND:
             self._defer(out, run, node, [(spec, decision, {})])
             return False
-        self._emit(out, run, node, spec, node.render, node.recommend, decision, {})
+        self._emit(out, run, node, spec, decision, {})
         return True
 
     def _decide(self, out: Outcome, run: Run, node: Node) -> list[str] | None:
@@ -78,34 +78,46 @@ class Sender:
             return None
         for offer, tag in zip(offers, tags, strict=True):  # one by one: each send counts for the next one's cap
             decision = self._verdict(out, run, offer)
-            self._emit(out, run, node, offer, self.offers[offer.id].render, self._offer_recommend[offer.id], decision,
-                       tag)  # fmt: skip
+            self._emit(out, run, node, offer, decision, tag)
         return picked
 
     def _defer(self, out: Outcome, run: Run, node: Node, held: list[tuple[SendSpec | Offer, Decision, Record]]) -> None:
         until = max(decision.until or out.now for _, decision, _ in held)
         self._wait(out, run, node, DEFER, until)
+        scope = self._scope(run, out.state, out.now)
         for spec, decision, tag in held:
-            self._audit(out, "deferred", run, step=node.name, channel=decision.channel, template=spec.template,
-                        reason=decision.reason, until=format_ms(until), **tag)  # fmt: skip
+            self._audit(out, "deferred", run, step=node.name, channel=decision.channel,
+                        template=self._compiled(node, spec)[1](scope), reason=decision.reason, until=format_ms(until),
+                        **tag)  # fmt: skip
 
-    def _emit(self, out: Outcome, run: Run, node: Node, spec: SendSpec | Offer, render: Render,
-              recommend: Recommendation | None, decision: Decision, tag: Record) -> None:  # fmt: skip
-        """One send the policy has decided on: suppressed (audited), or an action. `tag`: an offer's id and explore."""
+    def _compiled(self, node: Node, spec: SendSpec | Offer) -> tuple[Render, Text, Recommendation | None]:
+        """A send's or an offer's compiled data, template name and recommendation."""
+        if isinstance(spec, Offer):
+            offer = self.offers[spec.id]
+            return offer.render, offer.template, self._offer_recommend[spec.id]
+        assert node.render is not None and node.template is not None
+        return node.render, node.template, node.recommend
+
+    def _emit(self, out: Outcome, run: Run, node: Node, spec: SendSpec | Offer, decision: Decision, tag: Record
+              ) -> None:  # fmt: skip
+        """One send the policy has decided on: suppressed (audited), or an action. `tag`: an offer's id and explore.
+        A template name that renders empty (`{{ path }}` with nothing there) is suppressed, reason `no_template`."""
         state, now = out.state, out.now
-        if decision.verdict == SUPPRESS:
-            self._audit(out, "suppressed", run, step=node.name, channel=decision.channel,
-                        template=spec.template, reason=decision.reason, **tag)  # fmt: skip
+        render, name, recommend = self._compiled(node, spec)
+        scope = self._scope(run, state, now)
+        template = name(scope)
+        if decision.verdict == SUPPRESS or not template.strip():
+            self._audit(out, "suppressed", run, step=node.name, channel=decision.channel, template=template,
+                        reason=decision.reason if decision.verdict == SUPPRESS else "no_template", **tag)  # fmt: skip
             return
         offer = tag.get("offer")
         aid = action_id(run.journey, run.version, state.key, run.number, node.path if offer is None else
                         f"{node.path}#{offer}")  # fmt: skip
-        scope = self._scope(run, state, now)
         action: Record = {
             "action_id": aid,
             "at": out.at,
             "channel": decision.channel,
-            "template": spec.template,
+            "template": template,
             "customer_id": state.key,
             "journey": run.journey,
             "journey_version": run.version,
@@ -133,7 +145,7 @@ class Sender:
             remember(history.sends, now, compiled.limits.max_sends[1])
         out.actions.append(action)
         issued = {"coupon": action["coupon"]["code"]} if "coupon" in action else {}
-        self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=spec.template,
+        self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=template,
                     action_id=aid, **tag, **issued)  # fmt: skip
 
     def _verdict(self, out: Outcome, run: Run, spec: SendSpec | Offer) -> Decision:

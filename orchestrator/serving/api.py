@@ -28,7 +28,7 @@ from orchestrator.serving.complementary import TOP_SCHEMA, complementary, top_of
 from orchestrator.serving.connect import RedisClient, connect_redis, get_many, unavailable
 from orchestrator.serving.keys import SAFE_TRAITS, Keys
 from orchestrator.serving.openapi import Answer, Handler, Param, Route, document, package_version, public_paths
-from orchestrator.serving.redis import find_customer, read_kpis, read_step_order, read_trail
+from orchestrator.serving.redis import find_customer, read_kpis, read_maps, read_step_order, read_trail
 from orchestrator.serving.schemas import (
     COUPON_CODE_PATTERN,
     Complementary,
@@ -261,7 +261,8 @@ async def kpis(request: web.Request) -> web.Response:
 
 async def dashboard(request: web.Request) -> web.Response:
     generated = f"live from Redis, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
-    page = render_dashboard(await _summary(request), generated=generated)
+    maps = await read_maps(request.app[_REDIS], request.app[_KEYS])
+    page = render_dashboard(await _summary(request), generated=generated, maps=maps)
     response = web.Response(text=page, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response

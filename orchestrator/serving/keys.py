@@ -14,6 +14,8 @@
   absolute values as the worker's `kpis` table holds them; the API sums the partitions.
 - `{p}journeys`: `{journey id: [step names in the YAML's order]}` of the journeys the worker runs, written at its
   start: the dashboard draws funnels in that order.
+- `{p}maps`: `{journey id: flow}` of the same journeys (`orchestrator.maps.journey_maps`: each step's name, kind,
+  label, next step and branches), written with `{p}journeys`: the dashboard draws each journey's map from it.
 - `{p}merge:<event_id>`: JSON list of the anonymous customers this event merged, TTL 7 days: a replay of the event
   (after a crash) finds its links already written and must still hand those customers over.
 - `{p}model:version`: the complementary-products model's version (RFC 3339 text, plain string): it was learned from
@@ -69,6 +71,9 @@ class Keys:
 
     def journeys(self) -> str:
         return f"{self.prefix}journeys"
+
+    def maps(self) -> str:
+        return f"{self.prefix}maps"
 
     def model_version(self) -> str:
         return f"{self.prefix}model:version"

@@ -127,6 +127,9 @@ class Serving:
     async def write_step_order(self, order: dict[str, list[str]]) -> None:
         await retrying("journeys write", lambda: self.redis.set(self.keys.journeys(), orjson.dumps(order)))
 
+    async def write_maps(self, maps: dict[str, dict[str, Any]]) -> None:
+        await retrying("maps write", lambda: self.redis.set(self.keys.maps(), orjson.dumps(maps)))
+
     async def lookup(self, identifiers: list[str], event_id: str = "") -> tuple[dict[str, str], list[str]]:
         """The graph's entries for these identifiers, and the merges this event made before (one MGET)."""
         graph, merged = await self.lookup_many([(identifiers, event_id)])
@@ -321,6 +324,12 @@ async def read_step_order(redis: RedisClient, keys: Keys) -> dict[str, list[str]
     """The funnels' step order the worker wrote at its start (empty before any worker ran)."""
     raw = await redis.get(keys.journeys())
     return {} if raw is None else cast(dict[str, list[str]], orjson.loads(raw))
+
+
+async def read_maps(redis: RedisClient, keys: Keys) -> dict[str, dict[str, Any]]:
+    """The journey maps the worker wrote at its start (empty before any worker ran)."""
+    raw = await redis.get(keys.maps())
+    return {} if raw is None else cast(dict[str, dict[str, Any]], orjson.loads(raw))
 
 
 async def read_kpis(redis: RedisClient, keys: Keys) -> Counter[str]:

@@ -194,8 +194,9 @@ class AuditRecord(Stored):
     reason: str = Field(ABSENT, description="suppressed, deferred, exited, coupon_rejected: why")
     path: list[str] = Field(ABSENT, description="converted: the channels used from entry to the goal")
     via: Literal["coupon"] = Field(ABSENT, description="converted: by a redeemed coupon")
-    from_: str = Field(ABSENT, alias="from", description="merged: the anonymous customer; identity_conflict: the "
-                       "customer the identifier was linked to")  # fmt: skip
+    from_: str = Field(ABSENT, alias="from", description="merged, and exited with reason merged: the anonymous "
+                       "customer whose run it was; identity_conflict: the customer the identifier was linked "
+                       "to")  # fmt: skip
     into: str = Field(ABSENT, description="merged: the customer it was merged into")
     code: CouponCode = Field(ABSENT, description="coupon_*: the coupon")
     value: Number = Field(ABSENT, description="coupon_redeemed, coupon_revenue: the order's value")
@@ -264,6 +265,10 @@ class StepCounts(Closed):
     reached: int
     sent: int
     suppressed: int
+    suppressed_by: Count = Field(description="suppressions by reason")
+    matched: int = Field(description="a `wait_for`: runs whose awaited event came")
+    timed_out: int = Field(description="a `wait_for`: runs whose wait ran out")
+    exited: Count = Field(description="exits that name this step (`no_date`), by reason")
 
 
 class JourneyKpis(Closed):
@@ -274,6 +279,7 @@ class JourneyKpis(Closed):
     suppressed: Count = Field(description="by reason")
     conversions: int
     coupons_redeemed: int
+    not_entered: Count = Field(description="triggers that did not start a run, by reason")
     steps: dict[str, StepCounts] = Field(description="in the order the journey's YAML lists them")
     lift: Lift
 
@@ -344,6 +350,30 @@ class OfferKpis(Closed):
     out: Count = Field(description="decisions it was out of, by reason")
 
 
+class ProgrammeGroup(Closed):
+    customers: int
+    conversions: int
+    revenue: Number
+    conversions_per_customer: Number | None
+    revenue_per_customer: Number | None
+
+
+class MeanLift(Closed):
+    lift: Number | None = Field(description="treated minus control, per customer")
+    ci95: Interval | None
+    verdict: str
+
+
+class Programme(Closed):
+    """Treated customers against the global control group (docs/kpis.md, "The programme's lift")."""
+
+    treated: ProgrammeGroup
+    control: ProgrammeGroup
+    conversions_per_customer: MeanLift
+    revenue_per_customer: MeanLift
+    control_group: bool = Field(description="whether anyone is in the global control group")
+
+
 class Kpis(Closed):
     """The KPIs (docs/kpis.md), as `orchestrator report --json` prints them."""
 
@@ -355,3 +385,4 @@ class Kpis(Closed):
     channels: Count = Field(description="sends by channel over all journeys")
     days: dict[str, DayCounts] = Field(description="per UTC day (YYYY-MM-DD)")
     offers: dict[str, OfferKpis] = Field(description="per offer of the `decide` steps, by id")
+    programme: Programme

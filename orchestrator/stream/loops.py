@@ -12,6 +12,7 @@ import faust
 from aiokafka.errors import KafkaError
 
 from orchestrator.engine.affinity import model_version
+from orchestrator.maps import journey_maps
 from orchestrator.serving.keys import MODEL_LIST_LIMIT
 from orchestrator.stream.records import decode_timer, encode_mark
 from orchestrator.stream.shell import Shell
@@ -45,8 +46,9 @@ async def rebuild_index(shell: Shell) -> None:
 
 
 async def announce_journeys(shell: Shell) -> None:
-    """The funnels' step order, for the dashboard the API serves."""
+    """The funnels' step order and the journey maps, for the dashboard the API serves."""
     await shell.serving.write_step_order(shell.engine.step_order())
+    await shell.serving.write_maps(journey_maps(shell.engine.latest))
 
 
 class LagMeter:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from orchestrator.contract.events import Event, InvalidEvent, parse_event
+from orchestrator.contract.events import Event, InvalidEvent, parse_event, too_large
 from orchestrator.engine import CustomerState, Timer
 from orchestrator.engine.step import Absorb as Absorb
 from orchestrator.engine.step import Handover as Handover
@@ -40,8 +40,8 @@ def accept(raw: bytes | None, max_bytes: int) -> Event | Rejected:
     """Validate one input record; never raises."""
     if raw is None:
         return Rejected("empty record (no value)")
-    if len(raw) > max_bytes:
-        return Rejected(f"too large: {len(raw):,} bytes, the limit is {max_bytes:,} (ORCH_MAX_EVENT_BYTES)")
+    if (reason := too_large(raw, max_bytes)) is not None:
+        return Rejected(reason)
     try:
         return parse_event(raw)
     except InvalidEvent as exc:

@@ -55,8 +55,8 @@ def folder_with(tmp: Path, name: str, content: str | bytes) -> Path:
          [":3: not valid YAML: expected ',' or '}', but got ':'"]),
         ("types.yaml", "id: types\npriority: high\ntrigger: {event: cart_add}\nsteps:\n  - wait: 30\n"
                        "  - send: {channel: email, template: [x]}\n",
-         [":2: priority: input should be a valid integer", ":5: steps.0.wait: bad duration 30",
-          ":6: steps.1.send.template: input should be a valid string"]),
+         [":2: priority: must be a whole number (got text 'high')", ":5: steps.0.wait: bad duration 30",
+          ":6: steps.1.send.template: must be text (got a list)"]),
         ("shape.yaml", "- id: a\n- id: b\n", [":1: a journey must be a YAML mapping, got list"]),
         ("whole.yaml", "id: whole\ntrigger: cart_add\nsteps: 5\n", [":2: trigger: ", ":3: steps: "]),
         ("code.yaml", "id: !!python/object/apply:os.system [echo pwned]\ntrigger: {event: a}\nsteps: [exit]\n",

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -27,6 +28,7 @@ from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
 from orchestrator.explain import timelines
 from orchestrator.kpis import summarize
+from orchestrator.maps import START, flow, journey_maps
 from orchestrator.report import kpis_of
 from orchestrator.simulate import Result
 from tests.chaos.generator import plan
@@ -228,5 +230,43 @@ def test_the_dashboard_in_a_real_browser_shows_the_right_numbers(run: Run, api: 
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dashboard.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        check_the_journey_maps(driver, expected)
     finally:
         driver.quit()
+
+
+def check_the_journey_maps(driver: Any, expected: dict[str, Any]) -> None:
+    """Each journey's map (drawn from the structure the worker wrote to Redis) shows every step of the journey
+    with the KPI counts on its nodes, the entries on its first edge and the completions into its end; a screenshot
+    of the largest map is kept."""
+    from selenium.webdriver.common.by import By
+
+    loaded = load([JOURNEYS])
+    maps = journey_maps(Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue).latest)
+    largest: tuple[int, Any] = (0, None)
+    for jid, journey in expected["journeys"].items():
+        svg = driver.find_element(By.CSS_SELECTOR, f'svg[data-chart="map-{jid}"]')
+        nodes = {g.get_attribute("data-step"): int(g.get_attribute("data-reached") or -1)
+                 for g in svg.find_elements(By.CSS_SELECTOR, "g.node")}  # fmt: skip
+        steps = journey["steps"]
+        assert nodes == {node["name"]: steps.get(node["name"], {}).get("reached", 0)
+                         for node in maps[jid]["nodes"].values()}, jid  # fmt: skip
+        assert any(n > 0 for n in nodes.values()), jid
+        edges = {(g.get_attribute("data-from"), g.get_attribute("data-to")): g.get_attribute("data-count")
+                 for g in svg.find_elements(By.CSS_SELECTOR, "g.edge")}  # fmt: skip
+        names = {path: node["name"] for path, node in maps[jid]["nodes"].items()}
+        assert edges == {(names.get(e.source, e.source), names.get(e.target, e.target)):
+                         "" if e.count is None else str(e.count) for e in flow(maps[jid], journey)[1]}, jid  # fmt: skip
+        assert edges[(START, names[maps[jid]["steps"][0]])] == str(journey["entered"]), jid
+        for path, node in maps[jid]["nodes"].items():  # a wait_for's ways carry its matched and timed-out runs
+            ways = [count for (source, _), count in edges.items() if source == node["name"]]
+            if node["kind"] == "wait_for" and len(ways) == 2:
+                figures = steps.get(node["name"], {"matched": 0, "timed_out": 0})
+                assert sorted(map(int, ways)) == sorted([figures["matched"], figures["timed_out"]]), (jid, path)
+        # Drawn: every node is a visible box.
+        boxes = svg.find_elements(By.CSS_SELECTOR, "g.node rect")
+        assert len(boxes) == len(nodes) and all(box.size["width"] > 100 for box in boxes), jid
+        if len(nodes) > largest[0]:
+            largest = (len(nodes), svg)
+    shot = ARTIFACTS / "journey-map.png"
+    assert largest[1] is not None and largest[1].screenshot(str(shot)) and shot.stat().st_size > 5_000

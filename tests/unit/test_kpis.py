@@ -83,7 +83,8 @@ def test_journey_funnel_exits_sends_suppressions_and_days() -> None:
     assert (j["entered"], j["active"], j["conversions"]) == (3, 1, 2)
     assert j["exited"] == {"completed": 1, "exit_on:purchase": 1}
     assert j["sends"] == {"email": 1} and j["suppressed"] == {"holdout": 1}
-    assert j["steps"] == {"mail": {"reached": 2, "sent": 1, "suppressed": 1}}
+    assert j["steps"] == {"mail": {"reached": 2, "sent": 1, "suppressed": 1, "suppressed_by": {"holdout": 1},
+                                   "matched": 0, "timed_out": 0, "exited": {}}}  # fmt: skip
     assert j["lift"]["treatment"] == {"entered": 2, "converted": 1, "rate": 0.5}
     assert j["lift"]["holdout"] == {"entered": 1, "converted": 1, "rate": 1.0}
     assert report["journeys"]["idle"]["entered"] == 0  # listed with nothing yet
@@ -258,7 +259,9 @@ def test_offers_sends_conversions_chosen_vs_explored_candidates_outs_and_picks()
     # The journey's own figures are unchanged by the offers: 3 sends of which 1 suppressed, 4 conversions.
     j = report["journeys"]["web-to-store"]
     assert (j["sends"], j["suppressed"], j["conversions"]) == ({"email": 3}, {"frequency_cap": 1}, 4)
-    assert j["steps"]["store-offer"] == {"reached": 0, "sent": 3, "suppressed": 1}
+    assert j["steps"]["store-offer"] == {"reached": 0, "sent": 3, "suppressed": 1,
+                                         "suppressed_by": {"frequency_cap": 1}, "matched": 0, "timed_out": 0,
+                                         "exited": {}}  # fmt: skip
 
 
 def test_offers_are_not_counted_per_day() -> None:

@@ -51,12 +51,12 @@ def test_the_shipped_journeys_are_valid() -> None:
         ("template: reminder}", "template: reminder, chanel: sms}",
          "j.yaml:5: steps.1.send: unknown field 'chanel' (did you mean 'channel'?)"),
         ("  - wait: 30m", "  - split: [{weight: 0, steps: [exit]}, {weight: 1, steps: []}]",
-         "j.yaml:4: steps.0.split.0.weight: input should be greater than 0"),
+         "j.yaml:4: steps.0.split.0.weight: must be greater than 0 (got the number 0)"),
         ("  - wait: 30m", "  - wait_until: {time: \"25:00\"}", "j.yaml:4: steps.0.wait_until.time: bad time of day"),
         ("  - wait: 30m", "  - {wait: 1m, send: {channel: sms, template: t}}",
          "j.yaml:4: steps.0: a step has exactly one type, this one has wait and send"),
         ("steps:", "reentry: sometimes\nsteps:", "j.yaml:3: reentry: bad reentry 'sometimes'"),
-        ("steps:", "priority: 101\nsteps:", "j.yaml:3: priority: input should be less than or equal to 100"),
+        ("steps:", "priority: 101\nsteps:", "j.yaml:3: priority: must be at most 100 (got the number 101)"),
     ],
 )  # fmt: skip
 def test_problems_name_file_line_step_and_cause(tmp_path: Path, replace: str, by: str, expected: str) -> None:
@@ -107,12 +107,12 @@ def test_policy_file_problems(tmp_path: Path) -> None:
     found = problems(tmp_path, "default_timezone: Mars/Olympus\nmax_per_day: {email: -1}\n", "policy.yaml")
     assert found[0].endswith("policy.yaml:1: default_timezone: unknown time zone 'Mars/Olympus': "
                              "use an IANA name such as Europe/Rome or UTC")  # fmt: skip
-    assert "policy.yaml:2: max_per_day.email: input should be greater than or equal to 0" in found[1]
+    assert "policy.yaml:2: max_per_day.email: must be at least 0" in found[1]
 
 
 def test_missing_paths_and_empty_files(tmp_path: Path) -> None:
     assert [str(p) for p in load([tmp_path / "nope"]).problems] == [f"{tmp_path}/nope: no such file or folder"]
-    assert problems(tmp_path, "") == [f"{tmp_path}/j.yaml: the file is empty: a journey needs id, trigger and steps"]
+    assert problems(tmp_path, "") == [f"{tmp_path}/j.yaml:1: the file is empty: a journey needs id, trigger and steps"]
     assert problems(tmp_path, "- 1\n") == [f"{tmp_path}/j.yaml:1: a journey must be a YAML mapping, got list"]
 
 
@@ -172,7 +172,7 @@ def test_a_valid_catalogue_and_decide_steps_have_no_problem(tmp_path: Path) -> N
         ("nba.yaml", "{tags: [store]}", "{tags: [stores]}",
          "nba.yaml:10: steps.1.decide.offers: no offer in OFFERS has the tag 'stores'"),
         ("nba.yaml", "pick: 1", "pick: 0",
-         "nba.yaml:7: steps.0.decide.pick: input should be greater than or equal to 1"),
+         "nba.yaml:7: steps.0.decide.pick: must be at least 1"),
         ("nba.yaml", "{tags: [store]}", "{tags: []}",
          "nba.yaml:10: steps.1.decide.offers: tags must list at least one tag, e.g. {tags: [store]}, got []"),
         ("nba.yaml", "{tags: [store]}", "{tag: [store]}",
@@ -199,11 +199,11 @@ def test_a_valid_catalogue_and_decide_steps_have_no_problem(tmp_path: Path) -> N
         ("offers.yaml", "score: {base: 10,", "score: {bsae: 10,",
          "offers.yaml:6: offers.0.score: unknown field 'bsae' (did you mean 'base'?)"),
         ("offers.yaml", "    tags: [store]\n  - id: free", "    priority: 101\n    tags: [store]\n  - id: free",
-         "offers.yaml:9: offers.0.priority: input should be less than or equal to 100"),
+         "offers.yaml:9: offers.0.priority: must be at most 100"),
         ("offers.yaml", "{max: 1,", "{max: 0,",
-         "offers.yaml:7: offers.0.cap.max: input should be greater than or equal to 1"),
+         "offers.yaml:7: offers.0.cap.max: must be at least 1"),
         ("offers.yaml", "channel: instore\n    template: store-coupon", "channel: in store\n    template: store-coupon",
-         "offers.yaml:3: offers.0.channel: string should match pattern"),
+         "offers.yaml:3: offers.0.channel: must match the pattern"),
         ("offers.yaml", "{profile.cart_value: {gte: 30}}", "{profile.cart_value: {like: 30}}",
          "offers.yaml:5: offers.0.where: unknown operator 'like'"),
     ],
