@@ -9,10 +9,10 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from orchestrator.contract.journeys import (
+from orchestrator.contract.values import (
     Channel,
     Condition,
     Coupon,
@@ -117,6 +117,3 @@ class Catalogue(_Model):
             return tuple(dict.fromkeys(offers))
         tags = set(offers.tags)
         return tuple(offer.id for offer in self.offers if tags & set(offer.tags))
-
-
-OFFER_MODELS: tuple[type[BaseModel], ...] = (Catalogue, Offer, Score, Cap, Valid, Coupon, Recommend)

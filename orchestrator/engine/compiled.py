@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 
 from orchestrator.contract.conditions import Getter, Parts, Predicate, compile_condition, compile_parts, compile_path
 from orchestrator.contract.journeys import (
-    DAYS,
     AnyStep,
     DecideStep,
     ExitStep,
     IfStep,
     Journey,
-    Recommend,
     SendSpec,
     SendStep,
     SplitStep,
@@ -27,6 +25,7 @@ from orchestrator.contract.journeys import (
 )
 from orchestrator.contract.offers import Catalogue
 from orchestrator.contract.templates import Render, Text, compile_template, compile_text
+from orchestrator.contract.values import DAYS, Recommend
 from orchestrator.engine.policy import Limits, journey_limits
 from orchestrator.timefmt import parse_clock
 

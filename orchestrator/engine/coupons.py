@@ -4,7 +4,7 @@ and the revenue of the order they paid for."""
 from __future__ import annotations
 
 from orchestrator.contract.events import Event
-from orchestrator.contract.journeys import Coupon
+from orchestrator.contract.values import Coupon
 from orchestrator.engine.ids import coupon_code
 from orchestrator.engine.outcome import Outcome, Record, audit, offers_of
 from orchestrator.engine.state import Run

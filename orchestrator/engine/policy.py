@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orchestrator.contract.journeys import DAYS, Journey, Policy
+from orchestrator.contract.journeys import Journey, Policy
+from orchestrator.contract.values import DAYS
 from orchestrator.engine.localtime import quiet_until, window_opens
 from orchestrator.timefmt import parse_clock
 
