@@ -48,7 +48,7 @@ PATH_LIMIT = 8  # channels remembered on the way to a goal: enough for a path, b
 
 
 class Engine(Sender):
-    """Immutable once built: the compiled journeys (every version given) and the contact policy."""
+    """Immutable once built (but for a memo): the compiled journeys (every version given) and the contact policy."""
 
     def __init__(
         self,
@@ -110,14 +110,14 @@ class Engine(Sender):
         self.becomes = {jid: test for jid, _ in live if (test := self.latest[jid].becomes) is not None}
         self.inactive = tuple((jid, spec.trigger.inactive_for) for jid, spec in live if spec.trigger.inactive_for)
         self._interest = interest
-        self.interest: dict[str, tuple[str, ...]] = {}  # filled lazily: the event types of the log are not known here
+        self._offered: dict[str, tuple[str, ...]] = {}  # a memo of `interested`: a log's event types are not known here
 
     def interested(self, event_type: str) -> tuple[str, ...]:
         """The journeys an event of this type is offered to, in order."""
-        found = self.interest.get(event_type)
+        found = self._offered.get(event_type)
         if found is None:
             wanted = set(self._interest.get(event_type, ())) | set(self.becomes)
-            found = self.interest[event_type] = tuple(jid for jid in self.order if jid in wanted)
+            found = self._offered[event_type] = tuple(jid for jid in self.order if jid in wanted)
         return found
 
     def step_order(self) -> dict[str, list[str]]:
