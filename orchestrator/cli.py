@@ -286,6 +286,7 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
     """
     settings = read_settings()
     from orchestrator import dashboard
+    from orchestrator.maps import journey_maps
     from orchestrator.report import kpis_of, print_report
 
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
@@ -298,8 +299,9 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
         print_report(summary)
     if html_file is not None:
         generated = f"{len(log.events)} events from {events_file}"
+        maps = journey_maps(engine.latest)
         try:
-            html_file.write_text(dashboard.render(summary, generated=generated), encoding="utf-8")
+            html_file.write_text(dashboard.render(summary, generated=generated, maps=maps), encoding="utf-8")
         except OSError as exc:
             err(f"{html_file}: cannot write the dashboard: {exc.strerror or exc}")
             raise SystemExit(EXIT_INPUT) from None

@@ -14,12 +14,12 @@ from typing import Any
 
 from orchestrator.maps import END, START, Edge, flow
 
-NODE_W, NODE_H = 236, 66
-COLUMN = 264  # a column's width
+NODE_W, NODE_H = 262, 66
+COLUMN = 290  # a column's width
 ROW = 124  # a row's height: a node and the gap below it
 BEND = 18  # how far below a node (or above the next) an edge turns
 MARGIN = 16
-CHARS = 36  # a line of text in a node, at 11px
+CHARS = 42  # a line of text in a node, at 11px
 KIND_COLOURS = {
     "wait": ("#eef3fa", "#7f9cc7"), "wait_until": ("#eef3fa", "#7f9cc7"), "wait_for": ("#eef3fa", "#4f79b5"),
     "send": ("#f2edfc", "#7a5cd6"), "decide": ("#fdf2e6", "#c9853a"), "if": ("#e9f5ef", "#2f9e6e"),

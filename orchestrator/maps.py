@@ -80,7 +80,8 @@ def _label(node: Node, step: Any) -> str:
         if getattr(until, "at", None):
             return f"until the time at {until.at}{shift}"
         if getattr(until, "anniversary", None):
-            return f"until the anniversary of {until.anniversary}{shift}"
+            at = f" at {until.time}" if getattr(until, "time", None) else ""
+            return f"until the anniversary of {until.anniversary}{at}{shift}"
         days = getattr(until, "days", None)
         return f"until {until.time}" + (f" ({', '.join(days)})" if days and len(days) < 7 else "")
     if kind == "wait_for":

@@ -148,23 +148,25 @@ def _interval(ci: list[float] | None, digits: int) -> str:
 
 
 def _programme(programme: dict[str, Any]) -> list[Any]:
-    """Treated customers against the global control group: per customer conversions and revenue, and the lift."""
-    table = Table(title="Programme vs global control group (per customer, since the first marketing journey)",
-                  title_justify="left")  # fmt: skip
-    for column in ("group", "customers", "conversions", "per customer", "revenue", "per customer"):
+    """Treated customers against the global control group: per customer conversions and revenue (totals in
+    brackets), and the lift of each, treated minus control, with its 95% interval."""
+    table = Table(title="Programme vs global control group (per customer)", title_justify="left")
+    for column in ("group", "customers", "conversions", "revenue"):
         table.add_column(column, justify="left" if column == "group" else "right")
     for group in ("treated", "control"):
         g = programme[group]
         per = NONE if g["conversions_per_customer"] is None else f"{g['conversions_per_customer']:.3f}"
-        table.add_row(group, str(g["customers"]), str(g["conversions"]), per, _money(g["revenue"]),
-                      _money(g["revenue_per_customer"]))  # fmt: skip
+        table.add_row(group, str(g["customers"]), f"{per} ({g['conversions']})",
+                      f"{_money(g['revenue_per_customer'])} ({_money(g['revenue'])})")  # fmt: skip
     conversions, revenue = programme["conversions_per_customer"], programme["revenue_per_customer"]
     if not programme["control_group"]:
         return [table, Text.assemble(("programme: ", "bold"), conversions["verdict"])]
-    table.add_row("lift: treated - control", "", "",
-                  NONE if conversions["lift"] is None else f"{conversions['lift']:+.3f}", "",
-                  NONE if revenue["lift"] is None else f"{revenue['lift']:+,.2f}", style="bold")  # fmt: skip
-    table.add_row("95% CI", "", "", _interval(conversions["ci95"], 3), "", _interval(revenue["ci95"], 2))
+
+    def lift(figure: dict[str, Any], digits: int) -> str:
+        shown = NONE if figure["lift"] is None else f"{figure['lift']:+,.{digits}f}"
+        return shown if figure["ci95"] is None else f"{shown} (95% CI {_interval(figure['ci95'], digits)})"
+
+    table.add_row("lift (treated - control)", "", lift(conversions, 3), lift(revenue, 2), style="bold")
     return [table, Text.assemble(("conversions: ", "bold"), conversions["verdict"]),
             Text.assemble(("revenue: ", "bold"), revenue["verdict"])]
 

@@ -189,3 +189,35 @@ def test_the_dashboard_draws_a_map_for_each_journey_it_is_given() -> None:
     assert page.count('data-chart="map-') == 1 and 'data-chart="map-rich"' in page
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert 'data-chart="map-' not in dashboard.render(summary)  # no structure, no map
+
+
+def test_labels_of_waits_decisions_and_conditions() -> None:
+    catalogue = Catalogue.model_validate({"offers": [{"id": "a", "channel": "email", "template": "x"},
+                                                     {"id": "b", "channel": "email", "template": "y"}]})  # fmt: skip
+    labelled = journey("""
+id: labels
+trigger: {event: identify}
+steps:
+  - wait_until: {time: "10:00", days: [mon, fri]}
+  - wait_until: {at: profile.traits.appointment, offset: -1d}
+  - wait_until: {anniversary: profile.traits.birthday, time: "09:00"}
+  - id: pick
+    decide: {offers: [a, b]}
+    on_none: [{send: {channel: email, template: sorry}}]
+  - if: {all: [{profile.traits.tier: gold}, {profile.lifetime_value: {gte: 500}}]}
+    then: [exit]
+""")
+    spec = structure(compile_journey(labelled, catalogue))
+    labels = {path: node["label"] for path, node in spec["nodes"].items()}
+    assert labels == {
+        "steps.0": "until 10:00 (mon, fri)", "steps.1": "until the time at profile.traits.appointment -1d",
+        "steps.2": "until the anniversary of profile.traits.birthday at 09:00",
+        "steps.3": "decide: pick 1 of 2 offer(s)", "steps.3.on_none.0": "email · sorry",
+        "steps.4": "if (profile.traits.tier = gold and profile.lifetime_value gte 500)", "steps.4.then.0": "exit",
+    }  # fmt: skip
+    ways = {(e.source, e.target): e.label for e in edges(spec)}
+    assert ways[("steps.3", "steps.4")] == "picked" and ways[("steps.3", "steps.3.on_none.0")] == "none"
+    assert ways[("steps.3.on_none.0", "steps.4")] == "" and ways[("steps.4", END)] == "else"
+    assert ("steps.4.then.0", END) not in ways  # an exit step ends the run: no edge to the end
+    root = parse(draw("labels", spec, {"entered": 0}))
+    assert len([g for g in root.iter(f"{SVG}g") if g.get("class") == "node"]) == 7

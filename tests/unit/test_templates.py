@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from orchestrator.contract.conditions import Scope
-from orchestrator.contract.templates import TemplateError, check_data, check_text, compile_template, compile_text
+from orchestrator.contract.loader import load
+from orchestrator.contract.templates import (
+    FILTERS_HELP,
+    TemplateError,
+    check_data,
+    check_text,
+    compile_template,
+    compile_text,
+)
 
 PROFILE: dict[str, Any] = {"traits": {"first_name": "", "language": "it", "tier": None}, "orders": 0,
                            "cart": [{"sku": "S-1"}], "consent": {"email": False}}  # fmt: skip
@@ -110,3 +119,26 @@ def test_the_validators_refuse_bad_templates_and_keep_good_ones() -> None:
 def test_compile_text_always_renders_text(template: str, expected: str) -> None:
     assert compile_text(template)(SCOPE) == expected
     assert check_text(template) == template
+
+
+def test_validate_names_the_file_and_line_of_a_bad_filter(tmp_path: Path) -> None:
+    (tmp_path / "welcome.yaml").write_text("""id: welcome
+trigger: {event: identify}
+steps:
+  - send:
+      channel: email
+      template: "welcome-{{ profile.traits.language | default: 'en' }}"
+      data:
+        items: "{{ profile.cart }}"
+        greeting: "Ciao {{ profile.traits.first_name | upper }}"
+  - send:
+      channel: push
+      template: "promo-{{ profile.traits.tier | capitalize }}"
+""")
+    found = [str(problem) for problem in load([tmp_path]).problems]
+    assert found == [
+        f"{tmp_path}/welcome.yaml:9: steps.0.send.data.greeting: unknown filter 'upper' in "
+        "'{{ profile.traits.first_name | upper }}': " + FILTERS_HELP,
+        f"{tmp_path}/welcome.yaml:12: steps.1.send.template: unknown filter 'capitalize' in "
+        "'{{ profile.traits.tier | capitalize }}': " + FILTERS_HELP,
+    ]
