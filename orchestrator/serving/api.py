@@ -24,9 +24,10 @@ from redis.backoff import ExponentialBackoff
 from orchestrator.dashboard import login_page
 from orchestrator.dashboard import render as render_dashboard
 from orchestrator.kpis import summarize
+from orchestrator.serving.answers import loads, offer, safe_summary
 from orchestrator.serving.complementary import TOP_SCHEMA, complementary, top_of
 from orchestrator.serving.connect import RedisClient, connect_redis, get_many, unavailable
-from orchestrator.serving.keys import SAFE_TRAITS, Keys
+from orchestrator.serving.keys import Keys
 from orchestrator.serving.openapi import Answer, Handler, Param, Route, document, package_version, public_paths
 from orchestrator.serving.redis import find_customer, read_kpis, read_maps, read_step_order, read_trail
 from orchestrator.serving.schemas import (
@@ -45,7 +46,6 @@ from orchestrator.serving.schemas import (
     body,
 )
 from orchestrator.settings import Settings
-from orchestrator.timefmt import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -136,50 +136,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 # ------------------------------------------------------------------ reading Redis
 
 
-def _loads(value: bytes | str | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    loaded = orjson.loads(value)
-    if not isinstance(loaded, dict):
-        raise ValueError("a stored value is not a JSON object")
-    return loaded
-
-
-def coupon_state(coupon: Mapping[str, Any], now: datetime) -> str:
-    """`redeemed`, else `expired` from `expires_at` on (or when it cannot be read: never honour an undated coupon),
-    else `valid`."""
-    if coupon.get("status") == "redeemed":
-        return "redeemed"
-    expires_at = coupon.get("expires_at")
-    try:
-        expiry = parse_rfc3339(expires_at) if isinstance(expires_at, str) else None
-    except ValueError:
-        expiry = None
-    if expiry is None or now >= expiry:
-        return "expired"
-    return "valid"
-
-
-def offer(code: str, coupon: Mapping[str, Any] | None, now: datetime) -> Coupon | UnknownOffer:
-    """The answer about a coupon: its stored record (None: gone from Redis) with its state now."""
-    if coupon is None:
-        return UnknownOffer(code=code, state="unknown")
-    stored = {k: v for k, v in coupon.items() if k not in ("code", "state")}
-    return Coupon.model_validate({"code": code, "state": coupon_state(coupon, now), **stored})
-
-
-def _safe_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Defence in depth: the worker stores only safe traits, and the API serves only those, whatever is stored."""
-    traits = summary.get("traits")
-    if isinstance(traits, dict):
-        summary = {**summary, "traits": {k: v for k, v in traits.items() if k in SAFE_TRAITS}}
-    return summary
-
-
 async def _customer_answer(request: web.Request, customer: str) -> web.Response:
     redis_client = request.app[_REDIS]
     keys = request.app[_KEYS]
-    summary = _loads(await redis_client.get(keys.customer(customer)))
+    summary = loads(await redis_client.get(keys.customer(customer)))
     if summary is None:
         return _error(404, "unknown customer")
     raw_codes = summary.get("offers")
@@ -188,8 +148,8 @@ async def _customer_answer(request: web.Request, customer: str) -> web.Response:
     if codes:
         stored = await get_many(redis_client, [keys.coupon(code) for code in codes])
         now = datetime.now(UTC)
-        offers = [offer(code, _loads(value), now) for code, value in zip(codes, stored, strict=True)]
-    return _json(Customer(customer=customer, summary=Summary.model_validate(_safe_summary(summary)), offers=offers))
+        offers = [offer(code, loads(value), now) for code, value in zip(codes, stored, strict=True)]
+    return _json(Customer(customer=customer, summary=Summary.model_validate(safe_summary(summary)), offers=offers))
 
 
 def _check_value(value: str | None, name: str) -> str:
@@ -226,7 +186,7 @@ async def coupon(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     if not COUPON_CODE.fullmatch(code):
         raise _BadRequest("code must look like K7QM-3XDP-9W2A-HF4T: four groups of four of 0-9 and A-Z")
-    stored = _loads(await request.app[_REDIS].get(request.app[_KEYS].coupon(code)))
+    stored = loads(await request.app[_REDIS].get(request.app[_KEYS].coupon(code)))
     if stored is None:
         return _json(UnknownCoupon(code=code, state="unknown", error="unknown coupon"), 404)
     return _json(offer(code, stored, datetime.now(UTC)))
