@@ -42,13 +42,16 @@ class Sendable(Protocol):
     def fallback(self) -> tuple[str, ...]: ...
 
 
+Window = tuple[tuple[int, int], tuple[int, int], frozenset[int]]  # a send window: start, end, weekdays
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """A journey's own rules for sending, compiled."""
 
     marketing: bool = True
     max_sends: tuple[int, int] | None = None  # (max, within ms)
-    window: tuple[tuple[int, int], tuple[int, int], frozenset[int]] | None = None  # (start, end, weekdays)
+    window: Window | None = None
 
 
 def journey_limits(journey: Journey) -> Limits:
@@ -107,16 +110,14 @@ class ContactPolicy:
         channel = next((c for c in (spec.channel, *spec.fallback) if self.allowed(ctx.profile, c)), None)
         if channel is None:
             return Decision(SUPPRESS, spec.channel, "no_consent")
-        if limits.window is not None:
+        quiet = self.quiet_window if marketing and channel in self.quiet_channels else None
+        if limits.window is not None or quiet is not None:
             assert ctx.zone is not None
-            opens = window_opens(now, *limits.window, ctx.zone)
-            if opens is not None:
-                return Decision(DEFER, channel, "send_window", opens)
-        if marketing and self.quiet_window is not None and channel in self.quiet_channels:
-            assert ctx.zone is not None
-            until = quiet_until(now, *self.quiet_window, ctx.zone)
-            if until is not None:
-                return Decision(DEFER, channel, "quiet_hours", until)
+            reason, until = self._sendable(now, limits.window, quiet, ctx.zone)
+            if until is None:
+                return Decision(SUPPRESS, channel, "send_window")  # its window never opens outside quiet hours
+            if until > now:
+                return Decision(DEFER, channel, reason, until)
         cap = self.caps.get(channel) if marketing else None
         if cap is not None:
             since = now - DAY_MS
@@ -131,6 +132,23 @@ class ContactPolicy:
             if channel in channels and any(c in channels and abs(now - at) < gap for at, c in ctx.sends):
                 return Decision(SUPPRESS, channel, "spacing")
         return Decision(SEND, channel)
+
+    @staticmethod
+    def _sendable(now: int, window: Window | None, quiet: tuple[tuple[int, int], tuple[int, int]] | None,
+                  zone: zoneinfo.ZoneInfo) -> tuple[str, int | None]:  # fmt: skip
+        """The first time from `now` on that is inside the send window and outside quiet hours (None: there is none
+        within two weeks, as when the window lies inside quiet hours), and the reason a send must wait for it."""
+        reason, at = "", now
+        for _ in range(32):
+            opens = None if window is None else window_opens(at, *window, zone)
+            if opens is not None:
+                reason, at = reason or "send_window", opens
+            ends = None if quiet is None else quiet_until(at, *quiet, zone)
+            if ends is not None:
+                reason, at = reason or "quiet_hours", ends
+            if opens is None and ends is None:
+                return reason, at
+        return reason, None
 
     def record(self, sends: list[tuple[int, str]], now: int, channel: str) -> None:
         """Remember a marketing send for the daily caps and spacing, forgetting what none of them can see any more."""
