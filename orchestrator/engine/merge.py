@@ -6,7 +6,7 @@ from typing import Any
 
 from orchestrator.engine.outcome import Outcome, audit
 from orchestrator.engine.profile import cart_value, fold_recent, remember_purchased
-from orchestrator.engine.state import INACTIVE, SEEN_EVENT_IDS, CustomerState, History, Timer
+from orchestrator.engine.state import INACTIVE, SEEN_EVENT_IDS, Armed, CustomerState, History, Timer
 
 
 def fold_profile(into: dict[str, Any], other: dict[str, Any]) -> None:
@@ -71,11 +71,14 @@ def absorb(state: CustomerState, other: CustomerState, now: int) -> Outcome:
         if theirs.sends:
             mine = state.history.setdefault(jid, History())
             mine.sends = sorted(mine.sends + theirs.sends)
-    for jid, (due, _token) in other.armed.items():  # an inactivity trigger waits from the later of the two
-        if jid not in state.armed or state.armed[jid][0] < due:
+    for jid, alarm in other.armed.items():  # an inactivity trigger waits from the later of the two
+        known = state.armed.get(jid)
+        if known is not None:
+            state.armed[jid] = known._replace(enters=max(known.enters, alarm.enters))
+        else:
             state.timer_seq += 1
-            state.armed[jid] = (due, f"{INACTIVE}.{state.timer_seq}")
-            out.timers.append(Timer(due, state.key, jid, state.armed[jid][1]))
+            state.armed[jid] = Armed(alarm.due, f"{INACTIVE}.{state.timer_seq}", alarm.enters)
+            out.timers.append(Timer(alarm.due, state.key, jid, state.armed[jid].token))
     for jid, run in other.runs.items():
         audit(out, "merged", run, into=state.key, **{"from": other.key})
         if jid in state.runs:  # the anonymous run ends under its own number: `from` says whose it was

@@ -31,6 +31,7 @@ from orchestrator.engine.state import (
     SEEN_EVENT_IDS,
     WAIT,
     WAIT_FOR,
+    Armed,
     CustomerState,
     History,
     Run,
@@ -163,21 +164,30 @@ class Engine(Sender):
             self._offer(out, jid, event, before.get(jid))
         return out
 
-    def _arm(self, out: Outcome, jid: str, due: int) -> None:
-        """(Re-)arm an `inactive_for` trigger: the customer enters at `due` unless another event comes first."""
+    def _arm(self, out: Outcome, jid: str, enters: int) -> None:
+        """(Re-)arm an `inactive_for` trigger: the customer enters at `enters` unless another event comes first."""
         state = out.state
         armed = state.armed.get(jid)
-        if armed is not None and armed[0] >= due:
-            return  # a late event: the later one already set the time
+        if armed is None:
+            self._set_alarm(out, jid, enters, enters)
+        elif enters > armed.enters:  # the pending timer stays; when it fires, it is set again for `enters`
+            state.armed[jid] = armed._replace(enters=enters)
+
+    @staticmethod
+    def _set_alarm(out: Outcome, jid: str, due: int, enters: int) -> None:
+        state = out.state
         state.timer_seq += 1
-        state.armed[jid] = (due, f"{INACTIVE}.{state.timer_seq}")
-        out.timers.append(Timer(due, state.key, jid, state.armed[jid][1]))
+        state.armed[jid] = armed = Armed(due, f"{INACTIVE}.{state.timer_seq}", enters)
+        out.timers.append(Timer(due, state.key, jid, armed.token))
 
     def on_timer(self, state: CustomerState, timer: Timer, now: int, models: ModelSource | None = None) -> Outcome:
         """Resume the run the timer belongs to; pass `now=timer.due` for replayable results."""
         out = Outcome(state, now, models=models)
         armed = state.armed.get(timer.journey)
-        if armed is not None and armed[1] == timer.token:
+        if armed is not None and armed.token == timer.token:
+            if armed.enters > now:  # events came since it was set
+                self._set_alarm(out, timer.journey, armed.enters, armed.enters)
+                return out
             del state.armed[timer.journey]
             self._maybe_enter(out, timer.journey, Entry({"type": "inactive_for", "occurred_at": out.at}))
             return out
@@ -219,7 +229,7 @@ class Engine(Sender):
         """
         outcomes: list[Outcome] = []
         while True:
-            due = [t for t in state.pending_timers() if t.due <= now]
+            due = state.due_timers(now)
             if not due:
                 return outcomes
             timer = min(due, key=lambda t: (t.due, self._rank(t.journey), t.token))

@@ -6,7 +6,7 @@ The engine mutates the state it is given and hands it back; callers that need th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 4  # 2: identifiers; 3: offer sends, offers of a run; 4: inactivity triggers, a journey's sends
 SEEN_EVENT_IDS = 1000  # per customer; an older duplicate than this is processed again
@@ -76,6 +76,17 @@ class Timer:
     token: str
 
 
+class Armed(NamedTuple):
+    """An `inactive_for` trigger: its timer (due, token) and when the customer enters if no event comes first.
+
+    An event only moves `enters` on; the timer, when it fires before that, is set again for `enters`. So a busy
+    customer has one pending timer per such journey, not one per event."""
+
+    due: int
+    token: str
+    enters: int
+
+
 @dataclass(slots=True)
 class CustomerState:
     key: str
@@ -88,14 +99,21 @@ class CustomerState:
     # Identifier keys seen on this customer's events -> when last seen: rebuilds the Redis graph from Kafka.
     identifiers: dict[str, int] = field(default_factory=dict)
     offer_sends: dict[str, list[int]] = field(default_factory=dict)  # offer id -> when it was sent (caps)
-    # `inactive_for` journeys -> (due, token) of the timer that enters the customer if no event comes first.
-    armed: dict[str, tuple[int, str]] = field(default_factory=dict)
+    armed: dict[str, Armed] = field(default_factory=dict)  # `inactive_for` journeys waiting for silence
 
     def pending_timers(self) -> list[Timer]:
-        """Timers this state still waits on: what a recovering worker re-indexes."""
-        timers = [Timer(run.wait.due, self.key, run.journey, run.wait.token) for run in self.runs.values() if run.wait]
-        timers += (Timer(due, self.key, jid, token) for jid, (due, token) in self.armed.items())
-        return sorted(timers)
+        """Timers this state still waits on, in due order: what a recovering worker re-indexes."""
+        return sorted(self.due_timers(None))
+
+    def due_timers(self, now: int | None) -> list[Timer]:
+        """The pending timers due at or before `now` (None: all), in no particular order; on the hot path."""
+        key = self.key
+        timers = [Timer(wait.due, key, run.journey, wait.token) for run in self.runs.values()
+                  if (wait := run.wait) is not None and (now is None or wait.due <= now)]  # fmt: skip
+        if self.armed:
+            timers += (Timer(armed.due, key, jid, armed.token) for jid, armed in self.armed.items()
+                       if now is None or armed.due <= now)  # fmt: skip
+        return timers
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,5 +160,5 @@ class CustomerState:
             timer_seq=data["timer_seq"],
             identifiers=data.get("identifiers", {}),
             offer_sends=data.get("offer_sends", {}),
-            armed={j: (a[0], a[1]) for j, a in data.get("armed", {}).items()},
+            armed={j: Armed(*a) for j, a in data.get("armed", {}).items()},
         )
