@@ -105,6 +105,13 @@ class CustomerState:
         """Timers this state still waits on, in due order: what a recovering worker re-indexes."""
         return sorted(self.due_timers(None))
 
+    def timer_tokens(self) -> dict[str, tuple[int, str]]:
+        """token -> (due, journey) of every pending timer: cheaper than `Timer`s, for a step's before and after."""
+        tokens = {wait.token: (wait.due, run.journey) for run in self.runs.values() if (wait := run.wait) is not None}
+        for jid, armed in self.armed.items():
+            tokens[armed.token] = (armed.due, jid)
+        return tokens
+
     def due_timers(self, now: int | None) -> list[Timer]:
         """The pending timers due at or before `now` (None: all), in no particular order; on the hot path."""
         key = self.key

@@ -108,7 +108,7 @@ def step(
         return Step(item.customer, None, skipped=True)
     state = stored if stored is not None else CustomerState(item.customer)
     now = item_time(item)
-    before = {timer.token: timer for timer in state.due_timers(None)}
+    before = state.timer_tokens()
     counted = kpis.contribution(state.profile) if count_kpis and stored is not None else Counter[str]()
     result = Step(state.key, state, engine.fire_due(state, now, models))
     event: Event | None = None
@@ -134,11 +134,11 @@ def step(
         result.outcomes.append(outcome)
         if outcome.erased:
             result.state, result.erased = None, True
-    after = {} if result.state is None else {timer.token: timer for timer in state.due_timers(None)}
-    result.scheduled = [after[token] for token in after.keys() - before.keys()]
-    result.cancelled = [before[token] for token in before.keys() - after.keys()]
-    result.scheduled.sort()
-    result.cancelled.sort()
+    after = {} if result.state is None else state.timer_tokens()
+    if after.keys() != before.keys():
+        key = state.key
+        result.scheduled = sorted(Timer(after[t][0], key, after[t][1], t) for t in after.keys() - before.keys())
+        result.cancelled = sorted(Timer(before[t][0], key, before[t][1], t) for t in before.keys() - after.keys())
     if count_kpis:
         result.kpi_delta = kpis.change(counted, None if result.state is None else state.profile, result.trail())
     return result
