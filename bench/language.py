@@ -70,7 +70,7 @@ POLICY_RULES = {"max_active_journeys": 3, "spacing": {"min": "2h"}, "global_hold
 SHOWN = ("not_entered", "suppressed", "deferred")
 
 
-def build(seed: int) -> tuple[Engine, Engine]:
+def build() -> tuple[Engine, Engine]:
     loaded = load([ROOT / "journeys"])
     if not loaded.ok:
         sys.exit("journeys/ does not load:\n" + "\n".join(map(str, loaded.problems)))
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    language, plain = build(args.seed)
+    language, plain = build()
     python, cpu, today = platform.python_version(), cpu_model(), dt.date.today().isoformat()
     print(f"# language bench  {today}  Python {python}  CPU: {cpu}")
     print(f"A: {', '.join(language.order)}\nB: {', '.join(plain.order)}")

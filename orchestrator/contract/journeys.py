@@ -258,10 +258,6 @@ class Trigger(_Model):
                                  f"not {wrong[0]!r}")  # fmt: skip
         return self
 
-    @property
-    def kind(self) -> Literal["event", "inactive_for", "becomes"]:
-        return "event" if self.event is not None else "inactive_for" if self.inactive_for is not None else "becomes"
-
 
 class Goal(_Model):
     event: str = Field(min_length=1)

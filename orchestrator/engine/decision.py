@@ -17,7 +17,7 @@ from orchestrator.contract.conditions import Getter, Predicate, Scope, compile_c
 from orchestrator.contract.offers import Catalogue, Offer
 from orchestrator.contract.templates import Render, Text, compile_template, compile_text
 from orchestrator.engine.ids import unit_interval
-from orchestrator.engine.policy import within
+from orchestrator.engine.policy import remember, within
 
 OutReason = Literal["not_valid", "not_eligible", "capped", "no_consent"]
 SEND_MEMORY_MS = 30 * 24 * 3600 * 1000  # an uncapped offer's sends are kept this long (a cap added later sees them)
@@ -130,6 +130,4 @@ def choose(ranked: list[Candidate], pick: int, explore: float, journey: str, ste
 def remember_send(sends: dict[str, list[int]], offer: Offer, now: int) -> None:
     """One more send of `offer`: what its cap counts, bounded in time and number."""
     window = max(offer.cap.within if offer.cap else 0, SEND_MEMORY_MS)
-    kept = [at for at in sends.get(offer.id, []) if at > now - window]
-    kept.append(now)
-    sends[offer.id] = kept[-SEND_MEMORY:]
+    remember(sends.setdefault(offer.id, []), now, now, window, SEND_MEMORY)

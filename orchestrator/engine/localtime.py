@@ -85,7 +85,7 @@ def next_anniversary(after: int, month: int, day: int, hour: int, minute: int, z
     """The first yearly recurrence of month-day at HH:MM local time strictly after `after`. February 29 recurs on
     February 28 in years that have none."""
     year = from_ms(after).astimezone(zone).year
-    for candidate_year in range(year - 1, year + 3):
+    for candidate_year in range(year, year + 3):
         leap = candidate_year % 4 == 0 and (candidate_year % 100 != 0 or candidate_year % 400 == 0)
         on = date(candidate_year, month, 28 if (month, day) == (2, 29) and not leap else day)
         moment = _at(on, hour, minute, zone)

@@ -8,9 +8,9 @@ spacing) and are not counted by it; they still need consent and keep their own h
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from orchestrator.contract.journeys import Journey, Policy
 from orchestrator.contract.values import DAYS
@@ -42,6 +42,7 @@ class Sendable(Protocol):
     def fallback(self) -> tuple[str, ...]: ...
 
 
+Sent = TypeVar("Sent", int, tuple[int, str])  # a remembered send: its time, or (time, channel)
 Window = tuple[tuple[int, int], tuple[int, int], frozenset[int]]  # a send window: start, end, weekdays
 
 
@@ -79,7 +80,7 @@ class Context:
     profile: dict[str, Any]
     sends: list[tuple[int, str]]  # the customer's marketing sends (at, channel)
     journey_sends: list[int]  # this journey's sends to the customer
-    zone: zoneinfo.ZoneInfo | None  # None when neither a send window nor quiet hours apply
+    zone: Callable[[], zoneinfo.ZoneInfo]  # asked only when a send window or quiet hours apply
     holdout: bool  # the run is in its journey's holdout
     control: bool  # the customer is in the programme's global holdout
 
@@ -112,17 +113,14 @@ class ContactPolicy:
             return Decision(SUPPRESS, spec.channel, "no_consent")
         quiet = self.quiet_window if marketing and channel in self.quiet_channels else None
         if limits.window is not None or quiet is not None:
-            assert ctx.zone is not None
-            reason, until = self._sendable(now, limits.window, quiet, ctx.zone)
+            reason, until = self._sendable(now, limits.window, quiet, ctx.zone())
             if until is None:
                 return Decision(SUPPRESS, channel, "send_window")  # its window never opens outside quiet hours
             if until > now:
                 return Decision(DEFER, channel, reason, until)
         cap = self.caps.get(channel) if marketing else None
-        if cap is not None:
-            since = now - DAY_MS
-            if sum(1 for at, c in ctx.sends if c == channel and at > since) >= cap:
-                return Decision(SUPPRESS, channel, "frequency_cap")
+        if cap is not None and within((at for at, c in ctx.sends if c == channel), now, DAY_MS) >= cap:
+            return Decision(SUPPRESS, channel, "frequency_cap")
         if limits.max_sends is not None:
             most, window = limits.max_sends
             if within(ctx.journey_sends, now, window) >= most:
@@ -151,15 +149,21 @@ class ContactPolicy:
         return reason, None
 
     def record(self, sends: list[tuple[int, str]], now: int, channel: str) -> None:
-        """Remember a marketing send for the daily caps and spacing, forgetting what none of them can see any more."""
-        since = now - self.remembered
-        if sends and sends[0][0] <= since:
-            sends[:] = [s for s in sends if s[0] > since]
-        sends.append((now, channel))
+        """Remember a marketing send for the daily caps and spacing."""
+        remember(sends, (now, channel), now, self.remembered)
 
 
-def remember(times: list[int], now: int, window: int) -> None:
-    """Remember a journey's send for its `max_sends`, forgetting those no window around a later send can hold."""
-    if times and times[0] <= now - window:
-        times[:] = [at for at in times if at > now - window]
-    times.append(now)
+def remember(times: list[Sent], item: Sent, now: int, window: int, most: int | None = None) -> None:
+    """Append a send (its time, or (time, channel)) to what a limit of this window counts, forgetting what lies two
+    windows before `now`: a late decision (its own, earlier time; see `within`) still sees a window back. At most
+    `most` are kept."""
+    since = now - 2 * window
+    if times and _time(times[0]) <= since:
+        times[:] = [t for t in times if _time(t) > since]
+    times.append(item)
+    if most is not None and len(times) > most:
+        del times[: len(times) - most]
+
+
+def _time(item: int | tuple[int, str]) -> int:
+    return item if isinstance(item, int) else item[0]

@@ -210,8 +210,13 @@ class Engine(Sender):
         return out
 
     def absorb(self, state: CustomerState, other: CustomerState, now: int) -> Outcome:
-        """Merge an anonymous customer into `state` (the known one it turned out to be): engine/merge.py."""
-        return absorb(state, other, now)
+        """Merge an anonymous customer into `state` (the known one it turned out to be): engine/merge.py. The
+        programme group is the known key's (the global holdout hashes the key)."""
+        out = absorb(state, other, now)
+        programme = state.profile.get("programme")
+        if programme is not None:
+            programme["control"] = self._control(state.key)
+        return out
 
     def _forget(self, out: Outcome, event: Event) -> None:
         """Right to erasure: everything about the customer goes; the shell deletes the stored state."""
@@ -338,7 +343,7 @@ class Engine(Sender):
                 self._wait(out, run, node, WAIT, now + node.duration)
                 return
             if kind == "wait_until":
-                due = wait_until_due(node, self._scope(run, state, now), now, self._zone(out))
+                due = wait_until_due(node, self._scope(run, state, now), now, lambda: self._zone(out))
                 if due is None:
                     self._end(out, run, "no_date", step=node.name)
                     return

@@ -142,7 +142,7 @@ class Sender:
             self.policy.record(state.sends, now, decision.channel)
         if compiled.limits.max_sends is not None:
             history = state.history.setdefault(run.journey, History())
-            remember(history.sends, now, compiled.limits.max_sends[1])
+            remember(history.sends, now, now, compiled.limits.max_sends[1])
         out.actions.append(action)
         issued = {"coupon": action["coupon"]["code"]} if "coupon" in action else {}
         self._audit(out, "sent", run, step=node.name, channel=decision.channel, template=template,
@@ -153,8 +153,7 @@ class Sender:
         state = out.state
         compiled = self.versions[run.journey][run.version]
         history = state.history.get(run.journey)
-        local = compiled.limits.window is not None or self.policy.quiet_window is not None  # reads local time
-        ctx = Context(state.profile, state.sends, history.sends if history else [], self._zone(out) if local else None,
+        ctx = Context(state.profile, state.sends, history.sends if history else [], lambda: self._zone(out),
                       run.holdout, compiled.limits.marketing and self._control(state.key))  # fmt: skip
         return self.policy.decide(spec, compiled.limits, out.now, ctx)
 
@@ -165,7 +164,6 @@ class Sender:
         if bad is not None and not any(r["kind"] == "bad_timezone" for r in out.audit):
             self._audit(out, "bad_timezone", None, timezone=bad, used=default)
         return zone
-
 
     @staticmethod
     def _scope(run: Run, state: CustomerState, now: int) -> Scope:

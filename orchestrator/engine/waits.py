@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from datetime import date
 
 from orchestrator.contract.conditions import Scope
@@ -20,9 +21,9 @@ def _date(value: object) -> date | None:
         return None
 
 
-def wait_until_due(node: Node, scope: Scope, now: int, zone: zoneinfo.ZoneInfo) -> int | None:
+def wait_until_due(node: Node, scope: Scope, now: int, zone: Callable[[], zoneinfo.ZoneInfo]) -> int | None:
     """The due time (it may be past: the run then goes on at once); None when the path holds no valid time or date
-    (the run exits, reason `no_date`)."""
+    (the run exits, reason `no_date`). `zone` is asked only when a local time is computed."""
     if node.at is not None:
         value = node.at(scope)
         if not isinstance(value, str):
@@ -35,5 +36,5 @@ def wait_until_due(node: Node, scope: Scope, now: int, zone: zoneinfo.ZoneInfo) 
         day = _date(node.anniversary(scope))
         if day is None:
             return None
-        return next_anniversary(now, day.month, day.day, *node.clock, zone) + node.offset
-    return next_local_time(now, *node.clock, node.weekdays, zone)
+        return next_anniversary(now, day.month, day.day, *node.clock, zone()) + node.offset
+    return next_local_time(now, *node.clock, node.weekdays, zone())

@@ -194,3 +194,17 @@ def test_a_merge_keeps_counts_over_time_the_later_inactivity_timer_and_the_progr
     (timer,) = known.pending_timers()
     assert timer.journey == "win-back" and known.armed["win-back"].enters == anonymous.armed["win-back"].enters
     assert known.profile["programme"] == {"control": False, "conversions": 3, "revenue": 11.75}
+
+
+def test_after_a_merge_the_programme_group_is_the_known_keys() -> None:
+    from orchestrator.contract.journeys import Policy
+    from orchestrator.engine.ids import unit_interval
+    from orchestrator.engine.state import CustomerState
+
+    control = next(f"c-{i}" for i in range(1000) if unit_interval("global_holdout", f"c-{i}") * 100 < 50)
+    treated = next(f"anon:{i}" for i in range(1000) if unit_interval("global_holdout", f"anon:{i}") * 100 >= 50)
+    engine = Engine([], Policy(consent_required=(), global_holdout=50))
+    known, anonymous = CustomerState(control), CustomerState(treated)
+    anonymous.profile["programme"] = {"control": False, "conversions": 0, "revenue": 0}
+    engine.absorb(known, anonymous, 0)
+    assert known.profile["programme"]["control"] is True

@@ -105,3 +105,12 @@ def test_a_bad_timezone_is_audited_and_the_default_used() -> None:
     (bad,) = kinds(result, "bad_timezone")
     assert bad["timezone"] == "Europe/Rom" and bad["used"] == "UTC"
     assert sends(result) == [("2026-03-02T10:00:00Z", "email", "t")]
+
+
+def test_no_bad_timezone_record_when_no_local_time_is_computed() -> None:
+    j = journey(REMINDER.replace("WAIT", "{at: entry.properties.appointment_at}").replace("appointment_booked",
+                                                                                         "identify"))  # fmt: skip
+    quiet = policy('consent_required: []\nquiet_hours: {start: "21:00", end: "08:00", channels: [sms]}')
+    result = run(j, [ev("identify", "2026-03-01T12:00:00Z", timezone="Europe/Rom",
+                        appointment_at="2026-03-02T12:00:00Z")], quiet)  # fmt: skip
+    assert len(result.actions) == 1 and kinds(result, "bad_timezone") == []  # email: quiet hours are for sms
