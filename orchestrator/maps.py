@@ -75,15 +75,14 @@ def _label(node: Node, step: Any) -> str:
         return f"wait {_duration(node.duration)}"
     if kind == "wait_until":
         until = step.wait_until
-        offset = getattr(until, "offset", 0)
+        offset = until.offset
         shift = f" {'-' if offset < 0 else '+'}{_duration(abs(offset))}" if offset else ""
-        if getattr(until, "at", None):
+        if until.at is not None:
             return f"until the time at {until.at}{shift}"
-        if getattr(until, "anniversary", None):
-            at = f" at {until.time}" if getattr(until, "time", None) else ""
-            return f"until the anniversary of {until.anniversary}{at}{shift}"
-        days = getattr(until, "days", None)
-        return f"until {until.time}" + (f" ({', '.join(days)})" if days and len(days) < 7 else "")
+        if until.anniversary is not None:
+            return f"until the anniversary of {until.anniversary} at {until.clock}{shift}"
+        days = until.weekdays
+        return f"until {until.time}" + (f" ({', '.join(days)})" if len(days) < 7 else "")
     if kind == "wait_for":
         where = f" where {condition_text(step.wait_for.where)}" if step.wait_for.where else ""
         return f"wait for {node.event} ({_duration(node.duration)}){where}"
