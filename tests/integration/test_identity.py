@@ -189,9 +189,9 @@ def test_redis_is_rebuilt_from_kafka_after_a_flush(stack: Stack) -> None:
     assert "KPI counters of" in done.stderr, done.stderr
     trails = {key for key in before if b":audit:" in key}  # from journeys.audit, not rebuilt (docs/identity.md)
     assert trails
-    # the funnels' step order: configuration, not state; every worker writes it at its start
-    order = {key for key in before if key.endswith(b":journeys")}
-    assert len(order) == 1
+    # the funnels' step order and the journey maps: configuration, not state; every worker writes them at its start
+    order = {key for key in before if key.endswith((b":journeys", b":maps"))}
+    assert len(order) == 2
     before = {key: value for key, value in before.items() if key not in trails | order}
     after = redis_snapshot(stack)
     for value in list(before.values()) + list(after.values()):
