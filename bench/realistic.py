@@ -80,6 +80,7 @@ from bench.verdict import Figures, Reader, compare, diagnose, out_of_order
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET
 from orchestrator.settings import DEV_COUPON_SECRET
 from orchestrator.simulate import Result, Simulator
@@ -116,7 +117,7 @@ def expected_result(journeys: Path, documents: Sequence[dict[str, Any]]) -> tupl
     if loaded.problems:
         raise SystemExit(f"journeys in {journeys} are not valid: {loaded.problems[:3]}")
     engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
-    events = sorted((event_from_document(d) for d in documents), key=lambda e: e.ts)
+    events = sorted((event_from_document(d) for d in documents), key=order_of)
     return engine, Simulator(engine, record_events=True, identity_secret=DEV_IDENTITY_SECRET).run(events)
 
 

@@ -1,8 +1,8 @@
 """Replay an event log through the engine with a virtual clock: the oracle for every other runtime.
 
-Events run in order of `occurred_at` (file order on ties). Before each event, every timer due at or
-before its time fires, in due order (ties: customer, journey priority, token). After the last
-event, timers fire up to `until` (or until none is left).
+Events run in order of `occurred_at`, then `event_id` (a tie-break a worker can know: docs/contract.md). Before
+each event, every timer due at or before its time fires, in due order (ties: customer, journey priority, token).
+After the last event, timers fire up to `until` (or until none is left).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import orjson
 from orchestrator.contract.events import MAX_EVENT_BYTES, Event, InvalidEvent, event_from_document, too_large
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.affinity import Models
+from orchestrator.engine.history import FORGET, order_of, unlink
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.outcome import Record
 from orchestrator.engine.step import Handover, Item, Step, step
@@ -31,7 +32,7 @@ class BadLine:
 
 @dataclass(slots=True)
 class EventLog:
-    events: list[Event] = field(default_factory=list)  # sorted by time, file order on ties
+    events: list[Event] = field(default_factory=list)  # sorted by (time, event id); file order for one event twice
     bad: list[BadLine] = field(default_factory=list)
 
 
@@ -54,7 +55,7 @@ def read_event_lines(lines: Iterable[bytes | str], max_bytes: int = MAX_EVENT_BY
             log.bad.append(BadLine(number, f"not JSON ({exc})"))
         except InvalidEvent as exc:
             log.bad.append(BadLine(number, str(exc)))
-    log.events.sort(key=lambda event: event.ts)  # stable: file order on ties
+    log.events.sort(key=order_of)  # stable: one event sent twice stays in file order
     return log
 
 
@@ -159,9 +160,8 @@ class Simulator:
                     self._apply(handed.forward)
             self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
         done = self._apply(event)
-        if done.erased:
-            for identifier in [i for i, owner in self.graph.items() if owner == done.key]:
-                del self.graph[identifier]
+        if event.type == FORGET:  # as the worker's history folds it (engine/history.py), even a repeated one
+            unlink(self.graph, resolution.customer)
         duplicate = done.outcomes[-1].duplicate
         self.result.events += 1
         self.result.duplicates += duplicate

@@ -18,6 +18,7 @@ from orchestrator.contract.journeys import Journey, Policy
 from orchestrator.contract.loader import load
 from orchestrator.contract.offers import Catalogue
 from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
 
 BASE = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday morning, just before the quiet window ends in Rome
 SHIPPED = Path(__file__).resolve().parents[1] / "journeys"
@@ -264,8 +265,8 @@ def event_logs(draw: st.DrawFn, min_customers: int = 1, max_customers: int = 4) 
 
 
 def to_events(docs: list[dict[str, Any]]) -> list[Event]:
-    """Documents -> events sorted by time, file order on ties (what `read_event_lines` does)."""
-    return sorted((event_from_document(doc) for doc in docs), key=lambda event: event.ts)
+    """Documents -> events sorted by (time, event id) (what `read_event_lines` does)."""
+    return sorted((event_from_document(doc) for doc in docs), key=order_of)
 
 
 def duplicating(docs: list[dict[str, Any]]) -> st.SearchStrategy[list[dict[str, Any]]]:

@@ -38,6 +38,7 @@ from aiokafka import AIOKafkaProducer
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
 from orchestrator.kpis import SEP
 from orchestrator.report import kpis_of
 from orchestrator.serving.connect import connect_redis
@@ -302,7 +303,7 @@ class Chaos:
     async def check(self, report: Report) -> None:
         loaded = load([self.journeys])
         engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
-        events = sorted((event_from_document(d) for d in self.sent), key=lambda e: e.ts)
+        events = sorted((event_from_document(d) for d in self.sent), key=order_of)
         result = self.result = Simulator(engine, record_events=True).run(events)
         expected = Counter(a["action_id"] for a in result.actions)
         report.expected_actions = sum(expected.values())

@@ -8,6 +8,7 @@ from typing import Any
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
 from orchestrator.settings import DEV_COUPON_SECRET
 from orchestrator.simulate import Result, Simulator
 
@@ -15,7 +16,7 @@ from orchestrator.simulate import Result, Simulator
 def oracle(journeys: Path, documents: list[dict[str, Any]]) -> Result:
     loaded = load([journeys])
     assert loaded.ok, loaded.problems
-    events = sorted((event_from_document(d) for d in documents), key=lambda e: e.ts)
+    events = sorted((event_from_document(d) for d in documents), key=order_of)
     engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
     return Simulator(engine, record_events=True).run(events)  # the worker audits events too
 

@@ -19,6 +19,7 @@ import pytest
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
 from orchestrator.settings import DEV_COUPON_SECRET
 from orchestrator.simulate import Result, Simulator
 from tests.integration.conftest import Stack, at
@@ -91,7 +92,7 @@ def history(now: datetime) -> list[dict[str, Any]]:
 def oracle(folder: Path, documents: list[dict[str, Any]], until: datetime) -> Result:
     loaded = load([folder])
     assert loaded.ok, loaded.problems
-    events = sorted((event_from_document(d) for d in documents), key=lambda e: e.ts)
+    events = sorted((event_from_document(d) for d in documents), key=order_of)
     engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
     return Simulator(engine, record_events=True).run(events, until=int(until.timestamp() * 1000))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
 from orchestrator.simulate import Simulator
 from orchestrator.timefmt import parse_rfc3339, to_ms
 from tests.chaos.generator import SIGN_IN_GAP, SLOT_SECONDS, plan
@@ -27,7 +28,7 @@ def test_no_event_lands_within_a_second_of_a_timer_and_people_keep_one_key() -> 
     loaded = load([JOURNEYS])
     assert loaded.ok, loaded.problems
     result = Simulator(Engine(loaded.journeys, loaded.policy)).run(
-        sorted((event_from_document(d) for d in documents), key=lambda e: e.ts)
+        sorted((event_from_document(d) for d in documents), key=order_of)
     )
     event_times: dict[str, set[int]] = defaultdict(set)
     for document in documents:

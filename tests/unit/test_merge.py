@@ -4,6 +4,7 @@ from typing import Any
 
 from orchestrator.contract.events import event_from_document
 from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
 from orchestrator.simulate import Result, Simulator
 from tests.helpers import OPEN_POLICY, journey, kinds
 
@@ -27,7 +28,7 @@ def doc(event_id: str, type_: str, at: str, channel: str = "web", **fields: Any)
 
 def simulate(*docs: dict[str, Any]) -> Result:
     simulator = Simulator(Engine([WEB_TO_STORE], OPEN_POLICY))
-    return simulator.run(sorted((event_from_document(d) for d in docs), key=lambda e: e.ts))
+    return simulator.run(sorted((event_from_document(d) for d in docs), key=order_of))
 
 
 def test_anonymous_cart_then_login_then_loyalty_card_at_the_till_is_one_customer() -> None:
