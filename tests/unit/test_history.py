@@ -3,6 +3,8 @@ exactly what one graph folded in `(occurred_at, event_id)` order decides, for ev
 
 from __future__ import annotations
 
+from random import Random
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +43,7 @@ def _sequential(log: list[Fact]) -> list[tuple[Fact, dict[str, str]]]:
 
 @settings(max_examples=400, deadline=None)
 @given(logs, st.randoms(use_true_random=False))
-def test_as_of_resolution_equals_the_ordered_fold_whatever_the_arrival_order(log: list[Fact], rnd) -> None:
+def test_as_of_resolution_equals_the_ordered_fold_whatever_the_arrival_order(log: list[Fact], rnd: Random) -> None:
     arrived = list(log)
     rnd.shuffle(arrived)
     store = FactStore()
