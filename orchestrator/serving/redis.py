@@ -274,10 +274,11 @@ class Serving:
         pending.count(kpis)
         await self.write(pending)
 
-    async def erase(self, customer: str, state: CustomerState | None) -> None:
-        """Everything Redis holds about a customer: summary, coupons, audit trail, identity links (graph and set)."""
+    async def erase(self, customer: str, state: CustomerState | None) -> set[str]:
+        """Everything Redis holds about a customer: summary, coupons, audit trail, identity links (graph and set).
+        Returns the identifiers it had (for the identity history's erasure)."""
 
-        async def write() -> None:
+        async def write() -> set[str]:
             members = await self.redis.smembers(self.keys.identifiers_of(customer))
             identifiers = {m.decode() if isinstance(m, bytes) else m for m in members}
             if state is not None:
@@ -292,8 +293,9 @@ class Serving:
             for code in state.profile.get("offers", {}) if state is not None else {}:
                 pipe.delete(self.keys.coupon(code))
             await pipe.execute()
+            return identifiers
 
-        await retrying("erasure", write)
+        return await retrying("erasure", write)
 
 
 # ------------------------------------------------------------------ reads (explain, the API)

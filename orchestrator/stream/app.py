@@ -17,6 +17,7 @@ import faust
 
 from orchestrator.engine import Engine
 from orchestrator.serving.connect import connect_redis
+from orchestrator.serving.history import History
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
@@ -24,6 +25,7 @@ from orchestrator.stream import customer, ingest, loops
 from orchestrator.stream.batching import Staged, Tables
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.holding import Holding
+from orchestrator.stream.intake import Intake
 from orchestrator.stream.learning import Learning, follow
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
@@ -43,19 +45,23 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
     index, holding = TimerIndex(), Holding(tables.held)
     metrics = app.metrics = Metrics()
     metrics.track_timers(lambda: len(index))
-    metrics.held.set_function(lambda: len(holding))
+    intake = Intake(int(settings.max_lateness * 1000))
+    app.on_seek.append(intake.clear)
+    metrics.held.set_function(lambda: len(holding) + len(intake))
+    redis = connect_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     shell = Shell(
         app=app,
         settings=settings,
         engine=engine,
         topology=topology,
-        serving=Serving(connect_redis(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
-                        Keys(settings.redis_prefix)),
+        serving=Serving(redis, Keys(settings.redis_prefix)),
         metrics=metrics,
         index=index,
         partitions=partitions,
-        progress=IngestProgress(app, settings.topic_touchpoints, partitions.touchpoints,
-                                int(settings.max_lateness * 1000)),
+        history=History(redis, settings.redis_prefix),
+        intake=intake,
+        releasing={},
+        progress=IngestProgress(app, settings.topic_touchpoints, partitions.touchpoints),
         watermarks=Watermarks(),
         holding=holding,
         parking=Parking(tables.parked),

@@ -40,6 +40,7 @@ from orchestrator.stream.records import (
     encode_event,
     encode_state,
     encode_timer,
+    handover_tie,
 )  # fmt: skip
 from orchestrator.stream.shell import CUSTOMER, INFRASTRUCTURE_ERRORS, Shell, crash_on
 from orchestrator.stream.timers import timer_key
@@ -144,7 +145,9 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
         outbox.send(shell.topology.customers, done.forward.customer.encode(), encode_absorb(done.forward))
     elif done.erased:  # right to erasure: state, timers, Redis
         await serving.write(pending)
-        await serving.erase(done.key, None if stored is None else decode_state(stored))
+        identifiers = await serving.erase(done.key, None if stored is None else decode_state(stored))
+        identifiers.update(item.identifiers if isinstance(item, Event) else ())
+        await shell.history.purge(done.key, identifiers, item_time(item))
     else:
         assert done.state is not None
         pending.summary(done.state, item_time(item))
@@ -241,10 +244,14 @@ async def take(shell: Shell, outbox: Outbox, message: Any) -> None:
         case Mark():
             shell.watermarks.mark(message.partition, item, message.offset)
             await advance(shell, outbox, message)
-        case Event() | Handover() | Expect():
-            shell.holding.hold(message.partition, message.offset, item.ts, raw)
+        case Event():
+            shell.holding.hold(message.partition, message.offset, item.ts, item.id, raw)
+        case Handover():
+            shell.holding.hold(message.partition, message.offset, item.ts, handover_tie(raw), raw)
+        case Expect():
+            shell.holding.hold(message.partition, message.offset, item.ts, item.tie, raw)
         case Absorb() if item.event is not None and item.ts > model_cap(shell, message.partition):
-            shell.holding.hold(message.partition, message.offset, item.ts, raw)  # its event waits for the model
+            shell.holding.hold(message.partition, message.offset, item.ts, item.event.id, raw)  # it waits for the model
         case Timer() | Absorb():
             await guarded(shell, outbox, message, message.offset, raw, item)
         case _:

@@ -85,7 +85,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from functools import cached_property
 from typing import Any, cast
@@ -96,7 +96,7 @@ from aiokafka import AIOKafkaProducer
 from faust.exceptions import ProducerSendError
 from faust.streams import current_event
 from faust.transport.consumer import TransactionManager
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
 from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.transport.drivers.aiokafka import Transport as KafkaTransport
@@ -271,8 +271,9 @@ class FixedConsumer(KafkaConsumer):
         return bool(offsets)
 
     def processed(self, tp: TP, offset: int) -> None:
-        """The agents are done with this record (inside the gate): a commit may pass it."""
-        self._processed[tp] = offset
+        """The agents are done with this record (inside the gate): a commit may pass it. (aiokafka's commit wants
+        its own TopicPartition; `assigned()` gives faust's TP: equal, but not the same type.)"""
+        self._processed[ensure_aiokafka_TP(tp)] = offset
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         for tp in partitions:
@@ -294,6 +295,8 @@ class FixedConsumer(KafkaConsumer):
     async def perform_seek(self) -> None:
         """After a rebalance: stream partitions start again at their committed offsets (the order check restarts)."""
         self._sought.clear()
+        for forget in cast(OrchestratorApp, self.app).on_seek:
+            forget()  # what waits in memory is read again from the committed offsets
         self._last.clear()
         self._rewinding.clear()
         self._stalled.clear()
@@ -408,6 +411,7 @@ class OrchestratorApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = Gate()
+        self.on_seek: list[Callable[[], None]] = []  # called when every stream partition is read again
         poll_recovery_queue()
 
     def _new_transport(self) -> TransportT:

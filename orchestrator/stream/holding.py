@@ -2,8 +2,9 @@
 
 Each held record is one entry of the changelog-backed `held` table, keyed by (partition, offset): holding and
 releasing it are each one write in the transaction of the record (or mark) that caused it, so a crash loses or
-repeats nothing. An in-memory heap per partition orders them by (event time, offset); it is rebuilt from the
-table when partitions are assigned.
+repeats nothing. An in-memory heap per partition orders them by (event time, tie, offset), the tie being the event
+id (of the merging event, for a merge's records): the order `simulate` runs them in, whatever order they arrived
+in. It is rebuilt from the table when partitions are assigned.
 """
 
 from __future__ import annotations
@@ -23,25 +24,25 @@ def _key(partition: int, offset: int) -> bytes:
 class Holding:
     def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
         self.table = table
-        self._heaps: dict[int, list[tuple[int, int]]] = {}  # partition -> (event time, offset)
+        self._heaps: dict[int, list[tuple[int, str, int]]] = {}  # partition -> (event time, tie, offset)
 
     def __len__(self) -> int:
         return sum(len(heap) for heap in self._heaps.values())
 
-    def hold(self, partition: int, offset: int, ts: int, raw: bytes) -> None:
+    def hold(self, partition: int, offset: int, ts: int, tie: str, raw: bytes) -> None:
         key = _key(partition, offset)
         if key in self.table:
             return  # read twice (at_least_once after a crash): held once
-        self.table[key] = orjson.dumps([ts, raw.decode()])
-        heapq.heappush(self._heaps.setdefault(partition, []), (ts, offset))
+        self.table[key] = orjson.dumps([ts, raw.decode(), tie])
+        heapq.heappush(self._heaps.setdefault(partition, []), (ts, tie, offset))
 
     def release(self, partition: int, until: int, before_offset: int) -> list[tuple[int, bytes]]:
-        """(offset, record) of every record held with a time at or before `until`, in (time, offset) order,
+        """(offset, record) of every record held with a time at or before `until`, in (time, tie, offset) order,
         stopping at the first one that arrived at or after `before_offset` (no full round of marks since)."""
         heap = self._heaps.get(partition, [])
         released = []
-        while heap and heap[0][0] <= until and heap[0][1] < before_offset:
-            _, offset = heapq.heappop(heap)
+        while heap and heap[0][0] <= until and heap[0][2] < before_offset:
+            _, _, offset = heapq.heappop(heap)
             value = self.table.pop(_key(partition, offset), None)
             if value is not None:
                 released.append((offset, orjson.loads(value)[1].encode()))
@@ -61,7 +62,8 @@ class Holding:
                 continue
             partition, offset = (int(part) for part in key[len(PREFIX):].split(b"\x1f"))
             if partition in keep:
-                self._heaps[partition].append((orjson.loads(value)[0], offset))
+                ts, _, *tie = orjson.loads(value)
+                self._heaps[partition].append((ts, tie[0] if tie else "", offset))
         for heap in self._heaps.values():
             heapq.heapify(heap)
         return len(self)

@@ -1,5 +1,6 @@
-"""The ingest agent: validate each input record, resolve who the customer is on the Redis identity graph, and
-re-key it by customer key onto the internal topic, so producers may key events any way (or not at all).
+"""The ingest agent: validate each input record, write its identity fact to the shared history, hold it until the
+input watermark has passed its time (stream/intake.py), then decide who the customer is as of that time
+(engine/history.py) and re-key it by customer key onto the internal topic, so producers may key events any way.
 
 A merge of anonymous customers into a known one travels as an `Expect` record to the known customer's partition
 (hold its records until the merge is in) and a `Handover` record to each anonymous key's partition.
@@ -7,52 +8,91 @@ A merge of anonymous customers into a known one travels as an `Expect` record to
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+import time
+from typing import Any, cast
 
 import faust
 import orjson
+from aiokafka.errors import KafkaError
+from faust.types import TP
 
 from orchestrator.contract.events import Event
+from orchestrator.engine.history import AsOf, fact_of, order_of, restricted
 from orchestrator.engine.identity import conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.outcome import Record
 from orchestrator.serving.redis import Trail
-from orchestrator.stream.batching import Outbox, batches, send_all, source
-from orchestrator.stream.records import Rejected, accept, encode_event, encode_expect, encode_handover
+from orchestrator.stream.batching import Outbox, batches, send_all
+from orchestrator.stream.eos import FixedConsumer
+from orchestrator.stream.intake import Read
+from orchestrator.stream.records import Rejected, accept, dlq_record, encode_event, encode_expect, encode_handover
 from orchestrator.stream.shell import INFRASTRUCTURE_ERRORS, INGEST, Shell, crash_on
 
 log = logging.getLogger("orchestrator.worker")
 
 
-async def ingest(shell: Shell, outbox: Outbox, messages: list[Any]) -> list[int | None]:
-    """One partition's batch, in order: each record's event time, or None if it went to the DLQ. The graph is
-    read once for the whole batch; each event sees the links the batch's earlier events made."""
-    accepted: list[tuple[Event, list[str]] | None] = []
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def read(shell: Shell, tp: TP, messages: list[Any]) -> None:
+    """Validate a partition's batch, write the facts of its events to the history (one round trip), hold it."""
+    reads, facts, at = [], [], now_ms()
     for message in messages:
         result = accept(message.value, shell.settings.max_event_bytes)
         if isinstance(result, Rejected):
-            await shell.to_dlq(result.reason, message)
-            accepted.append(None)
-        else:
-            accepted.append((result, event_identifiers(result, shell.identity_secret)))
-    serving = shell.serving
-    known, merged = await serving.lookup_many([(ids, event.id) for event, ids in filter(None, accepted)])
-    times: list[int | None] = []
-    for entry in accepted:
-        if entry is None:
-            times.append(None)
+            reads.append(Read(message, at, None, [], result.reason))
             continue
-        event, identifiers = entry
-        graph = {i: known[i] for i in identifiers if i in known}
-        resolution, resolved = resolve_event(event, identifiers, graph)
-        # A replay after a crash finds its links already written: the merges it made are remembered in Redis.
-        merges = resolution.merges or merged.get(event.id, [])
-        outbox.redis.link(resolution.links, graph, event.id, merges)
-        known.update(resolution.links)
-        route(shell, outbox, resolved, merges, conflict_records(resolution, resolved.data["occurred_at"]))
-        times.append(resolved.ts)
-    await serving.write(outbox.redis)  # the links, before the re-keyed records can be read
-    return times
+        identifiers = event_identifiers(result, shell.identity_secret)
+        if (fact := fact_of(result, identifiers)) is not None:
+            facts.append(fact)
+        reads.append(Read(message, at, result, identifiers))
+    await shell.history.add(facts)  # before any claim can speak for these records
+    shell.intake.read(tp, reads)
+
+
+async def release(shell: Shell, tp: TP) -> None:
+    """Resolve and route the records of `tp` the watermark has passed; commit up to the oldest still waiting; tell
+    the customers partitions (through the next marks) how far `tp` is released. Called inside the commit gate."""
+    async with shell.releasing.setdefault(tp, asyncio.Lock()):
+        ready = shell.intake.ready(tp)
+        if ready:
+            outbox = Outbox(tp.partition)
+            await resolve(shell, outbox, ready)
+            await shell.serving.write(outbox.redis)  # the graph's links (for the API), before the records go out
+            await send_all(shell.app, tp, outbox)
+            cast(FixedConsumer, shell.app.consumer).processed(tp, ready[-1].message.offset)
+            for record in ready:
+                shell.done(INGEST, record.message)
+        until = shell.intake.released_until(tp)
+        if until is not None:
+            shell.progress.claimed(tp.partition, shell.intake.next_offset(tp, shell.app.committed_offset(tp)), until)
+
+
+async def resolve(shell: Shell, outbox: Outbox, ready: list[Read]) -> None:
+    """Each event's customer as of its time: the batch's histories gathered together, a round trip a step."""
+    gatherings = {n: AsOf(order_of(r.event), r.identifiers) for n, r in enumerate(ready) if r.event and r.identifiers}
+    await shell.history.gather(list(gatherings.values()))
+    for number, record in enumerate(ready):
+        event = record.event
+        if event is None:
+            dead_letter(shell, outbox, record)
+            continue
+        graph = gatherings[number].graph() if number in gatherings else {}
+        resolution, resolved = resolve_event(event, record.identifiers, graph)
+        outbox.redis.link(resolution.links, restricted(graph, record.identifiers), event.id, ())
+        route(shell, outbox, resolved, resolution.merges, conflict_records(resolution, resolved.data["occurred_at"]))
+
+
+def dead_letter(shell: Shell, outbox: Outbox, record: Read) -> None:
+    message = record.message
+    log.info("to DLQ: %s (%s[%s]@%s)", record.reason, message.topic, message.partition, message.offset)
+    shell.metrics.dlq.inc()
+    value = dlq_record(record.reason, topic=message.topic, partition=message.partition, offset=message.offset,
+                       timestamp_ms=message.timestamp and int(message.timestamp * 1000), key=message.key,
+                       value=message.value)  # fmt: skip
+    outbox.send(shell.topology.dlq, message.key, value)
 
 
 def route(shell: Shell, outbox: Outbox, resolved: Event, merges: list[str], conflicts: list[Record]) -> None:
@@ -67,24 +107,39 @@ def route(shell: Shell, outbox: Outbox, resolved: Event, merges: list[str], conf
         return
     # The anonymous state lives on another partition: it hands itself over, then the event runs. Meanwhile
     # the known customer holds its records, so its later events run after the merge.
-    outbox.send(topology.customers, key, encode_expect(resolved.customer, merges, resolved.ts))
+    outbox.send(topology.customers, key, encode_expect(resolved.customer, merges, resolved.ts, resolved.id))
     for number, anonymous in enumerate(merges):
         carried = resolved if number == len(merges) - 1 else None
-        handover = encode_handover(anonymous, resolved.customer, resolved.ts, carried)
+        handover = encode_handover(anonymous, resolved.customer, resolved.ts, carried, resolved.id)
         outbox.send(topology.customers, anonymous.encode(), handover)
 
 
+async def tick(shell: Shell) -> None:
+    """Every `ORCH_TIMER_INTERVAL`: claim how far the owned input partitions are read, learn the input watermark,
+    release what it allows on every owned partition (quiet ones too)."""
+    app, topic = shell.app, shell.settings.topic_touchpoints
+    if app.rebalancing:
+        return
+    owned = sorted((tp for tp in app.assigned() if tp.topic == topic), key=lambda tp: tp.partition)
+    try:
+        ends = await app.end_offsets(owned) if owned else {}
+    except KafkaError:
+        return  # broker unreachable: no claim, the next tick asks again
+    now = now_ms()
+    claims = shell.intake.claims(owned, ends, now, app.committed_offset)
+    shell.intake.watermark = await shell.history.claim(topic, claims, now, shell.partitions.touchpoints)
+    for tp in owned:
+        async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
+            if not app.rebalancing and tp in app.assigned():
+                await release(shell, tp)
+
+
 async def run(shell: Shell, stream: faust.StreamT[bytes]) -> None:
-    """Validate, resolve who the customer is (Redis graph), re-key onto the customer's partition; in batches."""
+    """Validate and hold each record, in batches; release what the watermark allows at once (the rest: `tick`)."""
     app, settings = shell.app, shell.settings
     async for parts in batches(app, stream, settings.batch_size, settings.batch_wait):
         for events in parts:
-            first = events[0].message
-            outbox = Outbox(first.partition)
-            messages = [event.message for event in events]
-            async with source(app, events), crash_on(INFRASTRUCTURE_ERRORS):
-                times = await ingest(shell, outbox, messages)
-                await send_all(app, first.tp, outbox)
-            for message, ts in zip(messages, times, strict=True):
-                shell.progress.processed(message.partition, message.offset, ts)
-                shell.done(INGEST, message)
+            tp = events[0].message.tp
+            async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
+                await read(shell, tp, [event.message for event in events])
+                await release(shell, tp)

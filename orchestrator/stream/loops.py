@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import faust
 from aiokafka.errors import KafkaError
@@ -14,6 +13,7 @@ from aiokafka.errors import KafkaError
 from orchestrator.engine.affinity import model_version
 from orchestrator.maps import journey_maps
 from orchestrator.serving.keys import MODEL_LIST_LIMIT
+from orchestrator.stream import ingest
 from orchestrator.stream.records import decode_timer, encode_mark
 from orchestrator.stream.shell import Shell
 
@@ -78,14 +78,16 @@ class LagMeter:
 
 
 async def send_marks(shell: Shell) -> None:
-    """Tell every customers partition how far (event time) each owned input partition is ingested and committed
+    """Release what the input watermark allows (stream/ingest.py, `tick`), then tell every customers partition how
+    far (event time) each owned input partition is released and committed
     (stream/watermark.py). Marks go through the plain (idempotent) producer, never a transaction: they speak only
     of committed input, so they land behind the records they speak for. A lost mark costs a tick; a repeated
     one changes nothing."""
     app, settings = shell.app, shell.settings
+    await ingest.tick(shell)
     if app.rebalancing:
         return
-    marks = await shell.progress.marks(int(time.time() * 1000))
+    marks = shell.progress.marks()
     sends = []
     for mark in marks:
         value = encode_mark(mark)

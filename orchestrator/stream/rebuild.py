@@ -3,8 +3,10 @@
 Kafka is the source of truth; Redis is an index and a cache. After a Redis flush (or a new Redis),
 this reads the compacted `customers` changelog to its end and writes every customer's summary,
 coupons and identity links again, and the `kpis` changelog for the KPI counters. An identifier claimed by
-two customers goes to the one that saw it last, as the live graph would. The customers' audit trails
-(`explain`) are not rebuilt: their source is `journeys.audit`.
+two customers goes to the one that saw it last, as the live graph would. The identity history the worker resolves
+by (serving/history.py) is written again as one fact per customer, at the last time it saw its identifiers: later
+events resolve as before the flush; the history before that moment is not rebuilt (docs/identity.md). The
+customers' audit trails (`explain`) are not rebuilt: their source is `journeys.audit`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import time
 from collections.abc import Callable
 
 from orchestrator.engine import CustomerState
+from orchestrator.engine.history import Fact
+from orchestrator.engine.identity import anonymous_key, is_anonymous
 from orchestrator.kpis import SEP
 from orchestrator.serving.connect import connect_redis
+from orchestrator.serving.history import History
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
@@ -51,6 +56,22 @@ async def write_kpis(settings: Settings) -> int:
     return len(partitions)
 
 
+def rebuilt_facts(owners: dict[str, tuple[int, str]]) -> list[Fact]:
+    """One fact per customer that makes the graph `owners` describes: a known customer claims its identifiers; an
+    anonymous one is named by its own identifier first (the one its key was made from)."""
+    claimed: dict[str, list[tuple[int, str]]] = {}
+    for identifier, (seen_at, owner) in owners.items():
+        claimed.setdefault(owner, []).append((seen_at, identifier))
+    facts = []
+    for owner, seen in claimed.items():
+        identifiers = sorted(identifier for _, identifier in seen)
+        if is_anonymous(owner):
+            identifiers.sort(key=lambda identifier: anonymous_key(identifier) != owner)
+        at, customer_id = max(ts for ts, _ in seen), None if is_anonymous(owner) else owner
+        facts.append(Fact(at, "", customer_id, tuple(identifiers)))
+    return facts
+
+
 async def write_serving(
     settings: Settings, states: dict[str, CustomerState], progress: Callable[[int], None] = lambda n: None
 ) -> int:
@@ -68,6 +89,7 @@ async def write_serving(
             await serving.publish(state, now)
             progress(1)
         await serving.link({identifier: owner for identifier, (_, owner) in owners.items()}, {})
+        await History(redis, settings.redis_prefix).add(rebuilt_facts(owners))
     finally:
         await redis.aclose()
     return len(owners)

@@ -58,6 +58,7 @@ class Expect:
     customer: str
     anonymous: tuple[str, ...]
     ts: int
+    tie: str = ""  # the merging event's id: with `ts`, where the merge runs among the customer's records
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +92,14 @@ def encode_event(event: Event) -> bytes:
     return orjson.dumps(_event_fields(event))
 
 
-def encode_handover(anonymous: str, to: str, ts: int, event: Event | None) -> bytes:
-    return orjson.dumps({"handover": {"from": anonymous, "to": to, "ts": ts, "event": event and _event_fields(event)}})
+def encode_handover(anonymous: str, to: str, ts: int, event: Event | None, tie: str) -> bytes:
+    """`tie`: the merging event's id, where the handover runs among the anonymous customer's records."""
+    fields = {"from": anonymous, "to": to, "ts": ts, "event": event and _event_fields(event), "tie": tie}
+    return orjson.dumps({"handover": fields})
+
+
+def handover_tie(raw: bytes) -> str:
+    return str(orjson.loads(raw)["handover"].get("tie", ""))
 
 
 def encode_absorb(item: Absorb) -> bytes:
@@ -101,8 +108,8 @@ def encode_absorb(item: Absorb) -> bytes:
     return orjson.dumps({"absorb": fields})
 
 
-def encode_expect(customer: str, anonymous: list[str], ts: int) -> bytes:
-    return orjson.dumps({"expect": {"customer": customer, "anonymous": anonymous, "ts": ts}})
+def encode_expect(customer: str, anonymous: list[str], ts: int, tie: str) -> bytes:
+    return orjson.dumps({"expect": {"customer": customer, "anonymous": anonymous, "ts": ts, "tie": tie}})
 
 
 def encode_timer(timer: Timer, partition: int) -> bytes:
@@ -143,7 +150,7 @@ def decode_internal(raw: bytes) -> Internal:
         return Absorb(fields["to"], fields["from"], fields["state"], fields["ts"], event)
     if "expect" in record:
         fields = record["expect"]
-        return Expect(fields["customer"], tuple(fields["anonymous"]), fields["ts"])
+        return Expect(fields["customer"], tuple(fields["anonymous"]), fields["ts"], fields.get("tie", ""))
     return _event_from(record)
 
 

@@ -6,6 +6,7 @@ Built once by `stream/app.py`; the agents (`stream/ingest.py`, `stream/customer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,14 +16,17 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
+from faust.types import TP
 
 from orchestrator.engine import Engine
+from orchestrator.serving.history import History
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
 from orchestrator.stream.batching import Tables
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.gate import stop_now
 from orchestrator.stream.holding import Holding
+from orchestrator.stream.intake import Intake
 from orchestrator.stream.learning import Learning
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
@@ -47,7 +51,10 @@ class Shell:
     serving: Serving
     metrics: Metrics
     index: TimerIndex  # due times of the owned partitions' pending timers (durable copy: the timers table)
-    progress: IngestProgress  # ingest side: how far each owned input partition is ingested and committed
+    history: History  # the identity facts and the ingest claims, shared by every worker (Redis)
+    intake: Intake  # input records waiting for the input watermark
+    releasing: dict[TP, asyncio.Lock]  # one release at a time per input partition (the agent's and the tick's)
+    progress: IngestProgress  # ingest side: how far each owned input partition is released and committed
     watermarks: Watermarks  # customer side: the newest mark of each input partition, per customers partition
     holding: Holding  # records waiting for the watermark
     tables: Tables  # the customer agent's tables, through the current batch's writes

@@ -1,14 +1,12 @@
-"""Event time across the input's partitions: how far each is ingested, and the watermark the customer agent
-releases records and fires timers by, so that a person's records run in `occurred_at` order whatever key and
-input partition they came through (as `simulate` runs them).
+"""Event time on the customers partitions: how far each input partition is released by ingest, and the watermark
+the customer agent releases records and fires timers by, so that a person's records run in `(occurred_at,
+event_id)` order whatever key and input partition they came through (as `simulate` runs them).
 
-- The ingest side (`IngestProgress`) knows, per input partition it owns, the newest event time among the
-  records it has processed *and committed*: until its commit an ingested record may still be in the producer's
-  buffer (under exactly_once, unreadable), so a claim about it could overtake it. Every `ORCH_TIMER_INTERVAL`
-  it sends each customers partition a `Mark`: "input partition p is ingested up to `until`", where `until` is
-  that newest time minus `ORCH_MAX_LATENESS` (the disorder allowed within one partition), or the wall clock
-  minus the same bound when the partition is caught up (committed to its end): a quiet partition does not
-  hold the others back. A mark lands behind the re-keyed records it speaks for, in every customers partition.
+- The ingest side (`IngestProgress`) knows, per input partition it owns, how far (event time) its records are
+  released (stream/intake.py: never past the input watermark, nor past a record still waiting) *and committed*:
+  until its commit a released record may still be in the producer's buffer (under exactly_once, unreadable), so
+  a claim about it could overtake it. Every `ORCH_TIMER_INTERVAL` it sends each customers partition a `Mark`:
+  "input partition p is released up to `until`". A mark lands behind the re-keyed records it speaks for.
 - The customer side (`Watermarks`) keeps the newest mark of every input partition, per customers partition.
   The watermark is their minimum. It may go back: a partition that was quiet and receives a backfill of last
   month's log speaks for last month again, and the records of that backfill then run in their own time order.
@@ -21,9 +19,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from aiokafka.errors import KafkaError
-from faust.types import TP
-
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.records import Mark
 
@@ -31,47 +26,35 @@ NEVER = -(2**62)  # before any event time
 
 
 class IngestProgress:
-    """Per owned input partition: the newest event time processed, and of it what is committed."""
+    """Per owned input partition: how far it is released, and of that what is committed."""
 
-    def __init__(self, app: OrchestratorApp, topic: str, sources: int, lateness_ms: int) -> None:
+    def __init__(self, app: OrchestratorApp, topic: str, sources: int) -> None:
         self.app = app
         self.topic = topic
         self.sources = sources
-        self.lateness_ms = lateness_ms
-        self._pending: dict[int, deque[tuple[int, int]]] = {}  # partition -> (next offset, newest time so far)
-        self._committed: dict[int, int] = {}  # partition -> newest event time of the committed records
+        self._pending: dict[int, deque[tuple[int, int]]] = {}  # partition -> (offset a commit must pass, until)
+        self._committed: dict[int, int] = {}  # partition -> released-until of the committed records
 
-    def processed(self, partition: int, offset: int, ts: int | None) -> None:
-        """A record was processed (`ts`: its event time; None for a record that went to the DLQ)."""
+    def claimed(self, partition: int, offset: int, until: int) -> None:
+        """Every record of `partition` up to `until` (event time) is released, once its offset `offset` is committed."""
         pending = self._pending.setdefault(partition, deque())
-        newest = pending[-1][1] if pending else self._committed.get(partition, NEVER)
-        pending.append((offset + 1, newest if ts is None else max(newest, ts)))
+        if pending and pending[-1][0] == offset:
+            pending.pop()
+        pending.append((offset, until))
 
-    def _newest_committed(self, tp: TP) -> tuple[int, int]:
-        committed = self.app.committed_offset(tp)
-        pending = self._pending.get(tp.partition)
-        while pending and pending[0][0] <= committed:
-            self._committed[tp.partition] = pending.popleft()[1]
-        return committed, self._committed.get(tp.partition, NEVER)
-
-    async def marks(self, now: int) -> list[Mark]:
+    def marks(self) -> list[Mark]:
         """The marks to send now, one per owned input partition that can speak for some time."""
         owned = sorted((tp for tp in self.app.assigned() if tp.topic == self.topic), key=lambda tp: tp.partition)
         for partition in set(self._pending) - {tp.partition for tp in owned}:
             del self._pending[partition]  # no longer ours: its next owner speaks for it
-        if not owned:
-            return []
-        try:
-            ends = await self.app.end_offsets(owned)
-        except KafkaError:
-            return []  # broker unreachable: no claim, the next tick asks again
         marks = []
         for tp in owned:
-            committed, newest = self._newest_committed(tp)
-            if committed >= ends[tp]:  # caught up: quiet, or about to be; its next records are new
-                newest = max(newest, now)
-            if newest > NEVER:
-                marks.append(Mark(tp.partition, self.sources, newest - self.lateness_ms, committed))
+            committed = self.app.committed_offset(tp)
+            pending = self._pending.get(tp.partition)
+            while pending and pending[0][0] <= committed:
+                self._committed[tp.partition] = pending.popleft()[1]
+            if tp.partition in self._committed:
+                marks.append(Mark(tp.partition, self.sources, self._committed[tp.partition], committed))
         return marks
 
 

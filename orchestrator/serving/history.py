@@ -1,0 +1,124 @@
+"""The identity history in Redis, shared by every worker: the facts (engine/history.py), and how far each input
+partition is ingested (the claims the global input watermark is the minimum of).
+
+- `{p}facts:<key>`: sorted set of the facts listed under `key` (an identifier, or `customer:<id>`), score = event
+  time (ms), member = the fact's JSON. Written when a record is read, before any claim covers it; a record read
+  twice writes the same member.
+- `{p}ingest:<topic>`: hash, input partition -> `<claim>:<written at>` (ms): every record of that partition with an
+  earlier event time has its facts written (or is late); `written at` is the wall clock of the claim. The watermark
+  is the least claim, once every partition has one; it speaks for the records read before its oldest claim.
+
+Reads and writes are pipelined: a batch's facts in one round trip, a batch's gathering in one per step of its
+connected identifiers (usually two), the claims in one a tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from orchestrator.engine.history import CUSTOMER, AsOf, Fact
+from orchestrator.serving.connect import RedisClient
+from orchestrator.serving.redis import retrying
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class History:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _facts(self, key: str) -> str:
+        return f"{self.prefix}facts:{key}"
+
+    def _claims(self, topic: str) -> str:
+        return f"{self.prefix}ingest:{topic}"
+
+    async def add(self, facts: Sequence[Fact]) -> None:
+        """The facts, under each of their keys, in one round trip."""
+        if not facts:
+            return
+        members: dict[str, dict[bytes, int]] = {}
+        for fact in facts:
+            for key in fact.keys():  # noqa: SIM118 (a Fact is no mapping)
+                members.setdefault(key, {})[fact.encode()] = fact.ts
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for key, mine in members.items():
+                pipe.zadd(self._facts(key), mine)
+            await pipe.execute()
+
+        await retrying("identity history write", write)
+
+    async def gather(self, gatherings: Sequence[AsOf]) -> None:
+        """Complete every gathering: the keys any still misses, read in one round trip a step."""
+        while True:
+            wanted: dict[str, int] = {}  # key -> the latest time any gathering needs of it
+            for gathering in gatherings:
+                for key in gathering.missing():
+                    wanted[key] = max(wanted.get(key, gathering.order[0]), gathering.order[0])
+            if not wanted:
+                return
+            keys = sorted(wanted)
+            found = await self._read(keys, wanted)
+            for gathering in gatherings:
+                for key in gathering.missing():
+                    gathering.add(key, found[key])
+
+    async def _read(self, keys: list[str], until: Mapping[str, int]) -> dict[str, list[Fact]]:
+        async def read() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.zrangebyscore(self._facts(key), "-inf", until[key], withscores=True)
+            return list(await pipe.execute())
+
+        replies = await retrying("identity history read", read)
+        return {key: [Fact.decode(raw, int(ts)) for raw, ts in reply] for key, reply in zip(keys, replies, strict=True)}
+
+    async def purge(self, customer: str, identifiers: set[str], until: int) -> None:
+        """Right to erasure: the history up to the erasure forgets the customer and its identifiers. Its own facts
+        go; another's fact that named one of its identifiers keeps the rest (what it says of the others is kept,
+        and what it said of these identifiers no longer counts: the erasure unlinked them)."""
+        keys = sorted(identifiers | {CUSTOMER + customer})
+        found = await self._read(keys, dict.fromkeys(keys, until))
+        facts = {fact for listed in found.values() for fact in listed}
+        if not facts:
+            return
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for fact in facts:
+                for key in fact.keys():  # noqa: SIM118 (a Fact is no mapping)
+                    pipe.zrem(self._facts(key), fact.encode())
+                kept = tuple(i for i in fact.identifiers if i not in identifiers)
+                if fact.customer_id != customer and kept:
+                    rest = replace(fact, identifiers=kept)
+                    for key in rest.keys():  # noqa: SIM118
+                        pipe.zadd(self._facts(key), {rest.encode(): rest.ts})
+            await pipe.execute()
+
+        await retrying("identity history erasure", write)
+
+    async def claim(self, topic: str, claims: Mapping[int, int], now: int, partitions: int) -> tuple[int, int] | None:
+        """Write this worker's claims (made at `now`); the input watermark (the least claim of all `partitions`) and
+        when its oldest claim was made; None while a partition has no claim."""
+
+        async def exchange() -> Any:
+            pipe = self.redis.pipeline(transaction=False)
+            if claims:
+                pipe.hset(self._claims(topic), mapping={str(p): f"{c}:{now}" for p, c in claims.items()})
+            pipe.hgetall(self._claims(topic))
+            return (await pipe.execute())[-1]
+
+        every = {}
+        for partition, value in (await retrying("ingest claims", exchange)).items():
+            claim, _, written = _text(value).partition(":")
+            every[int(_text(partition))] = (int(claim), int(written))
+        if any(p not in every for p in range(partitions)):
+            return None
+        return min(every[p][0] for p in range(partitions)), min(every[p][1] for p in range(partitions))

@@ -1,0 +1,107 @@
+"""Input records wait in memory until every input partition is ingested past their time; then who they belong to
+is decided as of that time (engine/history.py), as `simulate` decides it.
+
+- Reading a record writes its identity fact to the shared history at once (serving/history.py); the record waits
+  here, in offset order per input partition.
+- Every tick each worker claims, per input partition it owns, how far it has read: the newest event time read
+  minus `ORCH_MAX_LATENESS`; or, when the partition is read to its end (every record on the broker read: a
+  partition with records it has not read yet is never idle), the wall clock minus the same bound. The input
+  watermark is the least claim of all input partitions, whichever worker owns them (exchanged through Redis).
+- A record is released once the watermark has passed its time and every claim it rests on was made after the
+  record was read (so its own partition's claim accounts for it). Released records of a partition go out in
+  offset order; its offsets are committed up to the oldest record still waiting, so nothing is written to Kafka
+  for the wait and a restart reads the waiting records again (writing the same facts again changes nothing).
+
+An event read after the watermark passed its time (late: beyond the lateness bound of its partition, or sent to a
+partition that had been idle) is released at once and resolved as of its time with the facts there are; the
+customer agent audits it `late` if its customer has had a later event (docs/streaming.md).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faust.types import TP
+
+from orchestrator.contract.events import Event
+from orchestrator.stream.watermark import NEVER
+
+
+@dataclass(slots=True)
+class Read:
+    """One input record read and waiting: the event (None: it goes to the DLQ for `reason`) and its identifiers."""
+
+    message: Any
+    at: int  # wall clock when read (ms)
+    event: Event | None
+    identifiers: list[str]
+    reason: str = ""
+
+
+class Intake:
+    def __init__(self, lateness_ms: int) -> None:
+        self.lateness_ms = lateness_ms
+        self.queues: dict[TP, deque[Read]] = {}
+        self.newest: dict[TP, int] = {}  # newest event time read per partition (its facts are written)
+        self.position: dict[TP, int] = {}  # the offset after the last record read
+        self.watermark: tuple[int, int] | None = None  # (input watermark, when its oldest claim was made)
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self.queues.values())
+
+    def clear(self) -> None:
+        """After a rebalance every stream partition is read again from its committed offset: forget what waits."""
+        self.queues.clear()
+        self.newest.clear()
+        self.position.clear()
+
+    def read(self, tp: TP, reads: list[Read]) -> None:
+        """Records whose facts are written, in offset order."""
+        self.queues.setdefault(tp, deque()).extend(reads)
+        times = [read.event.ts for read in reads if read.event is not None]
+        if times:
+            self.newest[tp] = max(self.newest.get(tp, NEVER), *times)
+        if reads:
+            self.position[tp] = reads[-1].message.offset + 1
+
+    def claims(
+        self, owned: list[TP], ends: Mapping[TP, int], now: int, committed: Callable[[TP], int]
+    ) -> dict[int, int]:
+        """This worker's claim for each input partition it owns (see above)."""
+        claims = {}
+        for tp in owned:
+            newest = self.newest.get(tp, NEVER)
+            if self.position.get(tp, committed(tp)) >= ends[tp]:
+                newest = max(newest, now)  # read to the end: its next records are new
+            claims[tp.partition] = newest - self.lateness_ms if newest > NEVER else NEVER
+        return claims
+
+    def ready(self, tp: TP) -> list[Read]:
+        """The records `tp` may release now, taken off its queue: the longest prefix the watermark has passed."""
+        queue, released = self.queues.get(tp), []
+        while queue and self._passed(queue[0]):
+            released.append(queue.popleft())
+        return released
+
+    def _passed(self, read: Read) -> bool:
+        if read.event is None:
+            return True  # a dead letter goes in its place in the partition's order
+        if self.watermark is None:
+            return False
+        watermark, since = self.watermark
+        return read.event.ts <= watermark and read.at < since
+
+    def next_offset(self, tp: TP, committed: int) -> int:
+        """The offset of the oldest record still waiting (or after the last read): where a commit stops."""
+        queue = self.queues.get(tp)
+        return queue[0].message.offset if queue else self.position.get(tp, committed)
+
+    def released_until(self, tp: TP) -> int | None:
+        """What `tp` may tell the customers partitions: every record of it up to this time is released (or late)."""
+        if self.watermark is None:
+            return None
+        waiting = [read.event.ts for read in self.queues.get(tp, ()) if read.event is not None]
+        return min(self.watermark[0], min(waiting) - 1) if waiting else self.watermark[0]
