@@ -48,6 +48,9 @@ def describe(record: Record) -> str:
         at = f" at {record['step']}" if record.get("step") else ""
         meaning = f": {EXITED[record['reason']]}" if record["reason"] in EXITED else ""
         return f"{where} run {record['run']} ({record['reason']}{at}{meaning})"
+    if kind == "merged":
+        what = f"{where} run {record['run']}" if "journey" in record else "anonymous visitor"
+        return f"{what} {record['from']} merged into {record['into']}"
     if kind == "converted":
         group = "holdout" if record.get("holdout") else "treatment"
         path = " > ".join(record.get("path", []))

@@ -59,6 +59,7 @@ def absorb(state: CustomerState, other: CustomerState, now: int) -> Outcome:
     it is never taken for the known customer's run of that number. The caller then empties `other`.
     """
     out = Outcome(state, now)
+    audit(out, "merged", None, into=state.key, **{"from": other.key})  # every merge, runs in flight or none
     fold_profile(state.profile, other.profile)
     for jid, theirs in other.history.items():
         mine = state.history.setdefault(jid, History())

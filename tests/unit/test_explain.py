@@ -147,3 +147,10 @@ def test_send_windows_missing_dates_and_bad_time_zones_in_words() -> None:
     assert lines[1:] == ["  2026-03-02T10:00:00Z  not_entered  cart v3 not entered: the journey is disabled",
                          "  2026-03-02T10:00:00Z  bad_timezone  time zone 'Europe/Rom' is not an IANA zone name: "
                          "UTC used instead"]  # fmt: skip
+
+
+def test_a_merge_reads_as_one() -> None:
+    from orchestrator.explain import describe
+
+    record = {"at": "2026-03-02T10:05:00Z", "customer": "c-3", "kind": "merged", "from": "anon:ck-3", "into": "c-3"}
+    assert describe(record) == "anonymous visitor anon:ck-3 merged into c-3"

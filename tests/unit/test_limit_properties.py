@@ -680,7 +680,7 @@ steps:
          "anonymous_id": "ck-1"},  # the cookie turns out to be c-1: anon:ck-1's run of `a` moves to c-1
     ]  # fmt: skip
     result = Simulator(Engine(journeys, policy)).run(to_events(docs), until=ms(_at(180_000)))
-    assert [r["journey"] for r in of_kind(result, "merged")] == ["a"]
+    assert [r["journey"] for r in of_kind(result, "merged") if "journey" in r] == ["a"]
     assert sorted(result.states["c-1"].runs) == ["a", "b"]
     third = Journey.model_validate(yaml.safe_load(wait.replace("ID", "c").replace("TYPE", "product_view")))
     docs.append({"event_id": "m-4", "type": "product_view", "occurred_at": _at(150_000), "channel": "web",

@@ -90,7 +90,7 @@ def test_a_handover_leaves_with_the_state_and_its_timers_and_the_absorb_brings_t
     assert forward.state is not None
     absorbed = step(ENGINE, None, orjson_round_trip(forward))
     assert absorbed.state is not None and absorbed.key == "c-42"
-    assert [r["kind"] for r in absorbed.audit][:2] == ["merged", "event"]
+    assert [r["kind"] for r in absorbed.audit][:3] == ["merged", "merged", "event"]  # the merge, its run, the event
     assert [(t.customer, t.due) for t in absorbed.scheduled] == [("c-42", T0 + 30 * 60_000)]
     assert absorbed.state.profile["cart_value"] == 40
 
