@@ -163,11 +163,13 @@ def _engine(loaded: Loaded, settings: Settings, retired: list[Journey] | None = 
 
 def _run(
     engine: Engine, log: EventLog, until: int | None, settings: Settings, *, explain: bool,
-    deploys: list[tuple[int, Engine]] | None = None,
+    deploys: list[tuple[int, Engine]] | None = None, arrival_order: bool = False,
 ) -> Result:  # fmt: skip
     simulator = Simulator(
         engine, record_events=explain, identity_secret=settings.identity_secret.get_secret_value().encode()
     )
+    if arrival_order:
+        return simulator.run_in_arrival_order(log.arrival, int(settings.max_lateness * 1000), until)
     if len(log.events) < PROGRESS_FROM:
         return simulator.run(log.events, until, deploys or ())
     with click.progressbar(log.events, label="simulating", file=sys.stderr) as events:
@@ -213,6 +215,12 @@ def _summary(result: Result, log: EventLog, deploys: int = 0) -> str:
 )
 @click.option("--explain", is_flag=True, help="Print each customer's timeline of decisions on stderr.")
 @click.option(
+    "--arrival-order",
+    is_flag=True,
+    help="Take the file's order as the order the worker read the events in (one input partition), with its "
+    "lateness rule (ORCH_MAX_LATENESS): what the worker does with late events.",
+)
+@click.option(
     "--audit",
     "audit_file",
     type=click.Path(path_type=Path),
@@ -237,7 +245,7 @@ def _summary(result: Result, log: EventLog, deploys: int = 0) -> str:
     "later entries take DIR's (repeatable).",
 )
 def simulate(
-    journeys_dir: Path | None, events_file: str, until: int | None, explain: bool,
+    journeys_dir: Path | None, events_file: str, until: int | None, explain: bool, arrival_order: bool,
     audit_file: Path | None, compare_dir: Path | None, deploys: tuple[Deploy, ...],
 ) -> None:  # fmt: skip
     """Run journeys over a recorded event log with a virtual clock; no Kafka, no Redis.
@@ -247,19 +255,22 @@ def simulate(
     run until the first deploy; with --compare, the diff goes from this replay (its deploys included) to
     OTHER_DIR's.
     """
+    if arrival_order and deploys:
+        raise click.UsageError("--arrival-order and --deploy cannot be combined")
     settings = read_settings()
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
     deployed = schedule(loaded, load_deploys(loaded, deploys), lambda dir_, retired: _engine(dir_, settings, retired))
     other = load_or_exit([compare_dir]) if compare_dir else None
     log = _read_events(events_file, settings)
-    result = _run(_engine(loaded, settings), log, until, settings, explain=explain, deploys=deployed)
+    result = _run(_engine(loaded, settings), log, until, settings, explain=explain, deploys=deployed,
+                  arrival_order=arrival_order)  # fmt: skip
     if other is None:
         out = sys.stdout.buffer
         for action in result.actions:
             out.write(orjson.dumps(action) + b"\n")
         out.flush()
     else:
-        after = _run(_engine(other, settings), log, until, settings, explain=False)
+        after = _run(_engine(other, settings), log, until, settings, explain=False, arrival_order=arrival_order)
         for line in render_diff(diff_actions(result.actions, after.actions)):
             click.echo(line)
     if audit_file is not None:

@@ -18,10 +18,12 @@ import orjson
 from orchestrator.contract.events import MAX_EVENT_BYTES, Event, InvalidEvent, event_from_document, too_large
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.affinity import Models
-from orchestrator.engine.history import FORGET, order_of, unlink
+from orchestrator.engine.history import FORGET, FactStore, fact_of, order_of, unlink
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.outcome import Record
-from orchestrator.engine.step import Handover, Item, Step, step
+from orchestrator.engine.step import Handover, Item, Step, late_record, step
+
+NEVER = -(2**62)  # before any event time
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class BadLine:
 class EventLog:
     events: list[Event] = field(default_factory=list)  # sorted by (time, event id); file order for one event twice
     bad: list[BadLine] = field(default_factory=list)
+    arrival: list[Event] = field(default_factory=list)  # the same events in file order
 
 
 def read_event_lines(lines: Iterable[bytes | str], max_bytes: int = MAX_EVENT_BYTES) -> EventLog:
@@ -55,6 +58,7 @@ def read_event_lines(lines: Iterable[bytes | str], max_bytes: int = MAX_EVENT_BY
             log.bad.append(BadLine(number, f"not JSON ({exc})"))
         except InvalidEvent as exc:
             log.bad.append(BadLine(number, str(exc)))
+    log.arrival = list(log.events)
     log.events.sort(key=order_of)  # stable: one event sent twice stays in file order
     return log
 
@@ -118,11 +122,14 @@ class Simulator:
             rank = self._rank.get(timer.journey, len(self._rank))
             heapq.heappush(self._heap, (timer.due, timer.customer, rank, timer.token, timer))
 
-    def _apply(self, item: Item) -> Step:
-        """The per-customer step the worker runs too (orchestrator/engine/step.py), on the in-memory table."""
+    def _apply(self, item: Item, late: Record | None = None) -> Step:
+        """The per-customer step the worker runs too (orchestrator/engine/step.py), on the in-memory table; `late`:
+        the audit record of an event that came after a later one of its customer (`run_in_arrival_order`)."""
         states = self.result.states
         done = step(self.engine, states.get(item.customer), item, models=self.models, audit_events=self.record_events,
                     count_kpis=self.count_kpis)  # fmt: skip
+        if late is not None and done.outcomes and not done.outcomes[-1].duplicate:
+            done.outcomes[-1].audit.insert(1 if self.record_events else 0, late)  # after the event's own record
         for basket in done.baskets:
             self.models.add(basket)
         self.result.kpi_counts.update(done.kpi_delta)
@@ -148,19 +155,24 @@ class Simulator:
             self.result.timers_fired += 1
             self._apply(timer)
 
-    def feed(self, event: Event) -> Step:
+    def feed(self, event: Event, as_of: dict[str, str] | None = None) -> Step:
+        """Run one event; `as_of`: the identity graph as of its time (`run_in_arrival_order`), else the graph of
+        the events fed so far."""
         self.advance_to(event.ts)
-        resolution, event = resolve_event(event, event_identifiers(event, self.identity_secret), self.graph)
+        graph = self.graph if as_of is None else as_of
+        resolution, event = resolve_event(event, event_identifiers(event, self.identity_secret), graph)
+        late = None if as_of is None else late_record(self.result.states.get(resolution.customer), event)
         if resolution.links:
-            self.graph.update(resolution.links)
+            if as_of is None:
+                self.graph.update(resolution.links)
             for anonymous in resolution.merges:  # as the worker does: the anonymous state hands itself over
                 if anonymous in self.result.states:
                     handed = self._apply(Handover(anonymous, resolution.customer, event.ts, None))
                     assert handed.forward is not None
                     self._apply(handed.forward)
             self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
-        done = self._apply(event)
-        if event.type == FORGET:  # as the worker's history folds it (engine/history.py), even a repeated one
+        done = self._apply(event, late)
+        if event.type == FORGET and as_of is None:  # as the history folds it (engine/history.py), even a repeat
             unlink(self.graph, resolution.customer)
         duplicate = done.outcomes[-1].duplicate
         self.result.events += 1
@@ -194,6 +206,34 @@ class Simulator:
             if until is not None and at > until:
                 break
             self.deploy(at, engine)
+        self.advance_to(until)
+        return self.result
+
+
+    def run_in_arrival_order(self, events: Iterable[Event], lateness_ms: int, until: int | None = None) -> Result:
+        """Replay `events` as one input partition that delivers them in this order, with the worker's lateness rule
+        (stream/intake.py): each waits until the newest time read, minus `lateness_ms`, has passed it; the waiting
+        ones run in (time, event id) order, each resolved as of its time against the events read so far. An event
+        read after that point had passed its time is late: it runs at once, audited `late` if its customer had a
+        later event. The oracle for a log whose file order is the arrival order."""
+        store, waiting, newest = FactStore(), list[tuple[tuple[int, str], int, Event, list[str]]](), NEVER
+
+        def release(watermark: int | None) -> None:
+            while waiting and (watermark is None or waiting[0][0][0] <= watermark):
+                order, _, event, identifiers = heapq.heappop(waiting)
+                if until is not None and event.ts > until:
+                    self.result.after_until += 1
+                    continue
+                self.feed(event, store.as_of(order, identifiers))
+
+        for number, event in enumerate(events):
+            identifiers = event_identifiers(event, self.identity_secret)
+            if (fact := fact_of(event, identifiers)) is not None:
+                store.add(fact)
+            heapq.heappush(waiting, (order_of(event), number, event, identifiers))
+            newest = max(newest, event.ts)
+            release(newest - lateness_ms)
+        release(None)
         self.advance_to(until)
         return self.result
 

@@ -25,6 +25,7 @@ from orchestrator.engine.affinity import Basket, ModelSource
 from orchestrator.engine.outcome import Outcome, Record, event_audit
 from orchestrator.engine.runner import Engine
 from orchestrator.engine.state import CustomerState, Timer
+from orchestrator.timefmt import parse_rfc3339, to_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +143,15 @@ def step(
     if count_kpis:
         result.kpi_delta = kpis.change(counted, None if result.state is None else state.profile, result.trail())
     return result
+
+
+def late_record(state: CustomerState | None, item: Item) -> Record | None:
+    """The audit record `late` for an event older than one its customer has already had (it came more than
+    ORCH_MAX_LATENESS behind the rest of its input partition); None for an event in order."""
+    if not isinstance(item, Event) or state is None or not state.profile.get("last_seen_at"):
+        return None
+    seen = state.profile["last_seen_at"]
+    if to_ms(parse_rfc3339(seen)) <= item.ts:
+        return None
+    return {"at": item.data["occurred_at"], "customer": state.key, "kind": "late", "event_id": item.id,
+            "last_seen_at": seen}  # fmt: skip

@@ -20,9 +20,8 @@ import orjson
 
 from orchestrator import kpis
 from orchestrator.contract.events import Event
-from orchestrator.engine import CustomerState, Outcome, Timer
-from orchestrator.engine.outcome import Record
-from orchestrator.engine.step import Item, Step, item_time, step
+from orchestrator.engine import Outcome, Timer
+from orchestrator.engine.step import Item, Step, item_time, late_record, step
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.batching import Outbox, batches, send_all, source
 from orchestrator.stream.learning import encode_basket
@@ -44,7 +43,6 @@ from orchestrator.stream.records import (
 )  # fmt: skip
 from orchestrator.stream.shell import CUSTOMER, INFRASTRUCTURE_ERRORS, Shell, crash_on
 from orchestrator.stream.timers import timer_key
-from orchestrator.timefmt import parse_rfc3339, to_ms
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -91,18 +89,6 @@ def count(shell: Shell, partition: int, delta: Counter[str]) -> tuple[int, dict[
             table.pop(table_key, None)
         changed[name] = value
     return partition, changed
-
-
-def late_record(state: CustomerState | None, item: Item) -> Record | None:
-    """The audit record `late` for an event older than one its customer has already had (it came more than
-    ORCH_MAX_LATENESS behind the rest of its input partition); None for an event in order."""
-    if not isinstance(item, Event) or state is None or not state.profile.get("last_seen_at"):
-        return None
-    seen = state.profile["last_seen_at"]
-    if to_ms(parse_rfc3339(seen)) <= item.ts:
-        return None
-    return {"at": item.data["occurred_at"], "customer": state.key, "kind": "late", "event_id": item.id,
-            "last_seen_at": seen}  # fmt: skip
 
 
 async def process(shell: Shell, outbox: Outbox, item: Item) -> None:

@@ -160,3 +160,24 @@ def test_two_deploys_at_one_time_are_refused(tmp_path: Path) -> None:
     assert done.stderr.splitlines() == [
         f"--deploy 2026-03-02T13:00:00+01:00={v1}: another deploy ({DEPLOY_AT}={v2}) is at the same time {DEPLOY_AT}"
     ]
+
+
+def test_arrival_order_replays_the_file_as_the_worker_read_it(tmp_path: Path) -> None:
+    """`--arrival-order`: the example log is in time order, so nothing is late and the actions are the ordinary
+    replay's; reversed, with a lateness bound of 0, late events show as `late` in the audit."""
+    journeys = folder(tmp_path, "v1", V1)
+    ordinary = cli("simulate", "--journeys", journeys, "--events", str(EXAMPLE), cwd=tmp_path)
+    arrived = cli("simulate", "--journeys", journeys, "--events", str(EXAMPLE), "--arrival-order", cwd=tmp_path)
+    assert ordinary.returncode == arrived.returncode == 0
+    assert arrived.stdout == ordinary.stdout and ordinary.stdout
+    reversed_log = tmp_path / "reversed.jsonl"
+    reversed_log.write_bytes(b"".join(reversed(EXAMPLE.read_bytes().splitlines(keepends=True))))
+    audit = tmp_path / "audit.jsonl"
+    late = cli("simulate", "--journeys", journeys, "--events", str(reversed_log), "--arrival-order",
+               "--audit", str(audit), cwd=tmp_path, ORCH_MAX_LATENESS="0")  # fmt: skip
+    assert late.returncode == 0, late.stderr
+    kinds = [orjson.loads(line)["kind"] for line in audit.read_bytes().splitlines()]
+    assert "late" in kinds
+    refused = cli("simulate", "--journeys", journeys, "--events", str(EXAMPLE), "--arrival-order",
+                  "--deploy", f"{DEPLOY_AT}={journeys}", cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2 and "--arrival-order" in refused.stderr

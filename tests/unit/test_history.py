@@ -4,12 +4,17 @@ exactly what one graph folded in `(occurred_at, event_id)` order decides, for ev
 from __future__ import annotations
 
 from random import Random
+from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.engine.history import CUSTOMER, AsOf, Fact, FactStore, apply, restricted
+from orchestrator.contract.events import event_from_document
+from orchestrator.engine.history import CUSTOMER, AsOf, Fact, FactStore, apply, order_of, restricted
 from orchestrator.engine.identity import resolve
+from orchestrator.simulate import Simulator
+from tests.strategies import engine_keys, event_logs, make_engine, to_events
 
 IDENTIFIERS = ("anonymous_id:c1", "anonymous_id:c2", "email:e1", "email:e2", "loyalty_card:l1", "phone:p1")
 CUSTOMERS = ("cu-1", "cu-2", "cu-3")
@@ -88,3 +93,54 @@ def test_gathering_follows_an_anonymous_chain() -> None:
         for key in missing:
             gathering.add(key, store.lists.get(key, ()))
     assert gathering.graph()["anonymous_id:c2"] == "cu-1"
+
+
+# ------------------------------------------------------- simulate --arrival-order: the worker's lateness rule
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(key=engine_keys, docs=event_logs(min_customers=1, max_customers=4), lateness=st.integers(0, 3_600_000))
+def test_a_log_read_in_time_order_is_never_late(
+    key: tuple[str, str], docs: list[dict[str, Any]], lateness: int
+) -> None:
+    """Read in (time, id) order, nothing is late: the arrival-order replay is the ordinary one."""
+    events = to_events(docs)
+    ordinary = Simulator(make_engine(key), record_events=True).run(events)
+    arrived = Simulator(make_engine(key), record_events=True).run_in_arrival_order(events, lateness)
+    assert orjson.dumps(arrived.actions) == orjson.dumps(ordinary.actions)
+    assert orjson.dumps(arrived.audit) == orjson.dumps(ordinary.audit)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(key=engine_keys, docs=event_logs(min_customers=1, max_customers=4), rnd=st.randoms(use_true_random=False))
+def test_any_arrival_order_within_the_lateness_bound_is_the_ordinary_replay(
+    key: tuple[str, str], docs: list[dict[str, Any]], rnd: Random
+) -> None:
+    """Shuffled, but with a lateness bound wider than the log: every event waits for the rest, as in the worker."""
+    events = to_events(docs)
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    ordinary = Simulator(make_engine(key)).run(events)
+    arrived = Simulator(make_engine(key)).run_in_arrival_order(shuffled, 10**13)
+    assert orjson.dumps(arrived.actions) == orjson.dumps(ordinary.actions)
+
+
+def test_a_sign_in_read_late_does_not_reach_back() -> None:
+    """The cookie's cart (10:10) was resolved, anonymous, before the sign-in dated 10:00 was read: the cart stays
+    the anonymous visitor's (as of 10:00 the cookie had no event yet, so the sign-in merges nothing)."""
+    docs = [
+        {"event_id": "cart", "type": "cart_add", "occurred_at": "2026-03-02T10:10:00Z", "channel": "web",
+         "anonymous_id": "ck-1", "properties": {"sku": "S", "price": 40}},
+        {"event_id": "later", "type": "page_view", "occurred_at": "2026-03-02T11:00:00Z", "channel": "web",
+         "anonymous_id": "ck-2", "properties": {}},
+        {"event_id": "sign-in", "type": "login", "occurred_at": "2026-03-02T10:00:00Z", "channel": "app",
+         "customer_id": "c-1", "anonymous_id": "ck-1", "properties": {}},
+    ]  # fmt: skip
+    events = [event_from_document(doc) for doc in docs]
+    in_time = Simulator(make_engine(("code", "open")), record_events=True).run(sorted(events, key=order_of))
+    late = Simulator(make_engine(("code", "open")), record_events=True).run_in_arrival_order(events, 60_000)
+    assert "anon:ck-1" not in in_time.states  # in time, the sign-in came first: the cart is c-1's
+    assert {"anon:ck-1", "c-1"} <= set(late.states)
+    assert not [r for r in late.audit if r["kind"] == "merged"]
+    cart = next(r for r in late.audit if r["kind"] == "event" and r["event_id"] == "cart")
+    assert cart["customer"] == "anon:ck-1"
