@@ -155,8 +155,8 @@ def test_states_stored_as_json_between_steps_change_nothing(key: tuple[str, str]
 class RoundTripping(Simulator):
     """A simulator whose table, like the worker's, holds each state as it would come back from its changelog."""
 
-    def _apply(self, item: Any) -> Any:
+    def _apply(self, item: Any, late: Any = None) -> Any:
         states = self.result.states
         if item.customer in states:
             states[item.customer] = CustomerState.from_dict(orjson.loads(orjson.dumps(states[item.customer].to_dict())))
-        return super()._apply(item)
+        return super()._apply(item, late)
