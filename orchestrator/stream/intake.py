@@ -14,7 +14,10 @@ is decided as of that time (engine/history.py), as `simulate` decides it.
 
 An event read after the watermark passed its time (late: beyond the lateness bound of its partition, or sent to a
 partition that had been idle) is released at once and resolved as of its time with the facts there are; the
-customer agent audits it `late` if its customer has had a later event (docs/streaming.md).
+customer agent audits it `late` if its customer has had a later event (docs/streaming.md). An event dated more
+than `AHEAD_MS` after the wall clock when read cannot wait for every partition to reach its time (it would hold its
+partition's later records and commits for as long): it is released at once, resolved against the facts there are,
+and waits for its time on its customer's partition.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from faust.types import TP
 
 from orchestrator.contract.events import Event
 from orchestrator.stream.watermark import NEVER
+
+AHEAD_MS = 3600 * 1000  # an event dated further ahead of the clock than this is resolved when read
 
 
 @dataclass(slots=True)
@@ -87,8 +92,8 @@ class Intake:
         return released
 
     def _passed(self, read: Read) -> bool:
-        if read.event is None:
-            return True  # a dead letter goes in its place in the partition's order
+        if read.event is None or read.event.ts > read.at + AHEAD_MS:
+            return True  # a dead letter goes in its place in the partition's order; so does a far-future event
         if self.watermark is None:
             return False
         watermark, since = self.watermark
