@@ -23,7 +23,9 @@ folder; or `--journeys DIR` as it is.
 4. The bench reads the worker's audit topic and action topics (read_committed): an input is processed once its
    `event` audit record is committed, so events/s = events / (first produce -> the audit record of the last
    input), and worker CPU ms/event (/proc/<pid>/stat, all threads) is over the same interval. It then reads
-   actions until every expected one is in, or `--idle-timeout` s without a new one once the last is due. When the
+   actions until every expected one is in and every input audited (an input waiting behind a timer of its
+   customer, or dated at the end of the log, is taken at its time), or `--idle-timeout` s without a new one once
+   the last is due. When the
    burst is not processed before the first timer falls due (a slow worker, a short `--lead`), a note says so:
    timers then wait for the input partition of their number (correct), and the burst's figures include them.
 
@@ -227,28 +229,31 @@ async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[A
             await asyncio.sleep(0.1)
         usage = meter.read()
         figures.processed = figures.events if done == len(inputs) else done
+        figures.processed_s = (reader.last_audit_ns - first) / 1e9
+        figures.cpu_s, figures.broker_cpu_s, figures.other_cores = usage.cpu, usage.broker_cpu, usage.other_cores
+        print(f"  inputs processed after {figures.processed_s:.1f} s; waiting for {len(result.actions)} actions ...",
+              file=sys.stderr, flush=True)  # fmt: skip
+        # Every action, and every input: one waiting behind a timer of its customer, or dated at the end of the
+        # log, is taken at its time, which may be after the last action's.
+        want = {a["action_id"] for a in result.actions}
+        end = time.monotonic() + args.timeout
+        last_due = max([*dues, *(parse_rfc3339(d["occurred_at"]).timestamp() for d in documents)], default=0.0)
+        while time.monotonic() < end:
+            reader.check()
+            if want <= {a["action_id"] for a in reader.actions} and all(i in reader.audited for i in inputs):
+                break
+            quiet = (time.time_ns() - max(reader.last_action_ns, reader.last_audit_ns, first)) / 1e9
+            if time.time() > last_due + args.grace and quiet > args.idle_timeout:
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(3.0)  # late duplicates, unexpected actions
+        reader.check()
         wanted = Counter(r["event_id"] for r in result.audit if r["kind"] in ("event", "duplicate"))
         odd = sorted(i for i in wanted.keys() | (reader.audited.keys() - set(warm_ids))
                      if wanted[i] != reader.audited[i])  # fmt: skip
         if odd:
             figures.notes.append(f"{len(odd)} inputs audited another number of times than in simulate, e.g. "
                                  + ", ".join(f"{i} ({reader.audited[i]} vs {wanted[i]})" for i in odd[:5]))
-        figures.processed_s = (reader.last_audit_ns - first) / 1e9
-        figures.cpu_s, figures.broker_cpu_s, figures.other_cores = usage.cpu, usage.broker_cpu, usage.other_cores
-        print(f"  inputs processed after {figures.processed_s:.1f} s; waiting for {len(result.actions)} actions ...",
-              file=sys.stderr, flush=True)  # fmt: skip
-        want = {a["action_id"] for a in result.actions}
-        end = time.monotonic() + args.timeout
-        last_due = dues[-1] if dues else 0.0
-        while time.monotonic() < end:
-            reader.check()
-            if want <= {a["action_id"] for a in reader.actions}:
-                break
-            quiet = (time.time_ns() - max(reader.last_action_ns, first)) / 1e9
-            if time.time() > last_due + args.grace and quiet > args.idle_timeout:
-                break
-            await asyncio.sleep(0.5)
-        await asyncio.sleep(3.0)  # late duplicates, unexpected actions
         figures.total_cpu_s = meter.read().cpu
     finally:
         await reader.stop()

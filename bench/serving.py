@@ -182,7 +182,7 @@ async def resolve_chunk(graph: Graph, events: Sequence[Event], secret: bytes, ta
         t0 = clock()
         identifiers = event_identifiers(event, secret)
         t1 = clock()
-        found, _ = await graph.lookup(identifiers)
+        found = await graph.lookup(identifiers)
         t2 = clock()
         resolution, _resolved = resolve_event(event, identifiers, found)
         t3 = clock()

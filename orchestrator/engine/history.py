@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from orchestrator.contract.events import Event
-from orchestrator.engine.identity import Resolution, resolve
+from orchestrator.engine.identity import Resolution, is_anonymous, named_after, resolve
 
 FORGET = "forget"
 CUSTOMER = "customer:"  # the key a customer's own facts are listed under, next to their identifiers'
@@ -33,6 +34,7 @@ class Fact:
     customer_id: str | None
     identifiers: tuple[str, ...]
     forget: bool = False
+    links: tuple[tuple[str, str], ...] = ()  # a snapshot (an erasure's): these links, as they were then
 
     @property
     def order(self) -> tuple[int, str]:
@@ -40,16 +42,23 @@ class Fact:
 
     def keys(self) -> list[str]:
         """Where the fact is listed: under each identifier, and under its customer (where a forget is found)."""
+        if self.links:  # and where a later fact reaches each customer: a known one's key, an anonymous one's name
+            keys = [identifier for identifier, _ in self.links]
+            for owner in sorted({customer for _, customer in self.links}):
+                keys.extend(named_after(owner) if is_anonymous(owner) else [CUSTOMER + owner])
+            return list(dict.fromkeys(keys))
         own = [CUSTOMER + self.customer_id] if self.customer_id is not None else []
         return [*self.identifiers, *own]
 
     def encode(self) -> bytes:
-        return orjson.dumps([self.event_id, self.customer_id, self.identifiers, self.forget])
+        fields: list[Any] = [self.event_id, self.customer_id, self.identifiers, self.forget]
+        return orjson.dumps([*fields, self.links] if self.links else fields)
 
     @classmethod
     def decode(cls, raw: bytes | str, ts: int) -> Fact:
-        event_id, customer_id, identifiers, forget = orjson.loads(raw)
-        return cls(ts, event_id, customer_id, tuple(identifiers), forget)
+        event_id, customer_id, identifiers, forget, *links = orjson.loads(raw)
+        snapshot = tuple((identifier, customer) for identifier, customer in links[0]) if links else ()
+        return cls(ts, event_id, customer_id, tuple(identifiers), forget, snapshot)
 
 
 def order_of(event: Event) -> tuple[int, str]:
@@ -65,8 +74,12 @@ def fact_of(event: Event, identifiers: list[str]) -> Fact | None:
     return Fact(event.ts, event.id, event.data.get("customer_id"), tuple(identifiers), forget)
 
 
-def apply(graph: dict[str, str], fact: Fact) -> Resolution:
-    """One fact folded into the graph: `resolve`'s links; a forget then unlinks every identifier of its customer."""
+def apply(graph: dict[str, str], fact: Fact) -> None:
+    """One fact folded into the graph: `resolve`'s links; a forget then unlinks every identifier of its customer;
+    a snapshot's links are set as they are."""
+    if fact.links:
+        graph.update(fact.links)
+        return
     if fact.identifiers:
         resolution = resolve(fact.customer_id, list(fact.identifiers), graph)
     else:
@@ -75,7 +88,6 @@ def apply(graph: dict[str, str], fact: Fact) -> Resolution:
     graph.update(resolution.links)
     if fact.forget:
         unlink(graph, resolution.customer)
-    return resolution
 
 
 def unlink(graph: dict[str, str], customer: str) -> None:
@@ -84,9 +96,9 @@ def unlink(graph: dict[str, str], customer: str) -> None:
         del graph[identifier]
 
 
-def _sort_key(fact: Fact) -> tuple[int, str, str, tuple[str, ...], bool]:
+def _sort_key(fact: Fact) -> tuple[int, str, str, tuple[str, ...], bool, tuple[tuple[str, str], ...]]:
     """`order`, then the rest: two facts of one event id and time (a producer's duplicate) fold in one way."""
-    return fact.ts, fact.event_id, fact.customer_id or "", fact.identifiers, fact.forget
+    return fact.ts, fact.event_id, fact.customer_id or "", fact.identifiers, fact.forget, fact.links
 
 
 class AsOf:
@@ -130,11 +142,39 @@ class FactStore:
             self.lists.setdefault(key, set()).add(fact)
 
     def as_of(self, order: tuple[int, str], identifiers: Iterable[str]) -> dict[str, str]:
-        gathering = AsOf(order, identifiers)
+        return self.gather(AsOf(order, identifiers)).graph()
+
+    def gather(self, gathering: AsOf) -> AsOf:
         while missing := gathering.missing():
             for key in missing:
                 gathering.add(key, self.lists.get(key, ()))
-        return gathering.graph()
+        return gathering
+
+    def erase(self, forget: Fact) -> None:
+        """As serving/history.py does when the customer agent runs a forget."""
+        gone = self.gather(AsOf(through(forget.order), forget.keys())).facts
+        snapshot = erasure(gone, forget.order)
+        for fact in gone:
+            for key in fact.keys():  # noqa: SIM118 (a Fact is no mapping)
+                self.lists[key].discard(fact)
+        if snapshot is not None:
+            self.add(snapshot)
+
+
+def through(order: tuple[int, str]) -> tuple[int, str]:
+    """The least order after `order` (a string's successor is itself plus NUL): `AsOf(through(o))` includes `o`."""
+    return order[0], order[1] + "\x00"
+
+
+def erasure(facts: Iterable[Fact], forget: tuple[int, str]) -> Fact | None:
+    """Right to erasure in the history: what replaces `facts` (those up to and including the forget at `forget`,
+    connected to it: an `AsOf(through(forget))` gathering). Their fold, a snapshot of the graph just after the
+    forget: every link as it was then, and none of the erased customer's (the forget unlinked them). Resolution
+    after the forget is what it was; nothing up to it names the customer or an identifier it owned any more."""
+    graph: dict[str, str] = {}
+    for fact in sorted(facts, key=_sort_key):
+        apply(graph, fact)
+    return Fact(forget[0], forget[1], None, (), links=tuple(sorted(graph.items()))) if graph else None
 
 
 def restricted(graph: Mapping[str, str], identifiers: Iterable[str]) -> dict[str, str]:

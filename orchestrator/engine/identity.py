@@ -53,6 +53,13 @@ def anonymous_key(identifier: str) -> str:
     return ANON + (value if kind == ANONYMOUS_ID else identifier)
 
 
+def named_after(customer: str) -> list[str]:
+    """The identifier an anonymous customer's key was made from (`anonymous_key`'s inverse; both readings when
+    an anonymous_id itself holds a colon)."""
+    value = customer.removeprefix(ANON)
+    return [f"{ANONYMOUS_ID}:{value}", *([value] if ":" in value else [])]
+
+
 @dataclass(slots=True)
 class Resolution:
     customer: str

@@ -15,10 +15,9 @@ connected identifiers (usually two), the claims in one a tick.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from orchestrator.engine.history import CUSTOMER, AsOf, Fact
+from orchestrator.engine.history import AsOf, Fact, erasure, through
 from orchestrator.serving.connect import RedisClient
 from orchestrator.serving.redis import retrying
 
@@ -80,26 +79,23 @@ class History:
         replies = await retrying("identity history read", read)
         return {key: [Fact.decode(raw, int(ts)) for raw, ts in reply] for key, reply in zip(keys, replies, strict=True)}
 
-    async def purge(self, customer: str, identifiers: set[str], until: int) -> None:
-        """Right to erasure: the history up to the erasure forgets the customer and its identifiers. Its own facts
-        go; another's fact that named one of its identifiers keeps the rest (what it says of the others is kept,
-        and what it said of these identifiers no longer counts: the erasure unlinked them)."""
-        keys = sorted(identifiers | {CUSTOMER + customer})
-        found = await self._read(keys, dict.fromkeys(keys, until))
-        facts = {fact for listed in found.values() for fact in listed}
-        if not facts:
+    async def purge(self, forget: Fact) -> None:
+        """Right to erasure: the history up to a forget, connected to it, becomes one snapshot that no longer names
+        its customer or the identifiers it owned (engine/history.py `erasure`); later resolution is unchanged."""
+        gathering = AsOf(through(forget.order), forget.keys())
+        await self.gather([gathering])
+        if not gathering.facts:
             return
+        snapshot = erasure(gathering.facts, forget.order)
 
         async def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
-            for fact in facts:
+            for fact in gathering.facts:
                 for key in fact.keys():  # noqa: SIM118 (a Fact is no mapping)
                     pipe.zrem(self._facts(key), fact.encode())
-                kept = tuple(i for i in fact.identifiers if i not in identifiers)
-                if fact.customer_id != customer and kept:
-                    rest = replace(fact, identifiers=kept)
-                    for key in rest.keys():  # noqa: SIM118
-                        pipe.zadd(self._facts(key), {rest.encode(): rest.ts})
+            if snapshot is not None:
+                for key in snapshot.keys():  # noqa: SIM118
+                    pipe.zadd(self._facts(key), {snapshot.encode(): snapshot.ts})
             await pipe.execute()
 
         await retrying("identity history erasure", write)

@@ -16,8 +16,6 @@
   start: the dashboard draws funnels in that order.
 - `{p}maps`: `{journey id: flow}` of the same journeys (`orchestrator.maps.journey_maps`: each step's name, kind,
   label, next step and branches), written with `{p}journeys`: the dashboard draws each journey's map from it.
-- `{p}merge:<event_id>`: JSON list of the anonymous customers this event merged, TTL 7 days: a replay of the event
-  (after a crash) finds its links already written and must still hand those customers over.
 - `{p}model:version`: the complementary-products model's version (RFC 3339 text, plain string): it was learned from
   the baskets bought before that time (`engine/affinity.py`). Written with (on a single Redis: after) the lists.
 - `{p}model:n:<sku>`: JSON list `[{"sku", "score"}]` of the item's neighbours, best first; written when they may
@@ -37,7 +35,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MERGE_MEMORY_SECONDS = 7 * 24 * 3600  # how long a replayed event can still find the merges it made
 COUPON_GRACE_SECONDS = 30 * 24 * 3600  # an expired coupon still answers "expired", not "unknown", this long
 TRAIL_LIMIT = 1000  # audit records kept per customer for `explain`; the audit topic keeps them all
 SAFE_TRAITS = ("first_name", "tier", "timezone", "language", "preferred_store")  # never email, phone, address
@@ -59,9 +56,6 @@ class Keys:
 
     def coupon(self, code: str) -> str:
         return f"{self.prefix}coupon:{code}"
-
-    def merge(self, event_id: str) -> str:
-        return f"{self.prefix}merge:{event_id}"
 
     def audit(self, customer: str) -> str:
         return f"{self.prefix}audit:{customer}"

@@ -23,7 +23,6 @@ from orchestrator.engine.outcome import Record
 from orchestrator.serving.connect import RedisClient, get_many, unavailable
 from orchestrator.serving.keys import (
     COUPON_GRACE_SECONDS,
-    MERGE_MEMORY_SECONDS,
     MODEL_LIST_LIMIT,
     SAFE_TRAITS,
     TRAIL_LIMIT,
@@ -52,7 +51,7 @@ class Pending:
     last summary of each customer, the last KPI counts of each partition; every identity link and trail record."""
 
     def __init__(self) -> None:
-        self.links: list[tuple[Mapping[str, str], Mapping[str, str], str, Sequence[str]]] = []
+        self.links: list[tuple[Mapping[str, str], Mapping[str, str]]] = []
         self.trails: list[tuple[str, Trail]] = []
         self.kpis: dict[int, dict[str, int]] = {}
         self.summaries: dict[str, tuple[CustomerState, int]] = {}
@@ -60,9 +59,9 @@ class Pending:
     def __bool__(self) -> bool:
         return bool(self.links or self.trails or self.kpis or self.summaries)
 
-    def link(self, links: Mapping[str, str], previous: Mapping[str, str], event_id: str, merges: Sequence[str]) -> None:
+    def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None:
         if links:
-            self.links.append((links, previous, event_id, merges))
+            self.links.append((links, previous))
 
     def trail(self, customer: str, trail: Trail) -> None:
         if trail.records:
@@ -130,37 +129,23 @@ class Serving:
     async def write_maps(self, maps: dict[str, dict[str, Any]]) -> None:
         await retrying("maps write", lambda: self.redis.set(self.keys.maps(), orjson.dumps(maps)))
 
-    async def lookup(self, identifiers: list[str], event_id: str = "") -> tuple[dict[str, str], list[str]]:
-        """The graph's entries for these identifiers, and the merges this event made before (one MGET)."""
-        graph, merged = await self.lookup_many([(identifiers, event_id)])
-        return graph, merged.get(event_id, [])
-
-    async def lookup_many(
-        self, events: Sequence[tuple[Sequence[str], str]]
-    ) -> tuple[dict[str, str], dict[str, list[str]]]:
-        """For a batch of (identifiers, event id): the graph's entries for all the identifiers, and the merges each
-        event made before (a replay after a crash), in one MGET."""
-        identifiers = sorted({i for ids, _ in events for i in ids})
-        event_ids = [event_id for ids, event_id in events if ids]
+    async def lookup(self, identifiers: Sequence[str]) -> dict[str, str]:
+        """The graph's current entries for these identifiers (one MGET): what the API and erasure read. Ingest
+        resolves on the identity history instead (serving/history.py), as of each event's time."""
         if not identifiers:
-            return {}, {}
-        keys = [self.keys.identifier(i) for i in identifiers] + [self.keys.merge(e) for e in event_ids]
+            return {}
+        keys = [self.keys.identifier(i) for i in identifiers]
 
         async def mget() -> list[bytes | str | None]:
             return await get_many(self.redis, keys)
 
-        values = await retrying("identity lookup", mget)
-        found, remembered = values[: len(identifiers)], values[len(identifiers) :]
-        graph = {i: v.decode() if isinstance(v, bytes) else v for i, v in zip(identifiers, found, strict=True) if v}
-        merged = {e: orjson.loads(v) for e, v in zip(event_ids, remembered, strict=True) if v is not None}
-        return graph, merged
+        found = await retrying("identity lookup", mget)
+        return {i: v.decode() if isinstance(v, bytes) else v for i, v in zip(identifiers, found, strict=True) if v}
 
-    async def link(
-        self, links: Mapping[str, str], previous: Mapping[str, str], event_id: str = "", merges: Sequence[str] = ()
-    ) -> None:
-        """Point identifiers at their customer; keep each customer's identifier set in step; remember merges."""
+    async def link(self, links: Mapping[str, str], previous: Mapping[str, str]) -> None:
+        """Point identifiers at their customer; keep each customer's identifier set in step."""
         pending = Pending()
-        pending.link(links, previous, event_id, merges)
+        pending.link(links, previous)
         await self.write(pending)
 
     async def write(self, pending: Pending) -> None:
@@ -181,14 +166,12 @@ class Serving:
         summaries and coupons. A replay after a crash writes the same members and the same numbers: nothing
         changes."""
         keys = self.keys
-        for links, previous, event_id, merges in pending.links:
+        for links, previous in pending.links:
             for identifier, customer in links.items():
                 pipe.set(keys.identifier(identifier), customer)
                 pipe.sadd(keys.identifiers_of(customer), identifier)
                 if identifier in previous and previous[identifier] != customer:
                     pipe.srem(keys.identifiers_of(previous[identifier]), identifier)
-            if merges:
-                pipe.set(keys.merge(event_id), orjson.dumps(merges), ex=MERGE_MEMORY_SECONDS)
         members: dict[str, dict[bytes, int]] = {}  # one ZADD per customer
         for customer, trail in pending.trails:
             mine = members.setdefault(customer, {})
@@ -274,16 +257,16 @@ class Serving:
         pending.count(kpis)
         await self.write(pending)
 
-    async def erase(self, customer: str, state: CustomerState | None) -> set[str]:
+    async def erase(self, customer: str, state: CustomerState | None) -> None:
         """Everything Redis holds about a customer: summary, coupons, audit trail, identity links (graph and set).
-        Returns the identifiers it had (for the identity history's erasure)."""
+        The identity history is serving/history.py's (`History.purge`)."""
 
-        async def write() -> set[str]:
+        async def write() -> None:
             members = await self.redis.smembers(self.keys.identifiers_of(customer))
             identifiers = {m.decode() if isinstance(m, bytes) else m for m in members}
             if state is not None:
                 identifiers |= set(state.identifiers)
-            current, _ = await self.lookup(sorted(identifiers))
+            current = await self.lookup(sorted(identifiers))
             pipe = self.redis.pipeline(transaction=False)
             for key in (self.keys.customer(customer), self.keys.identifiers_of(customer), self.keys.audit(customer)):
                 pipe.delete(key)  # one key a command: the three are in different slots on a cluster
@@ -293,9 +276,8 @@ class Serving:
             for code in state.profile.get("offers", {}) if state is not None else {}:
                 pipe.delete(self.keys.coupon(code))
             await pipe.execute()
-            return identifiers
 
-        return await retrying("erasure", write)
+        await retrying("erasure", write)
 
 
 # ------------------------------------------------------------------ reads (explain, the API)

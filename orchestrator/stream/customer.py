@@ -21,6 +21,7 @@ import orjson
 from orchestrator import kpis
 from orchestrator.contract.events import Event
 from orchestrator.engine import Outcome, Timer
+from orchestrator.engine.history import fact_of
 from orchestrator.engine.step import Item, Step, item_time, late_record, step
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.batching import Outbox, batches, send_all, source
@@ -131,9 +132,9 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
         outbox.send(shell.topology.customers, done.forward.customer.encode(), encode_absorb(done.forward))
     elif done.erased:  # right to erasure: state, timers, Redis
         await serving.write(pending)
-        identifiers = await serving.erase(done.key, None if stored is None else decode_state(stored))
-        identifiers.update(item.identifiers if isinstance(item, Event) else ())
-        await shell.history.purge(done.key, identifiers, item_time(item))
+        await serving.erase(done.key, None if stored is None else decode_state(stored))
+        if isinstance(item, Event) and (forget := fact_of(item, list(item.identifiers))) is not None:
+            await shell.history.purge(forget)
     else:
         assert done.state is not None
         pending.summary(done.state, item_time(item))
@@ -148,7 +149,12 @@ async def receive(shell: Shell, outbox: Outbox, item: Internal, raw: bytes) -> N
         parking.expect(item)
         return
     if isinstance(item, Absorb) and parking.already_absorbed(item.customer, item.source, item.ts):
-        return  # read twice: that merge is in the state already
+        if item.event is None:
+            return  # read twice: that merge is in the state already
+        # A resend of the merging event (same time and id) made the same merge again: the merge is in, the event
+        # runs (as a duplicate), as in `simulate`, where the resend finds the links of the first copy.
+        carried = item.event
+        item, raw = carried, encode_event(carried)
     waiting = parking.waiting(item.customer)
     if waiting is None:
         await process(shell, outbox, item)

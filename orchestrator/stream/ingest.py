@@ -81,7 +81,7 @@ async def resolve(shell: Shell, outbox: Outbox, ready: list[Read]) -> None:
             continue
         graph = gatherings[number].graph() if number in gatherings else {}
         resolution, resolved = resolve_event(event, record.identifiers, graph)
-        outbox.redis.link(resolution.links, restricted(graph, record.identifiers), event.id, ())
+        outbox.redis.link(resolution.links, restricted(graph, record.identifiers))
         route(shell, outbox, resolved, resolution.merges, conflict_records(resolution, resolved.data["occurred_at"]))
 
 

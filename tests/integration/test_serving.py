@@ -67,15 +67,14 @@ def test_links_and_lookups_of_many_identifiers_at_once(any_redis_url: str, keys:
 
     async def body(redis: RedisClient) -> None:
         serving = Serving(redis, keys)
-        assert await serving.lookup(identifiers, "e-1") == ({}, [])
-        await serving.link(dict.fromkeys(identifiers[:30], "c-1"), {}, "e-1", ["anon:x"])
-        graph, merged = await serving.lookup(identifiers, "e-1")
-        assert graph == dict.fromkeys(identifiers[:30], "c-1") and merged == ["anon:x"]
+        assert await serving.lookup(identifiers) == {}
+        await serving.link(dict.fromkeys(identifiers[:30], "c-1"), {})
+        graph = await serving.lookup(identifiers)
+        assert graph == dict.fromkeys(identifiers[:30], "c-1")
         # five identifiers move to another customer: the sets follow
-        await serving.link(dict.fromkeys(identifiers[:5], "c-2"), graph, "e-2")
-        graph, merged = await serving.lookup(identifiers, "e-2")
+        await serving.link(dict.fromkeys(identifiers[:5], "c-2"), graph)
+        graph = await serving.lookup(identifiers)
         assert graph == {**dict.fromkeys(identifiers[:30], "c-1"), **dict.fromkeys(identifiers[:5], "c-2")}
-        assert merged == []
         assert await redis.smembers(keys.identifiers_of("c-2")) == {i.encode() for i in identifiers[:5]}
         assert len(await redis.smembers(keys.identifiers_of("c-1"))) == 25
         assert await find_customer(redis, keys, "anonymous_id", "nobody", SECRET) is None
@@ -134,7 +133,7 @@ def test_erasure_removes_the_customer_and_only_its_links(any_redis_url: str, key
         await serving.erase("c-gone", gone)
         assert await redis.exists(keys.customer("c-gone"), keys.identifiers_of("c-gone"), keys.audit("c-gone"),
                                   keys.coupon("GONE-0001"), keys.identifier("email:c-gone")) == 0  # fmt: skip
-        graph, _ = await serving.lookup(["email:c-gone", "card:shared", "email:c-kept"])
+        graph = await serving.lookup(["email:c-gone", "card:shared", "email:c-kept"])
         assert graph == {"card:shared": "c-kept", "email:c-kept": "c-kept"}
         assert await redis.exists(keys.customer("c-kept"), keys.coupon("KEPT-0001"), keys.audit("c-kept")) == 3
 

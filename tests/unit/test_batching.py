@@ -79,7 +79,7 @@ def test_pending_keeps_the_last_summary_merges_kpis_and_every_trail() -> None:
     pending.count((1, {}))
     pending.trail("c-1", Trail(1, [(1, {"kind": "event"})]))
     pending.trail("c-1", Trail(2, []))
-    pending.link({}, {}, "e-1", ["anon:x"])  # no link: nothing to write
+    pending.link({}, {})  # no link: nothing to write
     assert pending.summaries == {"c-1": (second, 2)}
     assert pending.kpis == {0: {"a": 1, "b": 3}}
     assert len(pending.trails) == 1 and pending.links == []

@@ -66,6 +66,54 @@ def test_as_of_resolution_equals_the_ordered_fold_whatever_the_arrival_order(log
             expected.customer, expected.links, expected.merges, expected.conflicts)  # fmt: skip
 
 
+def _resolved(fact: Fact, graph: dict[str, str]) -> tuple[Any, ...]:
+    got = resolve(fact.customer_id, list(fact.identifiers), graph)
+    return got.customer, got.links, got.merges, got.conflicts
+
+
+@settings(max_examples=400, deadline=None)
+@given(logs)
+def test_erasure_keeps_every_later_resolution_and_names_nothing_up_to_the_forget(log: list[Fact]) -> None:
+    """Each forget purges the history (as the customer agent does, in order): every event after it resolves as in
+    the ordered fold, and no fact up to it names the erased customer or an identifier it owned then."""
+    store = FactStore()
+    for fact in log:
+        store.add(fact)
+    folded = _sequential(log)
+    for forget, before in folded:
+        if not forget.forget:
+            continue
+        graph = dict(before)
+        customer = resolve(forget.customer_id, list(forget.identifiers), graph).customer if forget.identifiers \
+            else forget.customer_id
+        graph.update(resolve(forget.customer_id, list(forget.identifiers), before).links if forget.identifiers else {})
+        owned = {i for i, owner in graph.items() if owner == customer}
+        store.erase(forget)
+        for fact, seen in folded:
+            if fact.order > forget.order and fact.identifiers:
+                assert _resolved(fact, store.as_of(fact.order, fact.identifiers)) == _resolved(fact, seen), fact
+        for listed in store.lists.values():
+            for fact in listed:
+                if fact.order <= forget.order:
+                    named = {*fact.identifiers, *(i for i, _ in fact.links)}
+                    owners = {fact.customer_id, *(c for _, c in fact.links)}
+                    assert customer not in owners and not owned & named, fact
+
+
+def test_erasure_leaves_one_snapshot_without_the_customer() -> None:
+    store = FactStore()
+    store.add(Fact(100, "a", "cu-1", ("loyalty_card:l1", "email:e1")))
+    store.add(Fact(200, "b", "cu-2", ("loyalty_card:l1", "email:e2")))  # the card moves to cu-2 (a conflict)
+    forget = Fact(300, "bye", "cu-2", (), forget=True)
+    store.add(forget)
+    store.erase(forget)
+    assert store.as_of((400, "c"), ["loyalty_card:l1", "email:e1", "email:e2"]) == {"email:e1": "cu-1"}
+    snapshot = Fact(300, "bye", None, (), links=(("email:e1", "cu-1"),))
+    assert {key: facts for key, facts in store.lists.items() if facts} == {
+        "email:e1": {snapshot}, CUSTOMER + "cu-1": {snapshot}}
+    assert Fact.decode(snapshot.encode(), 300) == snapshot
+
+
 def test_a_link_made_later_does_not_reach_back() -> None:
     store = FactStore()
     store.add(Fact(200, "sign-in", "cu-1", ("anonymous_id:c1",)))
