@@ -4,8 +4,9 @@ partition is ingested (the claims the global input watermark is the minimum of).
 - `{p}facts:<key>`: sorted set of the facts listed under `key` (an identifier, or `customer:<id>`), score = event
   time (ms), member = the fact's JSON. Written when a record is read, before any claim covers it; a record read
   twice writes the same member.
-- `{p}ingest:<topic>`: hash, input partition -> `<claim>:<written at>` (ms): every record of that partition with an
-  earlier event time has its facts written (or is late); `written at` is the wall clock of the claim. The watermark
+- `{p}ingest:<topic>`: hash, input partition -> `<claim>:<written at>:<position>`: every record of that partition
+  with an earlier event time has its facts written (or is late); `written at` is the wall clock of the claim (ms);
+  every record before offset `position` has its facts written (what a late record waits for). The watermark
   is the least claim, once every partition has one; it speaks for the records read before its oldest claim.
 
 Reads and writes are pipelined: a batch's facts in one round trip, a batch's gathering in one per step of its
@@ -100,21 +101,25 @@ class History:
 
         await retrying("identity history erasure", write)
 
-    async def claim(self, topic: str, claims: Mapping[int, int], now: int, partitions: int) -> tuple[int, int] | None:
-        """Write this worker's claims (made at `now`); the input watermark (the least claim of all `partitions`) and
-        when its oldest claim was made; None while a partition has no claim."""
+    async def claim(
+        self, topic: str, claims: Mapping[int, tuple[int, int]], now: int, partitions: int
+    ) -> tuple[tuple[int, int] | None, dict[int, int]]:
+        """Write this worker's claims (made at `now`) with how far it has read each partition. Returns the input
+        watermark (the least claim of all `partitions`) and when its oldest claim was made, None while a partition
+        has no claim; and every partition's position."""
 
         async def exchange() -> Any:
             pipe = self.redis.pipeline(transaction=False)
             if claims:
-                pipe.hset(self._claims(topic), mapping={str(p): f"{c}:{now}" for p, c in claims.items()})
+                pipe.hset(self._claims(topic), mapping={str(p): f"{c}:{now}:{at}" for p, (c, at) in claims.items()})
             pipe.hgetall(self._claims(topic))
             return (await pipe.execute())[-1]
 
-        every = {}
+        every, positions = {}, {}
         for partition, value in (await retrying("ingest claims", exchange)).items():
-            claim, _, written = _text(value).partition(":")
+            claim, written, *position = _text(value).split(":")
             every[int(_text(partition))] = (int(claim), int(written))
+            positions[int(_text(partition))] = int(position[0]) if position else -1
         if any(p not in every for p in range(partitions)):
-            return None
-        return min(every[p][0] for p in range(partitions)), min(every[p][1] for p in range(partitions))
+            return None, positions
+        return (min(every[p][0] for p in range(partitions)), min(every[p][1] for p in range(partitions))), positions

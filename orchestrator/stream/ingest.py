@@ -121,13 +121,17 @@ async def tick(shell: Shell) -> None:
     if app.rebalancing:
         return
     owned = sorted((tp for tp in app.assigned() if tp.topic == topic), key=lambda tp: tp.partition)
+    every = [TP(topic, partition) for partition in range(shell.partitions.touchpoints)]
+    asked = now_ms()
     try:
-        ends = await app.end_offsets(owned) if owned else {}
+        ends = await app.end_offsets(every)
     except KafkaError:
         return  # broker unreachable: no claim, the next tick asks again
     now = now_ms()
     claims = shell.intake.claims(owned, ends, now, app.committed_offset)
-    shell.intake.watermark = await shell.history.claim(topic, claims, now, shell.partitions.touchpoints)
+    shell.intake.stamp({tp.partition: end for tp, end in ends.items()}, asked)
+    intake = shell.intake
+    intake.watermark, intake.positions = await shell.history.claim(topic, claims, now, shell.partitions.touchpoints)
     for tp in owned:
         async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):
             if not app.rebalancing and tp in app.assigned():

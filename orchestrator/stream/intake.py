@@ -13,8 +13,12 @@ is decided as of that time (engine/history.py), as `simulate` decides it.
   for the wait and a restart reads the waiting records again (writing the same facts again changes nothing).
 
 An event read after the watermark passed its time (late: beyond the lateness bound of its partition, or sent to a
-partition that had been idle) is released at once and resolved as of its time with the facts there are; the
-customer agent audits it `late` if its customer has had a later event (docs/streaming.md). An event dated more
+partition that had been idle, as a replay of history to a running worker is) cannot wait for the watermark. It waits
+instead until every input partition has been read up to the end offset it had just after the event was read
+(positions are exchanged with the claims), so every record produced before it, on any partition, has its facts in
+the history; then it is resolved as of its time. While it waits, its partition's marks stay below its time, so its
+customer still takes it in order with the others. The customer agent audits it `late` only if its customer has
+already had a later event (docs/streaming.md). An event dated more
 than `AHEAD_MS` after the wall clock when read cannot wait for every partition to reach its time (it would hold its
 partition's later records and commits for as long): it is released at once, resolved against the facts there are,
 and waits for its time on its customer's partition.
@@ -44,6 +48,8 @@ class Read:
     event: Event | None
     identifiers: list[str]
     reason: str = ""
+    late: bool = False  # the watermark had passed its time when it was read
+    needs: dict[int, int] | None = None  # late: the end offsets every input partition must be read to
 
 
 class Intake:
@@ -53,6 +59,7 @@ class Intake:
         self.newest: dict[TP, int] = {}  # newest event time read per partition (its facts are written)
         self.position: dict[TP, int] = {}  # the offset after the last record read
         self.watermark: tuple[int, int] | None = None  # (input watermark, when its oldest claim was made)
+        self.positions: dict[int, int] = {}  # input partition -> the offset its owner has read (and written) up to
 
     def __len__(self) -> int:
         return sum(len(queue) for queue in self.queues.values())
@@ -65,6 +72,9 @@ class Intake:
 
     def read(self, tp: TP, reads: list[Read]) -> None:
         """Records whose facts are written, in offset order."""
+        if self.watermark is not None:
+            for read in reads:
+                read.late = read.event is not None and read.event.ts <= self.watermark[0]
         self.queues.setdefault(tp, deque()).extend(reads)
         times = [read.event.ts for read in reads if read.event is not None]
         if times:
@@ -74,15 +84,23 @@ class Intake:
 
     def claims(
         self, owned: list[TP], ends: Mapping[TP, int], now: int, committed: Callable[[TP], int]
-    ) -> dict[int, int]:
-        """This worker's claim for each input partition it owns (see above)."""
+    ) -> dict[int, tuple[int, int]]:
+        """This worker's claim for each input partition it owns (see above), and how far it has read it."""
         claims = {}
         for tp in owned:
-            newest = self.newest.get(tp, NEVER)
-            if self.position.get(tp, committed(tp)) >= ends[tp]:
+            newest, position = self.newest.get(tp, NEVER), self.position.get(tp, committed(tp))
+            if position >= ends[tp]:
                 newest = max(newest, now)  # read to the end: its next records are new
-            claims[tp.partition] = newest - self.lateness_ms if newest > NEVER else NEVER
+            claims[tp.partition] = (newest - self.lateness_ms if newest > NEVER else NEVER, position)
         return claims
+
+    def stamp(self, ends: Mapping[int, int], asked: int) -> None:
+        """Late records read before `asked` (when `ends`, every input partition's end offset, was asked for) wait
+        until every partition is read to there."""
+        for queue in self.queues.values():
+            for read in queue:
+                if read.late and read.needs is None and read.at < asked:
+                    read.needs = dict(ends)
 
     def ready(self, tp: TP) -> list[Read]:
         """The records `tp` may release now, taken off its queue: the longest prefix the watermark has passed."""
@@ -94,6 +112,9 @@ class Intake:
     def _passed(self, read: Read) -> bool:
         if read.event is None or read.event.ts > read.at + AHEAD_MS:
             return True  # a dead letter goes in its place in the partition's order; so does a far-future event
+        if read.late:
+            needs = read.needs
+            return needs is not None and all(self.positions.get(p, -1) >= end for p, end in needs.items())
         if self.watermark is None:
             return False
         watermark, since = self.watermark

@@ -54,7 +54,10 @@ class IngestProgress:
             while pending and pending[0][0] <= committed:
                 self._committed[tp.partition] = pending.popleft()[1]
             if tp.partition in self._committed:
-                marks.append(Mark(tp.partition, self.sources, self._committed[tp.partition], committed))
+                # A mark rises only once the records it speaks for are committed; it falls at once (a late record
+                # read and waiting: records released meanwhile from other partitions must wait for it).
+                until = min([self._committed[tp.partition], *(until for _, until in pending or ())])
+                marks.append(Mark(tp.partition, self.sources, until, committed))
         return marks
 
 
