@@ -248,6 +248,10 @@ async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[A
             await asyncio.sleep(0.5)
         await asyncio.sleep(3.0)  # late duplicates, unexpected actions
         reader.check()
+        if (late := len(inputs) - sum(1 for i in inputs if i in reader.audited)) < len(inputs) - done:
+            figures.notes.append(f"{len(inputs) - done - late} inputs processed after the burst, at their time or "
+                                 "after a timer of their customer due later; "
+                                 + (f"{late} never" if late else "none left out"))  # fmt: skip
         wanted = Counter(r["event_id"] for r in result.audit if r["kind"] in ("event", "duplicate"))
         odd = sorted(i for i in wanted.keys() | (reader.audited.keys() - set(warm_ids))
                      if wanted[i] != reader.audited[i])  # fmt: skip
