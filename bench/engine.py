@@ -1,7 +1,7 @@
 """Micro-benchmark of the pure engine: events per second on one core, and what next best action costs.
 
     python -m bench.engine [--customers 100000] [--events 500000] [--skus 10000] [--offers 50] [--seed 7]
-                           [--days 4] [--repeat 1] [--no-gc] [--profile]
+                           [--days 4] [--repeat 1] [--no-gc] [--profile] [--against REV]
 
 A deterministic event log (random.Random(seed)) of web/app/store/email/social sessions is generated
 and parsed *before* any timing: parsing is the edge's cost and is reported on its own ("parse
@@ -34,8 +34,9 @@ and post-purchase's `recommend` reads the model learned from the log's baskets. 
       given by process CPU time, which other load on the machine disturbs less. Printed with the
       decisions, offer sends and recommended items by source (affinity, popular), to show they ran.
 
-It ends with two README rows, the engine's and next best action's. `--profile` runs (a) under cProfile
-instead and prints the top 25 functions by tottime. This is a benchmark, not a test: it asserts nothing.
+It ends with two README rows, the engine's and next best action's. `--profile` runs (a) under cProfile instead and
+prints the top 25 functions by tottime. `--against REV` times `orchestrator simulate` on the same log instead, this
+tree against git revision REV side by side (bench/revision.py). This is a benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from typing import Any
 
 from bench.machine import cpu_model
 from bench.nba import baseline, generate_catalogue, nba_counts
+from bench.revision import compare
 from orchestrator.contract.events import Event, event_from_document
 from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import load
@@ -356,6 +358,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timed runs of each kind; the best is reported")
     parser.add_argument("--no-gc", action="store_true", help="disable the cyclic GC while timing (shows its share)")
     parser.add_argument("--profile", action="store_true", help="cProfile the Simulator run, print top 25 by tottime")
+    parser.add_argument("--against", metavar="REV", help="time `orchestrator simulate` on the log, this tree against "
+                        "git revision REV side by side (bench/revision.py), and stop")  # fmt: skip
     args = parser.parse_args(argv)
 
     engine, plain = build_engines(args.offers, args.seed)
@@ -383,6 +387,10 @@ def main(argv: list[str] | None = None) -> None:
     print("  channels: " + ", ".join(f"{k} {v / len(docs):.1%}" for k, v in channels.most_common()))
     print(f"  purchases: {len(purchases):,}, {len(with_items) / max(len(purchases), 1):.0%} with items "
           f"({sum(with_items) / max(len(with_items), 1):.1f} skus on average), the others' basket is the cart")
+
+    if args.against:
+        compare(docs, args.against, args.repeat)
+        return
 
     t0 = time.perf_counter()
     events = [event_from_document(doc) for doc in docs]
