@@ -26,6 +26,7 @@ and waits for its time on its customer's partition.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ class Intake:
         self.position: dict[TP, int] = {}  # the offset after the last record read
         self.watermark: tuple[int, int] | None = None  # (input watermark, when its oldest claim was made)
         self.positions: dict[int, int] = {}  # input partition -> the offset its owner has read (and written) up to
+        self.times: dict[TP, list[tuple[int, int]]] = {}  # per partition, a heap of (event time, offset) read
+        self.unstamped: list[Read] = []  # late records that do not know yet what they wait for
 
     def __len__(self) -> int:
         return sum(len(queue) for queue in self.queues.values())
@@ -69,16 +72,22 @@ class Intake:
         self.queues.clear()
         self.newest.clear()
         self.position.clear()
+        self.times.clear()
+        self.unstamped.clear()
 
     def read(self, tp: TP, reads: list[Read]) -> None:
         """Records whose facts are written, in offset order."""
-        if self.watermark is not None:
-            for read in reads:
-                read.late = read.event is not None and read.event.ts <= self.watermark[0]
+        times, newest = self.times.setdefault(tp, []), self.newest.get(tp, NEVER)
+        for read in reads:
+            if read.event is not None:
+                heapq.heappush(times, (read.event.ts, read.message.offset))
+                newest = max(newest, read.event.ts)
+                read.late = self.watermark is not None and read.event.ts <= self.watermark[0]
+                if read.late:
+                    self.unstamped.append(read)
         self.queues.setdefault(tp, deque()).extend(reads)
-        times = [read.event.ts for read in reads if read.event is not None]
-        if times:
-            self.newest[tp] = max(self.newest.get(tp, NEVER), *times)
+        if newest > NEVER:
+            self.newest[tp] = newest
         if reads:
             self.position[tp] = reads[-1].message.offset + 1
 
@@ -97,10 +106,13 @@ class Intake:
     def stamp(self, ends: Mapping[int, int], asked: int) -> None:
         """Late records read before `asked` (when `ends`, every input partition's end offset, was asked for) wait
         until every partition is read to there."""
-        for queue in self.queues.values():
-            for read in queue:
-                if read.late and read.needs is None and read.at < asked:
-                    read.needs = dict(ends)
+        waiting = []
+        for read in self.unstamped:
+            if read.at < asked:
+                read.needs = dict(ends)
+            else:
+                waiting.append(read)
+        self.unstamped = waiting
 
     def ready(self, tp: TP) -> list[Read]:
         """The records `tp` may release now, taken off its queue: the longest prefix the watermark has passed."""
@@ -129,5 +141,8 @@ class Intake:
         """What `tp` may tell the customers partitions: every record of it up to this time is released (or late)."""
         if self.watermark is None:
             return None
-        waiting = [read.event.ts for read in self.queues.get(tp, ()) if read.event is not None]
-        return min(self.watermark[0], min(waiting) - 1) if waiting else self.watermark[0]
+        queue, times = self.queues.get(tp), self.times.get(tp, [])
+        front = queue[0].message.offset if queue else None
+        while times and (front is None or times[0][1] < front):
+            heapq.heappop(times)  # released
+        return min(self.watermark[0], times[0][0] - 1) if times else self.watermark[0]
