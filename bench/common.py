@@ -178,6 +178,20 @@ async def delete_topics(prefix: str) -> list[str]:
         await admin.close()
 
 
+async def records_by_topic(prefix: str) -> dict[str, int]:
+    """The committed records on each of the run's topics (named after `prefix`), tombstones included: what the
+    worker wrote, topic by topic (and the input)."""
+    from orchestrator.stream.client import read_topic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers())
+    await admin.start()
+    try:
+        names = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+    finally:
+        await admin.close()
+    return {name: len(await read_topic(bootstrap_servers(), name)) for name in names}
+
+
 async def delete_redis_keys(prefix: str) -> int:
     """UNLINK every key under the bench's own prefix (never a shared one: the prefix names this run)."""
     from orchestrator.serving.connect import connect_redis

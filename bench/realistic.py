@@ -29,8 +29,10 @@ folder; or `--journeys DIR` as it is.
    burst is not processed before the first timer falls due (a slow worker, a short `--lead`), a note says so:
    timers then wait for the input partition of their number (correct), and the burst's figures include them.
 
-It prints the figures, the actions expected / published / missing / unexpected / duplicates / with the same id
-but other content (by journey and step), the DLQ count against the garbage sent, and a README row. Then why they
+It prints the figures, the committed records on each of the run's Kafka topics per input record (the input, the
+internal topics, the changelogs, actions, audit: what the design writes), the actions expected / published /
+missing / unexpected / duplicates / with the same id but other content (by journey and step), the DLQ count
+against the garbage sent, and a README row. Then why they
 differ: a burst keeps each key's order but not the order across keys (docs/identity.md), and this log moves people
 across keys, so it counts the inputs the worker took out of `simulate`'s order: resolved to another customer (a
 link made under another key not yet, or already, in the identity graph), or reaching their customer after a later
@@ -70,6 +72,7 @@ from bench.common import (
     machine_line,
     machine_short,
     markdown_table,
+    records_by_topic,
     start_worker,
     stop,
     tail,
@@ -265,6 +268,7 @@ async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[A
     differing = compare(result.actions, reader.actions, figures, people)
     diagnosis = diagnose(differing, documents, result, reader, people) if args.json is not None else {}
     figures.dlq = await count_dlq(env["ORCH_TOPIC_DLQ"])
+    figures.topics = {name.removeprefix(prefix).lstrip("-."): n for name, n in (await records_by_topic(prefix)).items()}
     if figures.dlq != figures.garbage:
         figures.notes.append(f"{figures.dlq} DLQ records for {figures.garbage} garbage records sent")
     if figures.other_cores > 0.1:
@@ -302,6 +306,10 @@ def report(figures: Figures, args: argparse.Namespace, command: str) -> None:
           f" {fmt(f.events_per_s)} events/s; worker CPU {fmt(f.cpu_ms_per_event, 3)} ms/event "
           f"(broker {fmt(1000 * f.broker_cpu_s / f.processed if f.processed else float('nan'), 3)} ms/event, other "
           f"load {f.other_cores:.2f} cores); worker CPU until the last action {fmt(f.total_cpu_s, 1)} s")  # fmt: skip
+    if f.topics:
+        total, busiest = sum(f.topics.values()), sorted(f.topics.items(), key=lambda t: -t[1])
+        print(f"Kafka records per input record ({f.records:,} + {WARMUP_EVENTS} warm-up): {total / f.records:.2f} in "
+              "all; " + ", ".join(f"{name} {n / f.records:.2f}" for name, n in busiest))  # fmt: skip
     print(f"actions: {f.expected:,} expected, {f.published:,} published, {f.missing} missing, {f.unexpected} "
           f"unexpected, {f.duplicates} duplicates, {f.different} with other content: {f.differing} differ from "
           f"simulate; DLQ {f.dlq}/{f.garbage}")  # fmt: skip

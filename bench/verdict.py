@@ -129,6 +129,7 @@ class Figures:
     explained: int = 0  # differing actions of those people
     by_step: dict[str, dict[str, int]] = field(default_factory=dict)  # "journey/step" -> kind -> count
     dlq: int = 0
+    topics: dict[str, int] = field(default_factory=dict)  # committed records on each of the run's topics
     simulate_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
