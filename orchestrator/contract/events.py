@@ -177,13 +177,17 @@ MAX_DEPTH = 64  # nesting of objects and arrays in an event: deeper ones break s
 
 def nesting_depth(value: object) -> int:
     """How deeply objects and arrays nest (iterative: a hostile document must not exhaust the stack)."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest, stack = 0, [(value, 1)]
-    while stack:
+    while stack:  # only containers go on the stack: an event's scalars cost one isinstance each
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth <= MAX_DEPTH:
-                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+        if depth > deepest:
+            deepest = depth
+        if depth <= MAX_DEPTH:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
     return deepest
 
 
