@@ -81,7 +81,8 @@ class Intake:
         for read in reads:
             if read.event is not None:
                 heapq.heappush(times, (read.event.ts, read.message.offset))
-                newest = max(newest, read.event.ts)
+                if read.event.ts <= read.at + AHEAD_MS:  # a far-future event says nothing of the others' times
+                    newest = max(newest, read.event.ts)
                 read.late = self.watermark is not None and read.event.ts <= self.watermark[0]
                 if read.late:
                     self.unstamped.append(read)

@@ -59,3 +59,11 @@ def test_claims_speak_for_what_is_read_and_for_the_clock_when_read_to_the_end() 
     intake.read(A, [read(4, T0, at=T0 + 100)])
     claims = intake.claims([A, B], {A: 9, B: 3}, now=T0 + 10_000, committed=lambda tp: 3)
     assert claims == {0: (T0 - 500, 5), 1: (T0 + 10_000 - 500, 3)}  # A has unread records; B is idle
+
+
+def test_a_far_future_record_goes_at_once_and_does_not_move_the_claim() -> None:
+    intake = Intake(lateness_ms=500)
+    intake.read(A, [read(0, T0, at=T0 + 100), read(1, T0 + 10 * 365 * 86_400_000, at=T0 + 100)])
+    intake.watermark = (T0, T0 + 101)
+    assert [r.message.offset for r in intake.ready(A)] == [0, 1]
+    assert intake.claims([A], {A: 5}, now=T0 + 200, committed=lambda tp: 0) == {0: (T0 - 500, 2)}
