@@ -5,6 +5,7 @@ the sign-in merges: the worker publishes exactly `simulate`'s actions, on one wo
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import Counter
@@ -76,17 +77,26 @@ def test_a_backfill_with_the_sign_ins_last_resolves_as_simulate(stack: Stack) ->
 
 
 def test_a_backfill_to_a_running_worker_resolves_as_simulate(stack: Stack) -> None:
-    """The worker has taken today's events on every input partition (its watermark is at the wall clock): the
-    replayed log is late everywhere, and still resolves and runs as `simulate` says."""
-    stack.start_worker()
-    now = datetime.now(UTC)
+    """The worker has taken today's events on every input partition (its watermark is at the wall clock), then a
+    log is replayed: late everywhere. It is all on the broker before the worker reads any of it, and the sign-ins'
+    partition has earlier traffic to read first, so the cookie's and the card's records are read well before the
+    sign-ins: they wait for them all the same, and resolve and run as `simulate` says."""
+    worker = stack.start_worker()
+    now, base = datetime.now(UTC), datetime.now(UTC) - timedelta(days=20)
     warm = [(p, {"event_id": f"warm-{p}", "type": "page_view", "occurred_at": at(0, now), "channel": "web",
                  "customer_id": f"w-{p}", "properties": {}}) for p in range(4)]  # fmt: skip
     produce(stack, warm)
     time.sleep(3)  # read and claimed: the input watermark is at the wall clock
-    log = people(now - timedelta(days=20))
-    sign_ins_last(stack, log, lag=0)
-    check(stack, warm + log)
+    earlier = [(LOGINS, {"event_id": f"warm-{n}-old", "type": "page_view", "occurred_at": at(-3600 + n / 10, base),
+                         "channel": "web", "customer_id": f"w-{n % 50}", "properties": {}}) for n in range(3000)]
+    log = people(base)
+    os.killpg(worker.pid, signal.SIGSTOP)
+    try:
+        produce(stack, earlier)
+        sign_ins_last(stack, log, lag=0)
+    finally:
+        os.killpg(worker.pid, signal.SIGCONT)
+    check(stack, warm + earlier + log)
 
 
 def test_two_workers_one_killed_mid_burst_and_restarted(stack: Stack) -> None:
