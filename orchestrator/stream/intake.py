@@ -18,10 +18,11 @@ instead until every input partition has been read up to the end offset it had ju
 (positions are exchanged with the claims), so every record produced before it, on any partition, has its facts in
 the history; then it is resolved as of its time. While it waits, its partition's marks stay below its time, so its
 customer still takes it in order with the others. The customer agent audits it `late` only if its customer has
-already had a later event (docs/streaming.md). An event dated more
-than `AHEAD_MS` after the wall clock when read cannot wait for every partition to reach its time (it would hold its
-partition's later records and commits for as long): it is released at once, resolved against the facts there are,
-and waits for its time on its customer's partition.
+already had a later event (docs/streaming.md).
+
+An event dated more than `AHEAD_MS` after the wall clock when read cannot wait for every partition to reach its time
+(it would hold its partition's later records and commits for as long): it is released at once, resolved against the
+facts there are, and waits for its time on its customer's partition. It does not move its partition's claim.
 """
 
 from __future__ import annotations
