@@ -22,8 +22,7 @@ from orchestrator.engine.history import FORGET, FactStore, fact_of, order_of, un
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.outcome import Record
 from orchestrator.engine.step import Handover, Item, Step, late_record, step
-
-NEVER = -(2**62)  # before any event time
+from orchestrator.timefmt import NEVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +207,6 @@ class Simulator:
             self.deploy(at, engine)
         self.advance_to(until)
         return self.result
-
 
     def run_in_arrival_order(self, events: Iterable[Event], lateness_ms: int, until: int | None = None) -> Result:
         """Replay `events` as one input partition that delivers them in this order, with the worker's lateness rule

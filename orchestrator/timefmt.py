@@ -14,6 +14,8 @@ _MS = timedelta(milliseconds=1)
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
+NEVER = -(2**62)  # before any event time (epoch ms)
+
 DURATION_HELP = "use a whole number followed by s, m, h or d, e.g. 45s, 30m, 2h, 7d or 1h30m"
 
 

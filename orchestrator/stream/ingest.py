@@ -127,10 +127,9 @@ async def tick(shell: Shell) -> None:
         ends = await app.end_offsets(every)
     except KafkaError:
         return  # broker unreachable: no claim, the next tick asks again
-    now = now_ms()
-    claims = shell.intake.claims(owned, ends, now, app.committed_offset)
-    shell.intake.stamp({tp.partition: end for tp, end in ends.items()}, asked)
-    intake = shell.intake
+    now, intake = now_ms(), shell.intake
+    claims = intake.claims(owned, ends, now, app.committed_offset)
+    intake.stamp({tp.partition: end for tp, end in ends.items()}, asked)
     intake.watermark, intake.positions = await shell.history.claim(topic, claims, now, shell.partitions.touchpoints)
     for tp in owned:
         async with app.gate.event(), crash_on(INFRASTRUCTURE_ERRORS):

@@ -36,7 +36,7 @@ from typing import Any
 from faust.types import TP
 
 from orchestrator.contract.events import Event
-from orchestrator.stream.watermark import NEVER
+from orchestrator.timefmt import NEVER
 
 AHEAD_MS = 3600 * 1000  # an event dated further ahead of the clock than this is resolved when read
 

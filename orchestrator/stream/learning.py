@@ -30,10 +30,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from orchestrator.engine.affinity import PERIOD_MS, Basket, Models, ModelSnapshot, boundary
+from orchestrator.timefmt import NEVER
 
 log = logging.getLogger("orchestrator.worker")
 KEPT_SNAPSHOTS = 4  # recent versions kept: decisions on several partitions may be in different hours
-NEVER = -(2**62)
 
 
 def encode_basket(partition: int, basket: Basket) -> bytes:

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.records import Mark
 
-NEVER = -(2**62)  # before any event time
-
 
 class IngestProgress:
     """Per owned input partition: how far it is released, and of that what is committed."""
