@@ -129,15 +129,16 @@ class Simulator:
                     count_kpis=self.count_kpis)  # fmt: skip
         if late is not None and done.outcomes and not done.outcomes[-1].duplicate:
             done.outcomes[-1].audit.insert(1 if self.record_events else 0, late)  # after the event's own record
-        for basket in done.baskets:
-            self.models.add(basket)
-        self.result.kpi_counts.update(done.kpi_delta)
+        if self.count_kpis:
+            self.result.kpi_counts.update(done.kpi_delta)
         if done.state is None:
             states.pop(done.key, None)
         else:
             states[done.key] = done.state
         self._index(done.scheduled)
         for outcome in done.outcomes:
+            for basket in outcome.baskets:
+                self.models.add(basket)
             self.result.actions.extend(outcome.actions)
             self.result.audit.extend(outcome.audit)
             if self._on_outcome is not None:

@@ -6,6 +6,9 @@ so the hot loop never pays for pydantic again.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -191,7 +194,179 @@ def nesting_depth(value: object) -> int:
     return deepest
 
 
+# ------------------------------------------------------------------------- the quick reading
+# pydantic costs more than the engine's step per event. Most events are plain, so they are read here in one pass
+# by rules that accept a subset of what the contract above accepts and give the same Event; anything else
+# (a problem, or merely an unusual value such as a float for `quantity`) goes to pydantic, which decides and
+# words the problem. tests/unit/test_event_quick.py holds the two readings to each other.
+
+
+class _Unusual(Exception):
+    """The quick reading does not vouch for this document."""
+
+
+_CHANNEL = re.compile(r"[a-z0-9_]+")
+_CODE = re.compile(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}")
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!000)\d{3})?Z", re.ASCII)  # as format_ms writes
+_FIELDS = frozenset(TouchpointEvent.model_fields)
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """A copy of a JSON value, as model_dump(mode="json") gives it; `depth`: the level of a container here."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None or (kind is float and math.isfinite(value)):
+        return value
+    if depth > MAX_DEPTH:
+        raise _Unusual
+    if kind is list:
+        return [_plain(item, depth + 1) for item in value]
+    if kind is not dict or not all(type(key) is str for key in value):
+        raise _Unusual
+    return {key: _plain(item, depth + 1) for key, item in value.items()}
+
+
+def _text(value: Any) -> str:
+    if type(value) is str and value:
+        return value
+    raise _Unusual
+
+
+def _any_text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    raise _Unusual
+
+
+def _money(value: Any) -> float:
+    if (type(value) is float and 0 <= value < math.inf) or (type(value) is int and 0 <= value < 2**53):
+        return float(value)
+    raise _Unusual
+
+
+def _count(value: Any) -> int:
+    if type(value) is int and value >= 1:
+        return value
+    raise _Unusual
+
+
+def _channel(value: Any) -> str:
+    if type(value) is str and _CHANNEL.fullmatch(value):
+        return value
+    raise _Unusual
+
+
+def _code(value: Any) -> str:
+    if type(value) is str and _CODE.fullmatch(value):
+        return value
+    raise _Unusual
+
+
+def _boolean(value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise _Unusual
+
+
+_REQUIRED = object()
+# The fields of _PROPERTY_SCHEMAS in their order: (name, check, default); a None default: omitted when null.
+_QUICK_FIELDS: dict[str, tuple[tuple[str, Callable[[Any], Any], Any], ...]] = {
+    "cart_add": (("sku", _text, _REQUIRED), ("price", _money, _REQUIRED), ("quantity", _count, 1),
+                 ("name", _any_text, None)),
+    "cart_remove": (("sku", _text, _REQUIRED),),
+    "purchase": (("order_id", _text, _REQUIRED), ("value", _money, _REQUIRED), ("store_id", _any_text, None)),
+    "store_visit": (("store_id", _text, _REQUIRED),),
+    "consent_update": (("channel", _channel, _REQUIRED), ("granted", _boolean, _REQUIRED)),
+    "coupon_redeemed": (("code", _code, _REQUIRED), ("store_id", _any_text, None), ("order_id", _any_text, None),
+                        ("value", _money, None)),
+}  # fmt: skip
+_QUICK_SCHEMAS = {kind: (fields, frozenset(name for name, _, _ in fields)) for kind, fields in _QUICK_FIELDS.items()}
+
+
+def _extra(key: Any) -> str:
+    """A key the model keeps as an extra: a plain name (pydantic has its own rules for `_` and `model_` ones)."""
+    if type(key) is str and not key.startswith(("_", "model_")):
+        return key
+    raise _Unusual
+
+
+def _properties(event_type: str, given: Any) -> dict[str, Any]:
+    """`properties` as the model leaves them: a built-in type's fields checked, defaulted, in their order, then the
+    other keys but nulls; any other type's as given."""
+    if type(given) is not dict:
+        raise _Unusual
+    schema = _QUICK_SCHEMAS.get(event_type)
+    if schema is None:
+        return _plain(given, 2)  # type: ignore[no-any-return]
+    fields, names = schema
+    properties: dict[str, Any] = {}
+    for name, check, default in fields:
+        value = given.get(name)
+        if value is not None:
+            properties[name] = check(value)
+        elif default is _REQUIRED or (default is not None and name in given):
+            raise _Unusual
+        elif default is not None:
+            properties[name] = default
+    for key, value in given.items():
+        if value is not None and key not in names:
+            properties[_extra(key)] = _plain(value, 3)
+    return properties
+
+
+def _id(value: Any, limit: int = MAX_ID_LENGTH) -> str | None:
+    if value is None or (type(value) is str and 0 < len(value) <= limit):
+        return value
+    raise _Unusual
+
+
+def _quick_event(document: dict[Any, Any]) -> Event:
+    """The Event pydantic would give for `document`, or _Unusual."""
+    get = document.get
+    event_id, event_type = _id(get("event_id")), _id(get("type"), 100)
+    customer_id, anonymous_id = _id(get("customer_id")), _id(get("anonymous_id"))
+    occurred_at, channel = get("occurred_at"), get("channel")
+    if event_id is None or event_type is None or type(occurred_at) is not str or type(channel) is not str:
+        raise _Unusual
+    if len(channel) > 50 or not _CHANNEL.fullmatch(channel):
+        raise _Unusual
+    try:
+        moment = parse_rfc3339(occurred_at)
+    except ValueError:
+        raise _Unusual from None
+    if not EARLIEST <= moment < LATEST:
+        raise _Unusual
+    identities = get("identities", {})
+    if type(identities) is not dict or not all(
+        type(kind) is str and len(kind) <= 50 and _CHANNEL.fullmatch(kind) and _id(value) is not None
+        for kind, value in identities.items()
+    ):
+        raise _Unusual
+    if customer_id is None and anonymous_id is None and not identities:
+        raise _Unusual
+    ts = to_ms(moment)
+    data: dict[str, Any] = {"event_id": event_id, "type": event_type,
+                            "occurred_at": occurred_at if _CANONICAL.fullmatch(occurred_at) else format_ms(ts),
+                            "channel": channel}  # fmt: skip
+    if customer_id is not None:
+        data["customer_id"] = customer_id
+    if anonymous_id is not None:
+        data["anonymous_id"] = anonymous_id
+    data["properties"] = _properties(event_type, get("properties", {}))
+    for key, value in document.items():
+        if value is not None and key not in _FIELDS:
+            data[_extra(key)] = _plain(value, 2)
+    return Event(event_id, event_type, ts, channel, customer_key(customer_id, anonymous_id), data,
+                 tuple(identities.items()))  # fmt: skip
+
+
 def event_from_document(document: object) -> Event:
+    """A document -> Event: the quick reading when it vouches for the document, else pydantic,
+    which accepts or refuses it with every problem named. Both give the same Event for a document both accept."""
+    if isinstance(document, dict):
+        try:
+            return _quick_event(document)
+        except _Unusual:
+            pass
     if not isinstance(document, dict):
         raise InvalidEvent(f"an event must be a JSON object, got {type(document).__name__}")
     if nesting_depth(document) > MAX_DEPTH:

@@ -134,7 +134,7 @@ class Engine(Sender):
     # ----------------------------------------------------------------------------------- inputs
 
     def on_event(self, state: CustomerState, event: Event, now: int, models: ModelSource | None = None) -> Outcome:
-        out = Outcome(state, now, models=models)
+        out = Outcome(state, now, models=models, _at=event.data["occurred_at"] if now == event.ts else "")
         if event.id in state.seen:
             out.duplicate = True
             return out
@@ -233,6 +233,8 @@ class Engine(Sender):
         customer's results never depend on when the timer loop happened to run: the oracle holds.
         """
         outcomes: list[Outcome] = []
+        if not state.runs and not state.armed:
+            return outcomes  # no timers (most customers): the hot path
         while True:
             due = state.due_timers(now)
             if not due:

@@ -16,7 +16,9 @@ The records a customer receives (`Item`):
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, assert_never
 
 from orchestrator import kpis
@@ -109,8 +111,8 @@ def step(
         return Step(item.customer, None, skipped=True)
     state = stored if stored is not None else CustomerState(item.customer)
     now = item_time(item)
-    before = state.timer_tokens()
-    counted = kpis.contribution(state.profile) if count_kpis and stored is not None else Counter[str]()
+    before = _tokens(state)
+    counted = kpis.contribution(state.profile if stored is not None else None) if count_kpis else None
     result = Step(state.key, state, engine.fire_due(state, now, models))
     event: Event | None = None
     match item:
@@ -135,14 +137,22 @@ def step(
         result.outcomes.append(outcome)
         if outcome.erased:
             result.state, result.erased = None, True
-    after = {} if result.state is None else state.timer_tokens()
+    after = _NO_TOKENS if result.state is None else _tokens(state)
     if after.keys() != before.keys():
         key = state.key
         result.scheduled = sorted(Timer(after[t][0], key, after[t][1], t) for t in after.keys() - before.keys())
         result.cancelled = sorted(Timer(before[t][0], key, before[t][1], t) for t in before.keys() - after.keys())
-    if count_kpis:
+    if counted is not None:
         result.kpi_delta = kpis.change(counted, None if result.state is None else state.profile, result.trail())
     return result
+
+
+_NO_TOKENS: Mapping[str, tuple[int, str]] = MappingProxyType({})
+
+
+def _tokens(state: CustomerState) -> Mapping[str, tuple[int, str]]:
+    """The state's pending timers by token; most customers have none, and a step takes them twice."""
+    return state.timer_tokens() if state.runs or state.armed else _NO_TOKENS
 
 
 def late_record(state: CustomerState | None, item: Item) -> Record | None:
