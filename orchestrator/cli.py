@@ -161,13 +161,15 @@ def _engine(loaded: Loaded, settings: Settings, retired: list[Journey] | None = 
                   secret=settings.coupon_secret.get_secret_value().encode())  # fmt: skip
 
 
+SUMMED = frozenset({"suppressed"})  # the audit records `_summary` counts: all a run needs when it prints no audit
+
+
 def _run(
     engine: Engine, log: EventLog, until: int | None, settings: Settings, *, explain: bool,
-    deploys: list[tuple[int, Engine]] | None = None, arrival_order: bool = False,
+    deploys: list[tuple[int, Engine]] | None = None, arrival_order: bool = False, audit: bool = True,
 ) -> Result:  # fmt: skip
-    simulator = Simulator(
-        engine, record_events=explain, identity_secret=settings.identity_secret.get_secret_value().encode()
-    )
+    simulator = Simulator(engine, record_events=explain, audit_kinds=None if audit else SUMMED,
+                          identity_secret=settings.identity_secret.get_secret_value().encode())  # fmt: skip
     if arrival_order:
         return simulator.run_in_arrival_order(log.arrival, int(settings.max_lateness * 1000), until)
     if len(log.events) < PROGRESS_FROM:
@@ -263,14 +265,15 @@ def simulate(
     other = load_or_exit([compare_dir]) if compare_dir else None
     log = _read_events(events_file, settings)
     result = _run(_engine(loaded, settings), log, until, settings, explain=explain, deploys=deployed,
-                  arrival_order=arrival_order)  # fmt: skip
+                  arrival_order=arrival_order, audit=explain or audit_file is not None)  # fmt: skip
     if other is None:
         out = sys.stdout.buffer
         for action in result.actions:
             out.write(orjson.dumps(action) + b"\n")
         out.flush()
     else:
-        after = _run(_engine(other, settings), log, until, settings, explain=False, arrival_order=arrival_order)
+        after = _run(_engine(other, settings), log, until, settings, explain=False, arrival_order=arrival_order,
+                     audit=False)  # fmt: skip
         for line in render_diff(diff_actions(result.actions, after.actions)):
             click.echo(line)
     if audit_file is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,15 +44,16 @@ def read_event_lines(lines: Iterable[bytes | str], max_bytes: int = MAX_EVENT_BY
     A line longer than `max_bytes` (without its line break: the record `orchestrator send` would produce) is
     refused as the worker refuses it, with the same reason."""
     log = EventLog()
+    events, loads = log.events, orjson.loads
     for number, line in enumerate(lines, start=1):
         raw = (line.encode() if isinstance(line, str) else line).rstrip(b"\r\n")
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue
-        if (reason := too_large(raw, max_bytes)) is not None:
+        if len(raw) > max_bytes and (reason := too_large(raw, max_bytes)) is not None:
             log.bad.append(BadLine(number, reason))
             continue
         try:
-            log.events.append(event_from_document(orjson.loads(raw)))
+            events.append(event_from_document(loads(raw)))
         except orjson.JSONDecodeError as exc:
             log.bad.append(BadLine(number, f"not JSON ({exc})"))
         except InvalidEvent as exc:
@@ -90,12 +91,15 @@ class Simulator:
         record_events: bool = False,
         identity_secret: bytes = DEV_IDENTITY_SECRET,
         count_kpis: bool = False,
+        audit_kinds: Container[str] | None = None,
     ) -> None:
         """`record_events` adds an `event` (or `duplicate`) record to the audit before each event's decisions;
-        `count_kpis` folds each step's KPI delta into `result.kpi_counts`, as the worker's `kpis` table does."""
+        `count_kpis` folds each step's KPI delta into `result.kpi_counts`, as the worker's `kpis` table does;
+        `audit_kinds`: the engine's audit records kept (None: all), for a replay that prints only some."""
         self.engine = engine
         self.record_events = record_events
         self.count_kpis = count_kpis
+        self.audit_kinds = audit_kinds
         self.identity_secret = identity_secret
         self.graph: dict[str, str] = {}  # identifier -> customer key: the in-memory identity graph
         self.models = Models()  # complementary products, learned from every step's baskets (engine/affinity.py)
@@ -126,7 +130,7 @@ class Simulator:
         the audit record of an event that came after a later one of its customer (`run_in_arrival_order`)."""
         states = self.result.states
         done = step(self.engine, states.get(item.customer), item, models=self.models, audit_events=self.record_events,
-                    count_kpis=self.count_kpis)  # fmt: skip
+                    count_kpis=self.count_kpis, audit_kinds=self.audit_kinds)  # fmt: skip
         if late is not None and done.outcomes and not done.outcomes[-1].duplicate:
             done.outcomes[-1].audit.insert(1 if self.record_events else 0, late)  # after the event's own record
         if self.count_kpis:

@@ -3,6 +3,7 @@ is written. Shared by the runner and the modules it delegates to (coupons, merge
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,12 @@ class Outcome:
     erased: bool = False  # a `forget` event: the shell deletes this customer's stored state and links
     models: ModelSource | None = None  # the complementary-products model (None: an empty one)
     baskets: list[Basket] = field(default_factory=list)  # what purchases teach that model
+    keep: Container[str] | None = None  # the audit kinds recorded (None: all); a replay printing none needs fewer
     _at: str = ""
+
+    def keeps(self, kind: str) -> bool:
+        """Whether an audit record of this kind is wanted: skip building one (and its fields) otherwise."""
+        return self.keep is None or kind in self.keep
 
     @property
     def at(self) -> str:
@@ -41,6 +47,8 @@ def event_audit(event: Event, duplicate: bool) -> Record:
 
 
 def audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:
+    if out.keep is not None and kind not in out.keep:
+        return
     record: Record = {"at": out.at, "customer": out.state.key, "kind": kind}
     if of is not None:
         record.update(journey=of.journey, version=of.version, run=of.number)

@@ -9,7 +9,7 @@ is in engine/sending.py, whether a fired trigger may enter in engine/entry.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from orchestrator.contract.events import Event
@@ -133,8 +133,10 @@ class Engine(Sender):
 
     # ----------------------------------------------------------------------------------- inputs
 
-    def on_event(self, state: CustomerState, event: Event, now: int, models: ModelSource | None = None) -> Outcome:
-        out = Outcome(state, now, models=models, _at=event.data["occurred_at"] if now == event.ts else "")
+    def on_event(self, state: CustomerState, event: Event, now: int, models: ModelSource | None = None, *,
+                 keep: Container[str] | None = None) -> Outcome:  # fmt: skip
+        """`keep`: the audit kinds to record (None: all)."""
+        out = Outcome(state, now, models=models, keep=keep, _at=event.data["occurred_at"] if now == event.ts else "")
         if event.id in state.seen:
             out.duplicate = True
             return out
@@ -180,9 +182,10 @@ class Engine(Sender):
         state.armed[jid] = armed = Armed(due, f"{INACTIVE}.{state.timer_seq}", enters)
         out.timers.append(Timer(due, state.key, jid, armed.token))
 
-    def on_timer(self, state: CustomerState, timer: Timer, now: int, models: ModelSource | None = None) -> Outcome:
+    def on_timer(self, state: CustomerState, timer: Timer, now: int, models: ModelSource | None = None, *,
+                 keep: Container[str] | None = None) -> Outcome:  # fmt: skip
         """Resume the run the timer belongs to; pass `now=timer.due` for replayable results."""
-        out = Outcome(state, now, models=models)
+        out = Outcome(state, now, models=models, keep=keep)
         armed = state.armed.get(timer.journey)
         if armed is not None and armed.token == timer.token:
             if armed.enters > now:  # events came since it was set
@@ -226,7 +229,8 @@ class Engine(Sender):
         out.erased = True
         self._audit(out, "erased", None, event_id=event.id)
 
-    def fire_due(self, state: CustomerState, now: int, models: ModelSource | None = None) -> list[Outcome]:
+    def fire_due(self, state: CustomerState, now: int, models: ModelSource | None = None, *,
+                 keep: Container[str] | None = None) -> list[Outcome]:  # fmt: skip
         """Fire this customer's own timers due at or before `now`, in due order, each at its due time.
 
         A streaming worker calls this before each event (and for each timer record) so that one
@@ -240,7 +244,7 @@ class Engine(Sender):
             if not due:
                 return outcomes
             timer = min(due, key=lambda t: (t.due, self._rank(t.journey), t.token))
-            outcomes.append(self.on_timer(state, timer, timer.due, models))
+            outcomes.append(self.on_timer(state, timer, timer.due, models, keep=keep))
 
     def _rank(self, jid: str) -> int:
         return self.order.index(jid) if jid in self.order else len(self.order)

@@ -46,7 +46,7 @@ class Sender:
         token = f"{run.number}.{state.timer_seq}"
         run.wait = Wait(kind, node.path, due, token)
         out.timers.append(Timer(due, state.key, run.journey, token))
-        if kind != DEFER:
+        if kind != DEFER and out.keeps("step"):
             self._audit(out, "step", run, step=node.name, type=node.kind, until=format_ms(due))
 
     def _send(self, out: Outcome, run: Run, node: Node) -> bool:

@@ -16,7 +16,7 @@ The records a customer receives (`Item`):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, assert_never
@@ -98,6 +98,7 @@ def step(
     models: ModelSource | None = None,
     audit_events: bool = True,
     count_kpis: bool = True,
+    audit_kinds: Container[str] | None = None,
 ) -> Step:
     """Apply `item` to the customer's `stored` state (mutated in place; None: nothing stored yet).
 
@@ -106,6 +107,8 @@ def step(
 
     With `audit_events` an event's audit starts with its `event` (or `duplicate`) record, as the worker's trail and
     `simulate --explain` have it. `count_kpis=False` leaves `kpi_delta` empty (a replay that folds KPIs at the end).
+    `audit_kinds`: the audit kinds to record (None: all; KPIs count from them): a replay that prints no audit
+    skips building the rest.
     """
     if isinstance(item, Timer) and stored is None:
         return Step(item.customer, None, skipped=True)
@@ -113,7 +116,7 @@ def step(
     now = item_time(item)
     before = _tokens(state)
     counted = kpis.contribution(state.profile if stored is not None else None) if count_kpis else None
-    result = Step(state.key, state, engine.fire_due(state, now, models))
+    result = Step(state.key, state, engine.fire_due(state, now, models, keep=audit_kinds))
     event: Event | None = None
     match item:
         case Timer():
@@ -131,7 +134,7 @@ def step(
         case _:
             assert_never(item)
     if event is not None:
-        outcome = engine.on_event(state, event, now, models)
+        outcome = engine.on_event(state, event, now, models, keep=audit_kinds)
         if audit_events:
             outcome.audit.insert(0, event_audit(event, outcome.duplicate))
         result.outcomes.append(outcome)
