@@ -108,16 +108,19 @@ class Usage:
 
 
 class Meter:
-    """Snapshot at creation; `read()` gives the usage since then. `pid` is the measured process."""
+    """Snapshot at creation; `read()` gives the usage since then. `pid` (and `others`) are the measured processes."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.broker = pid, kafka_pid()
-        self.cpu0, self.broker0 = cpu_seconds(pid), cpu_seconds(self.broker) if self.broker else math.nan
+    def __init__(self, pid: int, *others: int) -> None:
+        self.pids, self.broker = (pid, *others), kafka_pid()
+        self.cpu0, self.broker0 = self.cpu(), cpu_seconds(self.broker) if self.broker else math.nan
         self.busy0, self.total0 = machine_ticks()
         self.own0, self.wall0 = own_cpu_seconds(), time.monotonic()
 
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
     def read(self) -> Usage:
-        cpu = cpu_seconds(self.pid) - self.cpu0
+        cpu = self.cpu() - self.cpu0
         broker = cpu_seconds(self.broker) - self.broker0 if self.broker else math.nan
         busy, total = machine_ticks()
         wall = time.monotonic() - self.wall0
@@ -280,6 +283,22 @@ def worker_env(app_id: str, data_dir: Path, guarantee: str, extra: Sequence[str]
 def start_worker(journeys: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return spawn([sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys",
                   str(journeys)], log, env)  # fmt: skip
+
+
+async def wait_for_members(group: str, members: int, timeout: float) -> None:
+    """Until the consumer group has `members` members and is stable (its partitions shared out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers())
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            described = (await admin.describe_consumer_groups([group]))[0].groups  # raw (error, group, state, ...)
+            if described and described[0][2] == "Stable" and len(described[0][5]) == members:
+                return
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"consumer group {group} did not reach {members} stable members in {timeout:.0f} s")
+    finally:
+        await admin.close()
 
 
 async def worker_problems(dlq: str, log: Path, worker: subprocess.Popen[bytes]) -> list[str]:

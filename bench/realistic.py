@@ -76,6 +76,7 @@ from bench.common import (
     start_worker,
     stop,
     tail,
+    wait_for_members,
     wait_for_topics,
     worker_env,
     worker_problems,
@@ -192,9 +193,16 @@ async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[A
     worker = start_worker(journeys, env, log)
     children.append(worker)
     print(f"  worker pid {worker.pid}, app id {app_id}, log {log}", file=sys.stderr, flush=True)
+    others = []
+    for number in range(2, args.workers + 1):  # the same app: they share the partitions
+        other_log = tmp / f"worker{number}.log"
+        others.append(start_worker(journeys, {**env, "ORCH_DATA_DIR": str(tmp / f"data{number}")}, other_log))
+        children.append(others[-1])
+        print(f"  worker {number} pid {others[-1].pid}, log {other_log}", file=sys.stderr, flush=True)
     actions = [f"{env['ORCH_TOPIC_ACTIONS_PREFIX']}{channel}" for channel in sorted(engine.channels)]
     audit, touchpoints = env["ORCH_TOPIC_AUDIT"], env["ORCH_TOPIC_TOUCHPOINTS"]
     await wait_for_topics([touchpoints, audit, *actions], worker, log, args.ready_timeout)
+    await wait_for_members(app_id, args.workers, args.ready_timeout)
     reader = Reader(audit, actions, keep_trail=args.json is not None)
     await reader.start()
     try:
@@ -215,7 +223,7 @@ async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[A
         burst = tmp / "log.pickle"
         burst.write_bytes(pickle.dumps(records))
         print(f"  worker ready; producing {figures.records} records in one burst ...", file=sys.stderr, flush=True)
-        meter = Meter(worker.pid)
+        meter = Meter(worker.pid, *(other.pid for other in others))
         first, last = await produce_in_child(burst, touchpoints)
         figures.produce_s = (last - first) / 1e9
         if dues:
@@ -269,6 +277,7 @@ async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[A
     diagnosis = diagnose(differing, documents, result, reader, people) if args.json is not None else {}
     figures.dlq = await count_dlq(env["ORCH_TOPIC_DLQ"])
     figures.topics = {name.removeprefix(prefix).lstrip("-."): n for name, n in (await records_by_topic(prefix)).items()}
+    figures.travelled = await count_travelled(f"{app_id}.customers")
     if figures.dlq != figures.garbage:
         figures.notes.append(f"{figures.dlq} DLQ records for {figures.garbage} garbage records sent")
     if figures.other_cores > 0.1:
@@ -279,6 +288,15 @@ async def run(args: argparse.Namespace, prefix: str, tmp: Path, children: list[A
                              " timers waited for the input (correct), and --lead is too short for a pure burst")
     figures.notes.extend(n for n in await worker_problems(env["ORCH_TOPIC_DLQ"], log, worker) if "DLQ" not in n)
     return figures, diagnosis
+
+
+async def count_travelled(topic: str) -> int:
+    """Events the worker sent through its customers topic: read on another input partition than their customer's,
+    or merging (the rest went straight to their customer: one hop, docs/streaming.md)."""
+    from orchestrator.stream.client import read_topic
+
+    return sum(1 for record in await read_topic(bootstrap_servers(), topic)
+               if record.value.startswith((b'{"event"', b'{"expect"')))  # a merging event sends one expect
 
 
 async def count_dlq(topic: str) -> int:
@@ -294,7 +312,8 @@ def report(figures: Figures, args: argparse.Namespace, command: str) -> None:
     f = figures
     when = f"backfill, {BACKFILL_DAYS} days ago" if args.backfill else f"+{args.lead:g} s lead"
     print()
-    print(f"{machine_line(args.load_at_start)}; {args.guarantee}; {args.partitions} partitions asked of the worker")
+    print(f"{machine_line(args.load_at_start)}; {args.guarantee}; {args.partitions} partitions asked of the worker; "
+          f"{args.workers} worker(s)")
     print(f"command: {command}")
     print(f"log: {f.records:,} records ({f.events:,} events, {f.resends} resends, {f.garbage} garbage) of {f.people:,}"
           f" people over {f.log_seconds:.0f} s from {f.log_start} ({when}); keys: "
@@ -310,6 +329,9 @@ def report(figures: Figures, args: argparse.Namespace, command: str) -> None:
         total, busiest = sum(f.topics.values()), sorted(f.topics.items(), key=lambda t: -t[1])
         print(f"Kafka records per input record ({f.records:,} + {WARMUP_EVENTS} warm-up): {total / f.records:.2f} in "
               "all; " + ", ".join(f"{name} {n / f.records:.2f}" for name, n in busiest))  # fmt: skip
+    if f.travelled >= 0:
+        print(f"hops: {f.events - f.travelled:,} of {f.events:,} valid inputs went straight to their customer (one "
+              f"hop), {f.travelled:,} through the customers topic (keyed otherwise, or merging)")  # fmt: skip
     print(f"actions: {f.expected:,} expected, {f.published:,} published, {f.missing} missing, {f.unexpected} "
           f"unexpected, {f.duplicates} duplicates, {f.different} with other content: {f.differing} differ from "
           f"simulate; DLQ {f.dlq}/{f.garbage}")  # fmt: skip
@@ -336,6 +358,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.realistic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=3000, help="people in the log (default 3000)")
     parser.add_argument("--minutes", type=float, default=5, help="minutes of event time the log spans (default 5)")
+    parser.add_argument("--workers", type=int, default=1, help="workers sharing the partitions (default 1)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the worker's topics (default 4)")
     parser.add_argument("--guarantee", choices=GUARANTEES, default="exactly_once")
     parser.add_argument("--lead", type=float, default=60, help="the log starts this many s ahead of now (default 60)")

@@ -130,6 +130,7 @@ class Figures:
     by_step: dict[str, dict[str, int]] = field(default_factory=dict)  # "journey/step" -> kind -> count
     dlq: int = 0
     topics: dict[str, int] = field(default_factory=dict)  # committed records on each of the run's topics
+    travelled: int = -1  # events re-keyed through the customers topic (the others took one hop); -1: not counted
     simulate_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 

@@ -67,6 +67,7 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
         parking=Parking(tables.parked),
         learning=Learning(partitions.customers, engine.recommends),
         tables=tables,
+        handed=Staged(topology.held_table),
         identity_secret=settings.identity_secret.get_secret_value().encode(),
     )  # fmt: skip
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
@@ -147,6 +148,25 @@ async def source(app: OrchestratorApp, events: Sequence[Any]) -> AsyncIterator[N
         finally:
             _current_event.reset(token)
         cast(FixedConsumer, app.consumer).processed(last.message.tp, last.message.offset)
+
+
+class _Filed:
+    """A stand-in for faust's current event where there is none (ingest's tick): only its partition is read."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+@contextmanager
+def filed_under(partition: int) -> Iterator[None]:
+    """Table writes made outside a stream (ingest handing records over) filed under `partition`, as the RocksDB
+    store files each write under the current event's partition."""
+    stand_in = _Filed(partition)
+    token = _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 async def send_all(app: OrchestratorApp, tp: Any, outbox: Outbox) -> None:

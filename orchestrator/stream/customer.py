@@ -13,6 +13,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any, assert_never
 
 import faust
@@ -182,19 +183,20 @@ async def release(shell: Shell, outbox: Outbox, held: list[bytes]) -> None:
 
 
 async def guarded(
-    shell: Shell, outbox: Outbox, message: Any, offset: int, raw: bytes, item: Internal | None = None
+    shell: Shell, outbox: Outbox, message: Any, offset: int, raw: bytes, item: Internal | None = None,
+    held: bool = False,
 ) -> None:
-    """Receive one record (read at `offset`); one that cannot be applied goes to the DLQ, the others go on."""
+    """Receive one record (read at `offset` of `message`'s topic; `held`: released from holding, so `message` is
+    the mark that released it); one that cannot be applied goes to the DLQ, the others go on."""
     try:
         await receive(shell, outbox, decode_internal(raw) if item is None else item, raw)
     except INFRASTRUCTURE_ERRORS:
         raise
     except Refused as exc:
-        await shell.to_dlq(str(exc), message, offset, None if offset == message.offset else raw)
+        await shell.to_dlq(str(exc), message, offset, raw if held else None)
     except Exception as exc:  # a bug must not stop every customer: park the record with the reason
         log.exception("cannot process %s[%s]@%s", message.topic, message.partition, offset)
-        await shell.to_dlq(f"internal error: {type(exc).__name__}: {exc}", message, offset,
-                           None if offset == message.offset else raw)  # fmt: skip
+        await shell.to_dlq(f"internal error: {type(exc).__name__}: {exc}", message, offset, raw if held else None)
 
 
 def model_cap(shell: Shell, partition: int) -> float:
@@ -212,8 +214,9 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
         return  # an input partition has not spoken yet
     watermark, before = current
     until = int(min(watermark, model_cap(shell, partition)))
-    for offset, raw in shell.holding.release(partition, until, before):
-        await guarded(shell, outbox, message, offset, raw)
+    handed = SimpleNamespace(topic=shell.settings.topic_touchpoints, partition=partition)  # one hop (stream/ingest.py)
+    for origin, raw in shell.holding.release(partition, until, before):
+        await guarded(shell, outbox, handed if origin.local else message, origin.offset, raw, held=True)
     waiting = shell.holding.next_time(partition)
     timers = shell.tables.timers
     for timer in shell.index.pop_due(partition, until if waiting is None else min(until, waiting)):
@@ -232,6 +235,7 @@ async def take(shell: Shell, outbox: Outbox, message: Any) -> None:
     absorbs and timer records (the worker's own; fire records of workers before event-time order) go straight on."""
     raw = message.value
     item = decode_internal(raw)
+    shell.holding.taken(message.partition, message.offset)
     match item:
         case Mark():
             shell.watermarks.mark(message.partition, item, message.offset)

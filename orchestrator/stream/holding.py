@@ -1,51 +1,93 @@
 """Records held on a customers partition until the watermark (stream/watermark.py) has passed their time.
 
-Each held record is one entry of the changelog-backed `held` table, keyed by (partition, offset): holding and
-releasing it are each one write in the transaction of the record (or mark) that caused it, so a crash loses or
-repeats nothing. An in-memory heap per partition orders them by (event time, tie, offset), the tie being the event
-id (of the merging event, for a merge's records): the order `simulate` runs them in, whatever order they arrived
-in. It is rebuilt from the table when partitions are assigned.
+Each held record is one entry of the changelog-backed `held` table: holding and releasing it are each one write in
+the transaction of the record (or mark) that caused it, so a crash loses or repeats nothing. A record comes either
+from the customers topic (key: its offset there) or, having taken one hop, straight from ingest of the input
+partition of the same number (key: `i` and its input offset; stream/ingest.py). An in-memory heap per partition
+orders them by (event time, tie, arrival), the tie being the event id (of the merging event, for a merge's
+records): the order `simulate` runs them in, whatever order they arrived in. It is rebuilt from the table when
+partitions are assigned.
+
+The arrival orders a record among the marks: a record read at offset `o` of the customers topic arrives at `2o+1`,
+one handed over locally while the customer agent had read up to offset `n` arrives at `2n`. A record is released
+only once every input partition has sent a mark read after its arrival (`release`).
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 
 import orjson
 
 PREFIX = b"held\x1f"
+LOCAL = b"i"  # the key of a record handed over by ingest: `i<input offset>`
 
 
-def _key(partition: int, offset: int) -> bytes:
-    return PREFIX + b"%d\x1f%d" % (partition, offset)
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a held record was read: the customers topic at `offset`, or (local) the input topic at `offset`."""
+
+    local: bool
+    offset: int
+
+
+def _key(partition: int, suffix: bytes) -> bytes:
+    return PREFIX + b"%d\x1f%s" % (partition, suffix)
 
 
 class Holding:
     def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
         self.table = table
-        self._heaps: dict[int, list[tuple[int, str, int]]] = {}  # partition -> (event time, tie, offset)
+        self._heaps: dict[int, list[tuple[int, str, int, bytes]]] = {}  # partition -> (time, tie, arrival, suffix)
+        self.read_to: dict[int, int] = {}  # partition -> the offset after the last customers record taken
 
     def __len__(self) -> int:
         return sum(len(heap) for heap in self._heaps.values())
 
     def hold(self, partition: int, offset: int, ts: int, tie: str, raw: bytes) -> None:
-        key = _key(partition, offset)
+        """A record read at `offset` of the customers topic."""
+        suffix = b"%d" % offset
+        key = _key(partition, suffix)
         if key in self.table:
             return  # read twice (at_least_once after a crash): held once
         self.table[key] = orjson.dumps([ts, raw.decode(), tie])
-        heapq.heappush(self._heaps.setdefault(partition, []), (ts, tie, offset))
+        heapq.heappush(self._heaps.setdefault(partition, []), (ts, tie, 2 * offset + 1, suffix))
 
-    def release(self, partition: int, until: int, before_offset: int) -> list[tuple[int, bytes]]:
-        """(offset, record) of every record held with a time at or before `until`, in (time, tie, offset) order,
-        stopping at the first one that arrived at or after `before_offset` (no full round of marks since)."""
+    def taken(self, partition: int, offset: int) -> None:
+        """The customer agent took the record at `offset` of the customers topic."""
+        self.read_to[partition] = offset + 1
+
+    def local(self, partition: int, input_offset: int, ts: int, tie: str, raw: bytes, read_to: int) -> tuple[
+        bytes, bytes, tuple[int, str, int, bytes]
+    ]:  # fmt: skip
+        """A record ingest hands over without the customers topic: its table key and value (ingest writes them in
+        its own transaction) and its heap entry, to `push` once that write is handed to the producer."""
+        suffix = LOCAL + b"%d" % input_offset
+        value = orjson.dumps([ts, raw.decode(), tie, 2 * read_to])
+        return _key(partition, suffix), value, (ts, tie, 2 * read_to, suffix)
+
+    def push(self, partition: int, entry: tuple[int, str, int, bytes]) -> None:
+        heapq.heappush(self._heaps.setdefault(partition, []), entry)
+
+    def arrival(self, partition: int, committed: int) -> int:
+        """Where a record handed over now stands among the customers records (see above)."""
+        return self.read_to.get(partition, committed)
+
+    def release(self, partition: int, until: int, before_offset: int) -> list[tuple[Origin, bytes]]:
+        """(origin, record) of every record held with a time at or before `until`, in (time, tie, arrival) order,
+        stopping at the first one that arrived at or after the mark read at `before_offset` (no full round of
+        marks since)."""
         heap = self._heaps.get(partition, [])
-        released = []
-        while heap and heap[0][0] <= until and heap[0][2] < before_offset:
-            _, _, offset = heapq.heappop(heap)
-            value = self.table.pop(_key(partition, offset), None)
+        released, bound = [], 2 * before_offset
+        while heap and heap[0][0] <= until and heap[0][2] < bound:
+            suffix = heapq.heappop(heap)[3]
+            value = self.table.pop(_key(partition, suffix), None)
             if value is not None:
-                released.append((offset, orjson.loads(value)[1].encode()))
+                local = suffix.startswith(LOCAL)
+                origin = Origin(local, int(suffix[1:] if local else suffix))
+                released.append((origin, orjson.loads(value)[1].encode()))
         return released
 
     def next_time(self, partition: int) -> int | None:
@@ -57,13 +99,17 @@ class Holding:
         """The heaps of the `owned` partitions, from the table; the number of records held there."""
         keep = set(owned)
         self._heaps = {partition: [] for partition in keep}
+        self.read_to = {}
         for key, value in self.table.items():
             if not key.startswith(PREFIX):
                 continue
-            partition, offset = (int(part) for part in key[len(PREFIX):].split(b"\x1f"))
+            head, suffix = key[len(PREFIX):].split(b"\x1f")
+            partition = int(head)
             if partition in keep:
-                ts, _, *tie = orjson.loads(value)
-                self._heaps[partition].append((ts, tie[0] if tie else "", offset))
+                ts, _, *rest = orjson.loads(value)
+                tie = rest[0] if rest else ""
+                arrival = rest[1] if len(rest) > 1 else 2 * int(suffix) + 1
+                self._heaps[partition].append((ts, tie, arrival, suffix))
         for heap in self._heaps.values():
             heapq.heapify(heap)
         return len(self)

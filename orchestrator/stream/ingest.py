@@ -16,6 +16,7 @@ from typing import Any, cast
 import faust
 import orjson
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 from faust.types import TP
 
 from orchestrator.contract.events import Event
@@ -23,9 +24,9 @@ from orchestrator.engine.history import AsOf, fact_of, order_of, restricted
 from orchestrator.engine.identity import conflict_records, event_identifiers, resolve_event
 from orchestrator.engine.outcome import Record
 from orchestrator.serving.redis import Trail
-from orchestrator.stream.batching import Outbox, batches, send_all
+from orchestrator.stream.batching import Outbox, batches, filed_under, send_all
 from orchestrator.stream.eos import FixedConsumer
-from orchestrator.stream.intake import Read
+from orchestrator.stream.intake import AHEAD_MS, Read
 from orchestrator.stream.records import Rejected, accept, dlq_record, encode_event, encode_expect, encode_handover
 from orchestrator.stream.shell import INFRASTRUCTURE_ERRORS, INGEST, Shell, crash_on
 
@@ -59,9 +60,15 @@ async def release(shell: Shell, tp: TP) -> None:
         ready = shell.intake.ready(tp)
         if ready:
             outbox = Outbox(tp.partition)
-            await resolve(shell, outbox, ready)
+            hop = OneHop.of(shell, tp)
+            await resolve(shell, outbox, ready, hop)
             await shell.serving.write(outbox.redis)  # the graph's links (for the API), before the records go out
+            with filed_under(tp.partition):
+                shell.handed.flush(outbox)
             await send_all(shell.app, tp, outbox)
+            for entry in hop.entries:  # only now: a release of one of them comes after its write in the changelog
+                shell.holding.push(tp.partition, entry)
+            shell.metrics.hops.labels("1").inc(len(hop.entries))
             cast(FixedConsumer, shell.app.consumer).processed(tp, ready[-1].message.offset)
             for record in ready:
                 shell.done(INGEST, record.message)
@@ -70,7 +77,41 @@ async def release(shell: Shell, tp: TP) -> None:
             shell.progress.claimed(tp.partition, shell.intake.next_offset(tp, shell.app.committed_offset(tp)), until)
 
 
-async def resolve(shell: Shell, outbox: Outbox, ready: list[Read]) -> None:
+class OneHop:
+    """Events of input partition `p` whose customer lives on customers partition `p`, owned here (the topics are
+    co-partitioned: the same partition count, the same partitioner, one transaction per partition number), go
+    straight into that partition's holding instead of through the customers topic: one hop (docs/streaming.md).
+    Only an event that merges nobody, read in time (not late) and not far ahead; the others travel."""
+
+    def __init__(self, tp: TP | None, partitions: int, read_to: int) -> None:
+        self.tp = tp  # None: no event of this batch can take one hop
+        self.partitions = partitions
+        self.read_to = read_to  # where the customer agent stands on the customers partition
+        self.entries: list[tuple[int, str, int, bytes]] = []
+
+    @classmethod
+    def of(cls, shell: Shell, tp: TP) -> OneHop:
+        app, settings, partitions = shell.app, shell.settings, shell.partitions
+        customers = TP(settings.topic_customers, tp.partition)
+        assignor = app.assignor
+        able = (partitions.touchpoints == partitions.customers and customers in app.assigned() and not app.rebalancing
+                and assignor.group_for_topic(tp.topic) == assignor.group_for_topic(customers.topic))  # fmt: skip
+        read_to = shell.holding.arrival(tp.partition, app.committed_offset(customers)) if able else 0
+        return cls(tp if able else None, partitions.customers, read_to)
+
+    def takes(self, key: bytes, read: Read) -> bool:
+        event = read.event
+        if self.tp is None or read.late or event is None or event.ts > read.at + AHEAD_MS:
+            return False
+        return partition_of(key, self.partitions) == self.tp.partition
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """Where Kafka's producers (aiokafka's and Java's default partitioner: murmur2) put a record with this key."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def resolve(shell: Shell, outbox: Outbox, ready: list[Read], hop: OneHop) -> None:
     """Each event's customer as of its time: the batch's histories gathered together, a round trip a step."""
     gatherings = {n: AsOf(order_of(r.event), r.identifiers) for n, r in enumerate(ready) if r.event and r.identifiers}
     await shell.history.gather(list(gatherings.values()))
@@ -82,7 +123,9 @@ async def resolve(shell: Shell, outbox: Outbox, ready: list[Read]) -> None:
         graph = gatherings[number].graph() if number in gatherings else {}
         resolution, resolved = resolve_event(event, record.identifiers, graph)
         outbox.redis.link(resolution.links, restricted(graph, record.identifiers))
-        route(shell, outbox, resolved, resolution.merges, conflict_records(resolution, resolved.data["occurred_at"]))
+        conflicts = conflict_records(resolution, resolved.data["occurred_at"])
+        local = hop.takes(resolved.customer.encode(), record)
+        route(shell, outbox, resolved, resolution.merges, conflicts, (hop, record.message.offset) if local else None)
 
 
 def dead_letter(shell: Shell, outbox: Outbox, record: Read) -> None:
@@ -95,15 +138,27 @@ def dead_letter(shell: Shell, outbox: Outbox, record: Read) -> None:
     outbox.send(shell.topology.dlq, message.key, value)
 
 
-def route(shell: Shell, outbox: Outbox, resolved: Event, merges: list[str], conflicts: list[Record]) -> None:
-    """The event to its customer's partition (and a merge's records); identity conflicts to the audit."""
+def route(
+    shell: Shell, outbox: Outbox, resolved: Event, merges: list[str], conflicts: list[Record],
+    local: tuple[OneHop, int] | None,
+) -> None:
+    """The event to its customer's partition (and a merge's records), straight into its holding if `local` (the
+    one hop, and the event's input offset); identity conflicts to the audit."""
     topology, key = shell.topology, resolved.customer.encode()
     if conflicts:
         log.warning("identity conflict (not merged): %s", conflicts)
         outbox.send(topology.audit, key, orjson.dumps(conflicts))
         outbox.redis.trail(resolved.customer, Trail(0, [(resolved.ts, record) for record in conflicts]))
     if not merges:
-        outbox.send(topology.customers, key, encode_event(resolved))
+        if local is None:
+            outbox.send(topology.customers, key, encode_event(resolved))
+            shell.metrics.hops.labels("2").inc()
+            return
+        hop, offset = local
+        table_key, value, entry = shell.holding.local(outbox.partition, offset, resolved.ts, resolved.id,
+                                                      encode_event(resolved), hop.read_to)  # fmt: skip
+        shell.handed[table_key] = value
+        hop.entries.append(entry)
         return
     # The anonymous state lives on another partition: it hands itself over, then the event runs. Meanwhile
     # the known customer holds its records, so its later events run after the merge.

@@ -37,6 +37,9 @@ class Metrics:
                                  ["agent"], buckets=LATENCY_BUCKETS, registry=registry)  # fmt: skip
         self.late = Counter("orchestrator_late_events", "Events processed after a later event of their customer",
                             registry=registry)  # fmt: skip
+        self.hops = Counter("orchestrator_event_hops", "Events routed to their customer, by hops: 1 (straight into "
+                            "its partition's holding) or 2 (through the customers topic)", ["hops"],
+                            registry=registry)  # fmt: skip
         self.held = Gauge("orchestrator_held_records", "Records waiting for the watermark on this worker's partitions",
                           registry=registry)  # fmt: skip
         self.watermark_delay = Gauge("orchestrator_watermark_delay_seconds",

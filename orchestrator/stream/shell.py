@@ -22,7 +22,7 @@ from orchestrator.engine import Engine
 from orchestrator.serving.history import History
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
-from orchestrator.stream.batching import Tables
+from orchestrator.stream.batching import Staged, Tables
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.gate import stop_now
 from orchestrator.stream.holding import Holding
@@ -58,6 +58,7 @@ class Shell:
     watermarks: Watermarks  # customer side: the newest mark of each input partition, per customers partition
     holding: Holding  # records waiting for the watermark
     tables: Tables  # the customer agent's tables, through the current batch's writes
+    handed: Staged  # ingest's view of the `held` table: the records it hands over in one hop (stream/ingest.py)
     parking: Parking
     learning: Learning  # the complementary-products model, as every customers partition has sealed it
     identity_secret: bytes
