@@ -162,7 +162,8 @@ class Simulator:
     def feed(self, event: Event, as_of: dict[str, str] | None = None) -> Step:
         """Run one event; `as_of`: the identity graph as of its time (`run_in_arrival_order`), else the graph of
         the events fed so far."""
-        self.advance_to(event.ts)
+        if self._heap and self._heap[0][0] <= event.ts:
+            self.advance_to(event.ts)
         graph = self.graph if as_of is None else as_of
         resolution, event = resolve_event(event, event_identifiers(event, self.identity_secret), graph)
         late = None if as_of is None else late_record(self.result.states.get(resolution.customer), event)

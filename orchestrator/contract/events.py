@@ -221,9 +221,15 @@ def _plain(value: Any, depth: int) -> Any:
         raise _Unusual
     if kind is list:
         return [_plain(item, depth + 1) for item in value]
-    if kind is not dict or not all(type(key) is str for key in value):
+    if kind is not dict:
         raise _Unusual
-    return {key: _plain(item, depth + 1) for key, item in value.items()}
+    copied = {}
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str:
+            raise _Unusual
+        copied[key] = item if kind is str or kind is int or kind is bool or item is None else _plain(item, depth + 1)
+    return copied
 
 
 def _text(value: Any) -> str:
@@ -337,7 +343,9 @@ def _quick_event(document: dict[Any, Any]) -> Event:
     if not EARLIEST <= moment < LATEST:
         raise _Unusual
     identities = get("identities", {})
-    if type(identities) is not dict or not all(
+    if type(identities) is not dict:
+        raise _Unusual
+    if identities and not all(
         type(kind) is str and len(kind) <= 50 and _CHANNEL.fullmatch(kind) and _id(value) is not None
         for kind, value in identities.items()
     ):

@@ -108,7 +108,8 @@ def event_identifiers(event: Event, secret: bytes) -> list[str]:
     anonymous_id = event.data.get("anonymous_id")
     if isinstance(anonymous_id, str):
         identifiers.append(f"{ANONYMOUS_ID}:{anonymous_id}")
-    identifiers.extend(identifier_key(kind, value, secret) for kind, value in event.identities)
+    if event.identities:
+        identifiers.extend(identifier_key(kind, value, secret) for kind, value in event.identities)
     return identifiers
 
 

@@ -148,7 +148,8 @@ class Engine(Sender):
             return out
         for identifier in event.identifiers:
             state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
-        before = {jid: held((event.data, event.data, state.profile, now)) for jid, held in self.becomes.items()}
+        before = {jid: held((event.data, event.data, state.profile, now)) for jid, held in self.becomes.items()
+                  } if self.becomes else {}  # fmt: skip
         basket = apply_event(state.profile, event)
         if basket:
             out.baskets.append(Basket(basket_id(state.key, event.id), event.ts, basket))
@@ -243,7 +244,7 @@ class Engine(Sender):
             due = state.due_timers(now)
             if not due:
                 return outcomes
-            timer = min(due, key=lambda t: (t.due, self._rank(t.journey), t.token))
+            timer = due[0] if len(due) == 1 else min(due, key=lambda t: (t.due, self._rank(t.journey), t.token))
             outcomes.append(self.on_timer(state, timer, timer.due, models, keep=keep))
 
     def _rank(self, jid: str) -> int:

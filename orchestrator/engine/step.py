@@ -64,9 +64,15 @@ class Step:
     scheduled: list[Timer] = field(default_factory=list)  # pending now, not before: add to the timer index
     cancelled: list[Timer] = field(default_factory=list)  # pending before, not now: remove from the index
     forward: Absorb | None = None  # a handover's state, for the known customer's partition
-    kpi_delta: Counter[str] = field(default_factory=Counter)  # the change to the KPI counters (orchestrator/kpis.py)
     erased: bool = False
     skipped: bool = False  # a timer of a customer with no state (merged away or erased): nothing happened
+    kpi_change: Counter[str] | None = None  # `kpi_delta`, when the step counted KPIs
+
+    @property
+    def kpi_delta(self) -> Counter[str]:
+        """The change to the KPI counters (orchestrator/kpis.py); empty when the step did not count them (a replay
+        of many steps makes no empty Counter per step)."""
+        return Counter() if self.kpi_change is None else self.kpi_change
 
     @property
     def actions(self) -> list[Record]:
@@ -119,6 +125,8 @@ def step(
     result = Step(state.key, state, engine.fire_due(state, now, models, keep=audit_kinds))
     event: Event | None = None
     match item:
+        case Event():
+            event = item
         case Timer():
             pass
         case Handover():
@@ -129,8 +137,6 @@ def step(
             if item.state is not None:
                 result.outcomes.append(engine.absorb(state, CustomerState.from_dict(item.state), now))
             event = item.event
-        case Event():
-            event = item
         case _:
             assert_never(item)
     if event is not None:
@@ -146,7 +152,7 @@ def step(
         result.scheduled = sorted(Timer(after[t][0], key, after[t][1], t) for t in after.keys() - before.keys())
         result.cancelled = sorted(Timer(before[t][0], key, before[t][1], t) for t in before.keys() - after.keys())
     if counted is not None:
-        result.kpi_delta = kpis.change(counted, None if result.state is None else state.profile, result.trail())
+        result.kpi_change = kpis.change(counted, None if result.state is None else state.profile, result.trail())
     return result
 
 
