@@ -11,7 +11,6 @@ from typing import BinaryIO
 
 import click
 import orjson
-from redis.exceptions import RedisError
 
 from orchestrator.cli_common import (
     EXIT_INPUT,
@@ -175,6 +174,8 @@ def explain(who: tuple[str, str], as_json: bool, limit: int) -> None:
     Reads the audit trail the worker keeps in Redis (one lookup); exit 1 when there is none.
     """
     settings = read_settings()
+    from redis.exceptions import RedisError  # here, as the serving modules: the offline commands start sooner
+
     from orchestrator.serving.connect import connect_redis
     from orchestrator.serving.keys import Keys
     from orchestrator.serving.redis import find_customer, read_trail

@@ -164,21 +164,22 @@ class Simulator:
         the events fed so far."""
         if self._heap and self._heap[0][0] <= event.ts:
             self.advance_to(event.ts)
-        graph = self.graph if as_of is None else as_of
-        resolution, event = resolve_event(event, event_identifiers(event, self.identity_secret), graph)
-        late = None if as_of is None else late_record(self.result.states.get(resolution.customer), event)
-        if resolution.links:
+        identifiers, resolution = event_identifiers(event, self.identity_secret), None
+        if identifiers:  # else only a customer_id: nothing to look up, the event is its customer's already
+            resolution, event = resolve_event(event, identifiers, self.graph if as_of is None else as_of)
+        late = None if as_of is None else late_record(self.result.states.get(event.customer), event)
+        if resolution is not None and resolution.links:
             if as_of is None:
                 self.graph.update(resolution.links)
             for anonymous in resolution.merges:  # as the worker does: the anonymous state hands itself over
                 if anonymous in self.result.states:
-                    handed = self._apply(Handover(anonymous, resolution.customer, event.ts, None))
+                    handed = self._apply(Handover(anonymous, event.customer, event.ts, None))
                     assert handed.forward is not None
                     self._apply(handed.forward)
             self.result.audit.extend(conflict_records(resolution, event.data["occurred_at"]))
         done = self._apply(event, late)
         if event.type == FORGET and as_of is None:  # as the history folds it (engine/history.py), even a repeat
-            unlink(self.graph, resolution.customer)
+            unlink(self.graph, event.customer)
         duplicate = done.outcomes[-1].duplicate
         self.result.events += 1
         self.result.duplicates += duplicate
