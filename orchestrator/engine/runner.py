@@ -313,7 +313,9 @@ class Engine(Sender):
         why = refusal(compiled, state, (entry.cause, entry.cause, state.profile, now), now,
                       self.policy.policy.max_active_journeys, self._marketing)  # fmt: skip
         if why is not None:
-            self._audit(out, "not_entered", None, journey=jid, version=spec.version, **why, **entry.event_id_field)
+            if out.keeps("not_entered"):
+                self._audit(out, "not_entered", None, journey=jid, version=spec.version, **why,
+                            **entry.event_id_field)  # fmt: skip
             return
         history = state.history.setdefault(jid, History())
         holdout = spec.holdout > 0 and unit_interval("holdout", jid, state.key) * 100 < spec.holdout
@@ -328,8 +330,9 @@ class Engine(Sender):
         history.path = [] if entry.channel is None else [entry.channel]
         run = Run(jid, spec.version, history.runs, now, entry.cause, entry.cause, holdout)
         state.runs[jid] = run
-        self._audit(out, "entered", run, **entry.event_id_field, holdout=holdout,
-                    **({"global_holdout": True} if control else {}))  # fmt: skip
+        if out.keeps("entered"):
+            self._audit(out, "entered", run, **entry.event_id_field, holdout=holdout,
+                        **({"global_holdout": True} if control else {}))  # fmt: skip
         self._advance(out, run, compiled, compiled.first)
 
     def _marketing(self, run: Run) -> bool:

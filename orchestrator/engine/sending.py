@@ -171,4 +171,5 @@ class Sender:
 
     @staticmethod
     def _audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:
-        audit(out, kind, of, **fields)
+        if out.keep is None or kind in out.keep:
+            audit(out, kind, of, **fields)
