@@ -9,7 +9,8 @@ records): the order `simulate` runs them in, whatever order they arrived in. It 
 partitions are assigned.
 
 The arrival orders a record among the marks: a record read at offset `o` of the customers topic arrives at `2o+1`,
-one handed over locally while the customer agent had read up to offset `n` arrives at `2n`. A record is released
+one handed over locally while the customer agent had read up to offset `n` (any mark it reads from `n` on was
+written after) arrives at `2n-1`. A record is released
 only once every input partition has sent a mark read after its arrival (`release`).
 """
 
@@ -65,8 +66,9 @@ class Holding:
         """A record ingest hands over without the customers topic: its table key and value (ingest writes them in
         its own transaction) and its heap entry, to `push` once that write is handed to the producer."""
         suffix = LOCAL + b"%d" % input_offset
-        value = orjson.dumps([ts, raw.decode(), tie, 2 * read_to])
-        return _key(partition, suffix), value, (ts, tie, 2 * read_to, suffix)
+        arrival = 2 * read_to - 1
+        value = orjson.dumps([ts, raw.decode(), tie, arrival])
+        return _key(partition, suffix), value, (ts, tie, arrival, suffix)
 
     def push(self, partition: int, entry: tuple[int, str, int, bytes]) -> None:
         heapq.heappush(self._heaps.setdefault(partition, []), entry)

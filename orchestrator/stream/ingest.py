@@ -58,52 +58,61 @@ async def release(shell: Shell, tp: TP) -> None:
     the customers partitions (through the next marks) how far `tp` is released. Called inside the commit gate."""
     async with shell.releasing.setdefault(tp, asyncio.Lock()):
         ready = shell.intake.ready(tp)
+        routing = Routing.of(shell, tp)
         if ready:
             outbox = Outbox(tp.partition)
-            hop = OneHop.of(shell, tp)
-            await resolve(shell, outbox, ready, hop)
+            await resolve(shell, outbox, ready, routing)
             await shell.serving.write(outbox.redis)  # the graph's links (for the API), before the records go out
             with filed_under(tp.partition):
                 shell.handed.flush(outbox)
             await send_all(shell.app, tp, outbox)
-            for entry in hop.entries:  # only now: a release of one of them comes after its write in the changelog
+            for entry in routing.entries:  # only now: a release of one of them comes after its write in the changelog
                 shell.holding.push(tp.partition, entry)
-            shell.metrics.hops.labels("1").inc(len(hop.entries))
+            shell.metrics.hops.labels("1").inc(len(routing.entries))
             cast(FixedConsumer, shell.app.consumer).processed(tp, ready[-1].message.offset)
             for record in ready:
                 shell.done(INGEST, record.message)
         until = shell.intake.released_until(tp)
         if until is not None:
-            shell.progress.claimed(tp.partition, shell.intake.next_offset(tp, shell.app.committed_offset(tp)), until)
+            offset = shell.intake.next_offset(tp, shell.app.committed_offset(tp))
+            shell.progress.claimed(tp.partition, offset, until, routing.sent)
 
 
-class OneHop:
-    """Events of input partition `p` whose customer lives on customers partition `p`, owned here (the topics are
-    co-partitioned: the same partition count, the same partitioner, one transaction per partition number), go
-    straight into that partition's holding instead of through the customers topic: one hop (docs/streaming.md).
-    Only an event that merges nobody, read in time (not late) and not far ahead; the others travel."""
+class Routing:
+    """Where a release's events go. Events of input partition `p` whose customer lives on customers partition `p`,
+    owned here (the topics are co-partitioned: the same partition count, the same partitioner, one transaction per
+    partition number), go straight into that partition's holding: one hop (docs/streaming.md). Only an event that
+    merges nobody, read in time (not late) and not far ahead; the others travel through the customers topic, and
+    the marks to the partitions they went to wait for their commit (`sent`)."""
 
-    def __init__(self, tp: TP | None, partitions: int, read_to: int) -> None:
-        self.tp = tp  # None: no event of this batch can take one hop
+    def __init__(self, customers: TP, partitions: int, one_hop: bool, read_to: int) -> None:
+        self.customers = customers
         self.partitions = partitions
+        self.one_hop = one_hop  # False: no event of this release can take one hop
         self.read_to = read_to  # where the customer agent stands on the customers partition
-        self.entries: list[tuple[int, str, int, bytes]] = []
+        self.entries: list[tuple[int, str, int, bytes]] = []  # the holding's entries of those handed over
+        self.sent: set[int] = set()  # the customers partitions records were sent to
 
     @classmethod
-    def of(cls, shell: Shell, tp: TP) -> OneHop:
-        app, settings, partitions = shell.app, shell.settings, shell.partitions
-        customers = TP(settings.topic_customers, tp.partition)
+    def of(cls, shell: Shell, tp: TP) -> Routing:
+        app, partitions = shell.app, shell.partitions
+        customers = TP(shell.settings.topic_customers, tp.partition)
         assignor = app.assignor
         able = (partitions.touchpoints == partitions.customers and customers in app.assigned() and not app.rebalancing
                 and assignor.group_for_topic(tp.topic) == assignor.group_for_topic(customers.topic))  # fmt: skip
         read_to = shell.holding.arrival(tp.partition, app.committed_offset(customers)) if able else 0
-        return cls(tp if able else None, partitions.customers, read_to)
+        return cls(customers, partitions.customers, able, read_to)
 
     def takes(self, key: bytes, read: Read) -> bool:
+        """Whether this event (resolved to the customer key `key`) takes one hop."""
         event = read.event
-        if self.tp is None or read.late or event is None or event.ts > read.at + AHEAD_MS:
+        if not self.one_hop or read.late or event is None or event.ts > read.at + AHEAD_MS:
             return False
-        return partition_of(key, self.partitions) == self.tp.partition
+        return partition_of(key, self.partitions) == self.customers.partition
+
+    def send(self, outbox: Outbox, topic: faust.TopicT, key: bytes, value: bytes) -> None:
+        outbox.send(topic, key, value)
+        self.sent.add(partition_of(key, self.partitions))
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -111,7 +120,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-async def resolve(shell: Shell, outbox: Outbox, ready: list[Read], hop: OneHop) -> None:
+async def resolve(shell: Shell, outbox: Outbox, ready: list[Read], routing: Routing) -> None:
     """Each event's customer as of its time: the batch's histories gathered together, a round trip a step."""
     gatherings = {n: AsOf(order_of(r.event), r.identifiers) for n, r in enumerate(ready) if r.event and r.identifiers}
     await shell.history.gather(list(gatherings.values()))
@@ -124,8 +133,7 @@ async def resolve(shell: Shell, outbox: Outbox, ready: list[Read], hop: OneHop) 
         resolution, resolved = resolve_event(event, record.identifiers, graph)
         outbox.redis.link(resolution.links, restricted(graph, record.identifiers))
         conflicts = conflict_records(resolution, resolved.data["occurred_at"])
-        local = hop.takes(resolved.customer.encode(), record)
-        route(shell, outbox, resolved, resolution.merges, conflicts, (hop, record.message.offset) if local else None)
+        route(shell, outbox, routing, record, resolved, resolution.merges, conflicts)
 
 
 def dead_letter(shell: Shell, outbox: Outbox, record: Read) -> None:
@@ -139,34 +147,33 @@ def dead_letter(shell: Shell, outbox: Outbox, record: Read) -> None:
 
 
 def route(
-    shell: Shell, outbox: Outbox, resolved: Event, merges: list[str], conflicts: list[Record],
-    local: tuple[OneHop, int] | None,
+    shell: Shell, outbox: Outbox, routing: Routing, read: Read, resolved: Event, merges: list[str],
+    conflicts: list[Record],
 ) -> None:
-    """The event to its customer's partition (and a merge's records), straight into its holding if `local` (the
-    one hop, and the event's input offset); identity conflicts to the audit."""
+    """The event to its customer's partition (straight into its holding if it takes one hop), and a merge's
+    records; identity conflicts to the audit."""
     topology, key = shell.topology, resolved.customer.encode()
     if conflicts:
         log.warning("identity conflict (not merged): %s", conflicts)
         outbox.send(topology.audit, key, orjson.dumps(conflicts))
         outbox.redis.trail(resolved.customer, Trail(0, [(resolved.ts, record) for record in conflicts]))
-    if not merges:
-        if local is None:
-            outbox.send(topology.customers, key, encode_event(resolved))
-            shell.metrics.hops.labels("2").inc()
-            return
-        hop, offset = local
-        table_key, value, entry = shell.holding.local(outbox.partition, offset, resolved.ts, resolved.id,
-                                                      encode_event(resolved), hop.read_to)  # fmt: skip
+    if not merges and routing.takes(key, read):
+        table_key, value, entry = shell.holding.local(outbox.partition, read.message.offset, resolved.ts, resolved.id,
+                                                      encode_event(resolved), routing.read_to)  # fmt: skip
         shell.handed[table_key] = value
-        hop.entries.append(entry)
+        routing.entries.append(entry)
+        return
+    shell.metrics.hops.labels("2").inc()
+    if not merges:
+        routing.send(outbox, topology.customers, key, encode_event(resolved))
         return
     # The anonymous state lives on another partition: it hands itself over, then the event runs. Meanwhile
     # the known customer holds its records, so its later events run after the merge.
-    outbox.send(topology.customers, key, encode_expect(resolved.customer, merges, resolved.ts, resolved.id))
+    routing.send(outbox, topology.customers, key, encode_expect(resolved.customer, merges, resolved.ts, resolved.id))
     for number, anonymous in enumerate(merges):
         carried = resolved if number == len(merges) - 1 else None
         handover = encode_handover(anonymous, resolved.customer, resolved.ts, carried, resolved.id)
-        outbox.send(topology.customers, anonymous.encode(), handover)
+        routing.send(outbox, topology.customers, anonymous.encode(), handover)
 
 
 async def tick(shell: Shell) -> None:

@@ -87,16 +87,14 @@ async def send_marks(shell: Shell) -> None:
     await ingest.tick(shell)
     if app.rebalancing:
         return
-    marks = shell.progress.marks()
     sends = []
-    for mark in marks:
-        value = encode_mark(mark)
-        for partition in range(shell.partitions.customers):
-            try:
-                sends.append(await app.producer.send(settings.topic_customers, None, value, partition, None, None))
-            except Exception:
-                log.warning("cannot send a watermark mark; next tick", exc_info=True)
-                return
+    for partition, mark in shell.progress.marks(shell.partitions.customers):
+        try:
+            sends.append(await app.producer.send(settings.topic_customers, None, encode_mark(mark), partition, None,
+                                                 None))  # fmt: skip
+        except Exception:
+            log.warning("cannot send a watermark mark; next tick", exc_info=True)
+            return
     for result in await asyncio.gather(*sends, return_exceptions=True):
         if isinstance(result, BaseException):
             log.warning("watermark mark not acknowledged (%s); next tick", result)

@@ -3,10 +3,12 @@ the customer agent releases records and fires timers by, so that a person's reco
 event_id)` order whatever key and input partition they came through (as `simulate` runs them).
 
 - The ingest side (`IngestProgress`) knows, per input partition it owns, how far (event time) its records are
-  released (stream/intake.py: never past the input watermark, nor past a record still waiting) *and committed*:
-  until its commit a released record may still be in the producer's buffer (under exactly_once, unreadable), so
-  a claim about it could overtake it. Every `ORCH_TIMER_INTERVAL` it sends each customers partition a `Mark`:
-  "input partition p is released up to `until`". A mark lands behind the re-keyed records it speaks for.
+  released (stream/intake.py: never past the input watermark, nor past a record still waiting) and, per customers
+  partition, readable there: a record re-keyed through the customers topic is readable once committed (until then
+  it may be in the producer's buffer, under exactly_once unreadable, so a mark about it could overtake it); one
+  that took one hop (stream/ingest.py) is in its partition's holding at once. Every `ORCH_TIMER_INTERVAL` it sends
+  each customers partition a `Mark`: "input partition p is released up to `until`". A mark lands behind the
+  re-keyed records it speaks for.
 - The customer side (`Watermarks`) keeps the newest mark of every input partition, per customers partition.
   The watermark is their minimum. It may go back: a partition that was quiet and receives a backfill of last
   month's log speaks for last month again, and the records of that backfill then run in their own time order.
@@ -17,45 +19,59 @@ event_id)` order whatever key and input partition they came through (as `simulat
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Set
 from dataclasses import dataclass
+from itertools import islice
 
 from orchestrator.stream.eos import OrchestratorApp
 from orchestrator.stream.records import Mark
 
 
 class IngestProgress:
-    """Per owned input partition: how far it is released, and of that what is committed."""
+    """Per owned input partition: how far it is released, and of that what each customers partition can see."""
 
     def __init__(self, app: OrchestratorApp, topic: str, sources: int) -> None:
         self.app = app
         self.topic = topic
         self.sources = sources
-        self._pending: dict[int, deque[tuple[int, int]]] = {}  # partition -> (offset a commit must pass, until)
+        # partition -> (offset a commit must pass, until, customers partitions the release sent records to)
+        self._pending: dict[int, deque[tuple[int, int, frozenset[int]]]] = {}
         self._committed: dict[int, int] = {}  # partition -> released-until of the committed records
 
-    def claimed(self, partition: int, offset: int, until: int) -> None:
-        """Every record of `partition` up to `until` (event time) is released, once its offset `offset` is committed."""
+    def claimed(self, partition: int, offset: int, until: int, sent: Set[int] = frozenset()) -> None:
+        """Every record of `partition` up to `until` (event time) is released: at once for the customers partitions
+        it sent nothing to through the customers topic (`sent`), once its offset `offset` is committed for those
+        it did (until then, under exactly_once, its records there are unreadable: a mark could overtake them)."""
         pending = self._pending.setdefault(partition, deque())
         if pending and pending[-1][0] == offset:
-            pending.pop()
-        pending.append((offset, until))
+            sent = sent | pending.pop()[2]
+        pending.append((offset, until, frozenset(sent)))
 
-    def marks(self) -> list[Mark]:
-        """The marks to send now, one per owned input partition that can speak for some time."""
+    def marks(self, destinations: int) -> list[tuple[int, Mark]]:
+        """(customers partition, mark) to send now: per owned input partition that can speak for some time, one
+        mark to each customers partition."""
         owned = sorted((tp for tp in self.app.assigned() if tp.topic == self.topic), key=lambda tp: tp.partition)
         for partition in set(self._pending) - {tp.partition for tp in owned}:
             del self._pending[partition]  # no longer ours: its next owner speaks for it
         marks = []
         for tp in owned:
             committed = self.app.committed_offset(tp)
-            pending = self._pending.get(tp.partition)
+            pending = self._pending.get(tp.partition, deque())
             while pending and pending[0][0] <= committed:
                 self._committed[tp.partition] = pending.popleft()[1]
-            if tp.partition in self._committed:
-                # A mark rises only once the records it speaks for are committed; it falls at once (a late record
-                # read and waiting: records released meanwhile from other partitions must wait for it).
-                until = min([self._committed[tp.partition], *(until for _, until in pending or ())])
-                marks.append(Mark(tp.partition, self.sources, until, committed))
+            # A mark rises once the records it speaks for are readable there: up to the first release not committed
+            # that sent records there; it falls at once (a late record read and waiting: records released meanwhile
+            # from other partitions must wait for it), so never past a later release's `until`.
+            for destination in range(destinations):
+                until, rest = self._committed.get(tp.partition), len(pending)
+                for number, (_, released, sent) in enumerate(pending):
+                    if destination in sent:
+                        rest = number
+                        break
+                    until = released
+                if until is not None:
+                    until = min([until, *(released for _, released, _ in islice(pending, rest, None))])
+                    marks.append((destination, Mark(tp.partition, self.sources, until, committed)))
         return marks
 
 

@@ -1,0 +1,77 @@
+"""Watermark marks and holding without services: a mark to a customers partition rises at once when the release it
+speaks for sent nothing there through the customers topic (one hop), and only once committed when it did; a record
+handed over in one hop waits, like one read from the topic, for a round of marks read after it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types import TP
+
+from orchestrator.stream.holding import Holding, Origin
+from orchestrator.stream.watermark import IngestProgress
+
+INPUT = TP("touchpoints", 0)
+
+
+class App:
+    """The two things `IngestProgress` asks of the app: what it owns and what is committed."""
+
+    def __init__(self) -> None:
+        self.committed = 0
+
+    def assigned(self) -> set[TP]:
+        return {INPUT}
+
+    def committed_offset(self, tp: TP) -> int:
+        return self.committed
+
+
+def untils(progress: IngestProgress) -> dict[int, int]:
+    return {destination: mark.until for destination, mark in progress.marks(3)}
+
+
+def test_a_mark_rises_at_once_where_nothing_travelled_and_after_the_commit_where_something_did() -> None:
+    app = App()
+    progress = IngestProgress(app, INPUT.topic, 1)  # type: ignore[arg-type]
+    assert untils(progress) == {}  # nothing released yet: no mark
+    progress.claimed(0, offset=10, until=100, sent={1})  # records went to customers partition 1 only
+    assert untils(progress) == {0: 100, 2: 100}  # partition 1 must not learn of them before they are readable
+    progress.claimed(0, offset=20, until=200, sent=set())
+    assert untils(progress) == {0: 200, 2: 200}
+    app.committed = 10
+    assert untils(progress) == {0: 200, 1: 200, 2: 200}
+    progress.claimed(0, offset=30, until=300, sent={2})
+    progress.claimed(0, offset=40, until=400, sent=set())
+    assert untils(progress) == {0: 400, 1: 400, 2: 200}
+    progress.claimed(0, offset=40, until=150, sent={0})  # a late record read: every mark falls at once
+    assert untils(progress) == {0: 150, 1: 150, 2: 150}
+    app.committed = 40
+    assert untils(progress) == {0: 150, 1: 150, 2: 150}
+
+
+def test_a_record_handed_over_waits_for_marks_read_after_it_and_runs_in_event_time_order() -> None:
+    table: dict[bytes, Any] = {}
+    holding = Holding(table)
+    holding.taken(0, 4)  # the customer agent has read up to offset 5
+    holding.hold(0, 5, ts=300, tie="b", raw=b'{"x": 1}')
+    key, value, entry = holding.local(0, input_offset=7, ts=200, tie="a", raw=b'{"y": 2}', read_to=7)
+    table[key] = value
+    holding.push(0, entry)
+    assert holding.release(0, until=1000, before_offset=5) == []  # no mark read after either
+    assert holding.release(0, until=1000, before_offset=6) == []  # the earlier one (one hop) waits for offset 7
+    assert holding.release(0, until=1000, before_offset=7) == [(Origin(True, 7), b'{"y": 2}'),
+                                                                (Origin(False, 5), b'{"x": 1}')]  # fmt: skip
+    assert table == {}
+
+
+def test_the_holding_is_rebuilt_from_the_table_with_both_kinds_of_record() -> None:
+    table: dict[bytes, Any] = {}
+    holding = Holding(table)
+    holding.hold(0, 5, ts=300, tie="b", raw=b"{}")
+    key, value, _ = holding.local(0, input_offset=7, ts=200, tie="a", raw=b"[]", read_to=6)
+    table[key] = value
+    rebuilt = Holding(table)
+    assert rebuilt.rebuild([0]) == 2
+    assert [origin for origin, _ in rebuilt.release(0, until=1000, before_offset=7)] == [Origin(True, 7),
+                                                                                         Origin(False, 5)]  # fmt: skip
