@@ -27,7 +27,7 @@ from orchestrator.contract.loader import Loaded, load
 from orchestrator.deploys import Deploy, load_deploys, parse_deploys, schedule
 from orchestrator.engine import Engine
 from orchestrator.explain import diff_actions, render_diff, timelines
-from orchestrator.process import tune_gc
+from orchestrator.process import cyclic_gc_paused, tune_gc
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.shipped import Part, shipped
 from orchestrator.simulate import EventLog, Result, Simulator, read_event_lines
@@ -263,17 +263,18 @@ def simulate(
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
     deployed = schedule(loaded, load_deploys(loaded, deploys), lambda dir_, retired: _engine(dir_, settings, retired))
     other = load_or_exit([compare_dir]) if compare_dir else None
-    log = _read_events(events_file, settings)
-    result = _run(_engine(loaded, settings), log, until, settings, explain=explain, deploys=deployed,
-                  arrival_order=arrival_order, audit=explain or audit_file is not None)  # fmt: skip
-    if other is None:
+    with cyclic_gc_paused():
+        log = _read_events(events_file, settings)
+        result = _run(_engine(loaded, settings), log, until, settings, explain=explain, deploys=deployed,
+                      arrival_order=arrival_order, audit=explain or audit_file is not None)  # fmt: skip
+        after = None if other is None else _run(_engine(other, settings), log, until, settings, explain=False,
+                                                  arrival_order=arrival_order, audit=False)  # fmt: skip
+    if after is None:
         out = sys.stdout.buffer
         for action in result.actions:
             out.write(orjson.dumps(action) + b"\n")
         out.flush()
     else:
-        after = _run(_engine(other, settings), log, until, settings, explain=False, arrival_order=arrival_order,
-                     audit=False)  # fmt: skip
         for line in render_diff(diff_actions(result.actions, after.actions)):
             click.echo(line)
     if audit_file is not None:

@@ -275,6 +275,7 @@ def _boolean(value: Any) -> bool:
 
 
 _REQUIRED = object()
+_NONE: dict[str, Any] = {}  # an absent `properties` or `identities`: read, never written
 # The fields of _PROPERTY_SCHEMAS in their order: (name, check, default); a None default: omitted when null.
 _QUICK_FIELDS: dict[str, tuple[tuple[str, Callable[[Any], Any], Any], ...]] = {
     "cart_add": (("sku", _text, _REQUIRED), ("price", _money, _REQUIRED), ("quantity", _count, 1),
@@ -320,8 +321,8 @@ def _properties(event_type: str, given: Any) -> dict[str, Any]:
     return properties
 
 
-def _id(value: Any, limit: int = MAX_ID_LENGTH) -> str | None:
-    if value is None or (type(value) is str and 0 < len(value) <= limit):
+def _id(value: Any) -> str | None:
+    if value is None or (type(value) is str and 0 < len(value) <= MAX_ID_LENGTH):
         return value
     raise _Unusual
 
@@ -329,11 +330,11 @@ def _id(value: Any, limit: int = MAX_ID_LENGTH) -> str | None:
 def _quick_event(document: dict[Any, Any]) -> Event:
     """The Event pydantic would give for `document`, or _Unusual."""
     get = document.get
-    event_id, event_type = _id(get("event_id")), _id(get("type"), 100)
-    customer_id, anonymous_id = _id(get("customer_id")), _id(get("anonymous_id"))
-    occurred_at, channel = get("occurred_at"), get("channel")
-    if event_id is None or event_type is None or type(occurred_at) is not str or type(channel) is not str:
+    event_id, event_type, occurred_at, channel = get("event_id"), get("type"), get("occurred_at"), get("channel")
+    if (type(event_id) is not str or not 0 < len(event_id) <= MAX_ID_LENGTH or type(event_type) is not str
+            or not 0 < len(event_type) <= 100 or type(occurred_at) is not str or type(channel) is not str):  # fmt: skip
         raise _Unusual
+    customer_id, anonymous_id = _id(get("customer_id")), _id(get("anonymous_id"))
     if channel not in _CHANNELS and (len(channel) > 50 or not _CHANNEL.fullmatch(channel)):
         raise _Unusual
     try:
@@ -342,7 +343,7 @@ def _quick_event(document: dict[Any, Any]) -> Event:
         raise _Unusual from None
     if not EARLIEST <= moment < LATEST:
         raise _Unusual
-    identities = get("identities", {})
+    identities = get("identities", _NONE)
     if type(identities) is not dict:
         raise _Unusual
     if identities and not all(
@@ -360,7 +361,7 @@ def _quick_event(document: dict[Any, Any]) -> Event:
         data["customer_id"] = customer_id
     if anonymous_id is not None:
         data["anonymous_id"] = anonymous_id
-    data["properties"] = _properties(event_type, get("properties", {}))
+    data["properties"] = _properties(event_type, get("properties", _NONE))
     for key, value in document.items():
         if value is not None and key not in _FIELDS:
             data[_extra(key)] = _plain(value, 2)

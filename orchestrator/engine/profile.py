@@ -48,7 +48,12 @@ def remember_recent(profile: dict[str, Any], event_type: str, ts: int) -> None:
     """Keep the event's time for `profile.recent.<type>.<duration>`: per type, sorted, the latest RECENT_LIMIT within
     90 days of the latest. A count is therefore exact up to RECENT_LIMIT, and reads RECENT_LIMIT above it."""
     times: list[int] = profile.setdefault(RECENT, {}).setdefault(event_type, [])
-    insort(times, ts)
+    if not times or times[-1] <= ts:
+        times.append(ts)  # in time order, as a replay feeds them: the usual case
+        if len(times) <= RECENT_LIMIT and times[0] > ts - RECENT_MAX_MS:
+            return  # nothing to drop
+    else:
+        insort(times, ts)
     since = times[-1] - RECENT_MAX_MS
     drop = max(len(times) - RECENT_LIMIT, 0)
     while drop < len(times) and times[drop] <= since:

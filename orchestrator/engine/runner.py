@@ -9,7 +9,8 @@ is in engine/sending.py, whether a fired trigger may enter in engine/entry.py.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from orchestrator.contract.events import Event
@@ -46,6 +47,7 @@ FORGET = "forget"
 COUPON_REDEEMED = "coupon_redeemed"
 PURCHASE = "purchase"
 PATH_LIMIT = 8  # channels remembered on the way to a goal: enough for a path, bounded for the state
+_NOTHING_HELD: Mapping[str, bool] = MappingProxyType({})  # `becomes` conditions before an event, when none has one
 
 
 class Engine(Sender):
@@ -149,7 +151,7 @@ class Engine(Sender):
         for identifier in event.identifiers:
             state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
         before = {jid: held((event.data, event.data, state.profile, now)) for jid, held in self.becomes.items()
-                  } if self.becomes else {}  # fmt: skip
+                  } if self.becomes else _NOTHING_HELD  # fmt: skip
         basket = apply_event(state.profile, event)
         if basket:
             out.baskets.append(Basket(basket_id(state.key, event.id), event.ts, basket))
@@ -294,14 +296,16 @@ class Engine(Sender):
 
     def _track_paths(self, state: CustomerState, event: Event, now: int) -> None:
         """The channels a customer uses between entering a journey and its goal: a conversion's path."""
+        channel = event.channel
         for jid, history in state.history.items():
-            compiled = self.versions.get(jid, {}).get(history.version)
-            goal = compiled.spec.goal if compiled else None
-            if history.converted or goal is None or now - history.entered > goal.within:
-                continue
             path = history.path
-            if (not path or path[-1] != event.channel) and len(path) < PATH_LIMIT:
-                path.append(event.channel)
+            if history.converted or (path and path[-1] == channel) or len(path) >= PATH_LIMIT:
+                continue  # the cheap tests first: most histories take nothing
+            versions = self.versions.get(jid)
+            compiled = versions.get(history.version) if versions is not None else None
+            goal = compiled.spec.goal if compiled else None
+            if goal is not None and now - history.entered <= goal.within:
+                path.append(channel)
 
     def _maybe_enter(self, out: Outcome, jid: str, entry: Entry) -> None:
         """A trigger fired: enter the journey's latest version, or audit `not_entered` with the reason."""

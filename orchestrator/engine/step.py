@@ -52,6 +52,8 @@ class Absorb:
 
 
 Item = Event | Timer | Handover | Absorb
+Tokens = Mapping[str, tuple[int, str]]  # pending timers: token -> (due, journey)
+_NO_TOKENS: Tokens = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -62,11 +64,17 @@ class Step:
     state: CustomerState | None  # the state to store; None: delete it (erased, handed over, or nothing stored)
     outcomes: list[Outcome] = field(default_factory=list)  # in the order the engine ran them
     scheduled: list[Timer] = field(default_factory=list)  # pending now, not before: add to the timer index
-    cancelled: list[Timer] = field(default_factory=list)  # pending before, not now: remove from the index
     forward: Absorb | None = None  # a handover's state, for the known customer's partition
     erased: bool = False
     skipped: bool = False  # a timer of a customer with no state (merged away or erased): nothing happened
     kpi_change: Counter[str] | None = None  # `kpi_delta`, when the step counted KPIs
+    left: Tokens | None = None  # `cancelled` by token (due, journey): Timers made only when asked
+
+    @property
+    def cancelled(self) -> list[Timer]:
+        """Pending before, not now: remove from the index. Built when read: a replay's heap never asks."""
+        key, left = self.key, self.left or {}
+        return sorted(Timer(due, key, journey, token) for token, (due, journey) in left.items())
 
     @property
     def kpi_delta(self) -> Counter[str]:
@@ -116,11 +124,14 @@ def step(
     `audit_kinds`: the audit kinds to record (None: all; KPIs count from them): a replay that prints no audit
     skips building the rest.
     """
-    if isinstance(item, Timer) and stored is None:
-        return Step(item.customer, None, skipped=True)
+    if isinstance(item, Timer):
+        if stored is None:
+            return Step(item.customer, None, skipped=True)
+        now = item.due
+    else:
+        now = item.ts
     state = stored if stored is not None else CustomerState(item.customer)
-    now = item_time(item)
-    before = _tokens(state)
+    before = state.timer_tokens() if state.runs or state.armed else _NO_TOKENS  # most customers have none
     counted = kpis.contribution(state.profile if stored is not None else None) if count_kpis else None
     result = Step(state.key, state, engine.fire_due(state, now, models, keep=audit_kinds))
     event: Event | None = None
@@ -146,22 +157,15 @@ def step(
         result.outcomes.append(outcome)
         if outcome.erased:
             result.state, result.erased = None, True
-    after = _NO_TOKENS if result.state is None else _tokens(state)
+    after = state.timer_tokens() if result.state is not None and (state.runs or state.armed) else _NO_TOKENS
     if after.keys() != before.keys():
         key = state.key
-        result.scheduled = sorted(Timer(after[t][0], key, after[t][1], t) for t in after.keys() - before.keys())
-        result.cancelled = sorted(Timer(before[t][0], key, before[t][1], t) for t in before.keys() - after.keys())
+        result.scheduled = sorted(Timer(due, key, journey, token) for token, (due, journey) in after.items()
+                                  if token not in before)  # fmt: skip
+        result.left = {token: pending for token, pending in before.items() if token not in after}
     if counted is not None:
         result.kpi_change = kpis.change(counted, None if result.state is None else state.profile, result.trail())
     return result
-
-
-_NO_TOKENS: Mapping[str, tuple[int, str]] = MappingProxyType({})
-
-
-def _tokens(state: CustomerState) -> Mapping[str, tuple[int, str]]:
-    """The state's pending timers by token; most customers have none, and a step takes them twice."""
-    return state.timer_tokens() if state.runs or state.armed else _NO_TOKENS
 
 
 def late_record(state: CustomerState | None, item: Item) -> Record | None:
