@@ -140,7 +140,8 @@ class Simulator:
             states.pop(done.key, None)
         else:
             states[done.key] = done.state
-        self._index(done.scheduled)
+        if done.scheduled:
+            self._index(done.scheduled)
         for outcome in done.outcomes:
             for basket in outcome.baskets:
                 self.models.add(basket)

@@ -57,10 +57,14 @@ def compile_path(path: object) -> Getter:
         return _recent(path, ".".join(parts[1:-1]), parts[-1])
     index = ROOTS.index(root)
     keys = tuple(int(part) if part.isdigit() else part for part in parts)
+    if not keys:
+        return lambda scope: scope[index]
+    first, rest = str(keys[0]), keys[1:]  # a root is a mapping: its key is text
 
     def get(scope: Scope) -> Any:
-        value: Any = scope[index]
-        for key in keys:
+        root_value: Any = scope[index]
+        value = root_value.get(first)
+        for key in rest:
             if isinstance(value, Mapping):
                 value = value.get(str(key) if isinstance(key, int) else key)
             elif isinstance(value, list) and isinstance(key, int):
@@ -108,8 +112,11 @@ def _compare(op: str, want: Any) -> Callable[[Any], bool]:
         for member in want:
             _scalar(op, member)
         members = tuple(want)
+        texts = frozenset(want) if all(type(m) is str for m in want) else None  # `channel: {in: [web, app]}`
 
         def member(got: Any) -> bool:
+            if texts is not None:  # only text equals text: a set lookup, as _same would find
+                return isinstance(got, str) and got in texts
             return any(_same(got, m) for m in members)
 
         return member if op == "in" else (lambda got: not member(got))
@@ -212,4 +219,7 @@ def compile_parts(cond: Mapping[str, Any]) -> Parts:
 
 def failing(parts: Parts, scope: Scope) -> dict[str, Any] | None:
     """The first part that does not hold (what `not_entered` shows), or None when all hold."""
-    return next((part for part, test in parts if not test(scope)), None)
+    for part, test in parts:  # a loop, not next() over a generator: on the hot path of every trigger
+        if not test(scope):
+            return part
+    return None

@@ -338,10 +338,10 @@ def _quick_event(document: dict[Any, Any]) -> Event:
     if channel not in _CHANNELS and (len(channel) > 50 or not _CHANNEL.fullmatch(channel)):
         raise _Unusual
     try:
-        moment = parse_rfc3339(occurred_at)
+        moment = datetime.fromisoformat(occurred_at)  # parse_rfc3339, without its messages: pydantic words them
     except ValueError:
         raise _Unusual from None
-    if not EARLIEST <= moment < LATEST:
+    if moment.tzinfo is None or not EARLIEST <= moment < LATEST:
         raise _Unusual
     identities = get("identities", _NONE)
     if type(identities) is not dict:
@@ -362,9 +362,10 @@ def _quick_event(document: dict[Any, Any]) -> Event:
     if anonymous_id is not None:
         data["anonymous_id"] = anonymous_id
     data["properties"] = _properties(event_type, get("properties", _NONE))
-    for key, value in document.items():
-        if value is not None and key not in _FIELDS:
-            data[_extra(key)] = _plain(value, 2)
+    if not document.keys() <= _FIELDS:  # extra top-level fields (most events have none)
+        for key, value in document.items():
+            if value is not None and key not in _FIELDS:
+                data[_extra(key)] = _plain(value, 2)
     return Event(event_id, event_type, ts, channel, customer_key(customer_id, anonymous_id), data,
                  tuple(identities.items()))  # fmt: skip
 

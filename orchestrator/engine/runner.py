@@ -370,7 +370,7 @@ class Engine(Sender):
             if kind == "wait_for":
                 self._wait(out, run, node, WAIT_FOR, now + node.duration)
                 return
-            if not resumed:
+            if not resumed and out.keeps("step"):
                 self._audit(out, "step", run, step=node.name, type=kind)
             resumed = False
             if kind == "send":
