@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from orchestrator.engine.outcome import Record
@@ -137,10 +138,23 @@ def _add_audit(counts: dict[str, int], record: Record) -> None:
 
 
 def _contribution(profile: Mapping[str, Any]) -> dict[str, int]:
+    since = profile.get("programme")
     channels = len(profile.get("channels", ()))
-    segment = "multi" if channels >= 2 else "single"
     clv = _cents(profile.get("lifetime_value", 0))
     interactions = sum(profile.get("events", {}).values())
+    if since is None:
+        return dict(_figures(channels, clv, interactions, None, 0, 0))
+    conversions, cents = int(since.get("conversions", 0)), _cents(since.get("revenue", 0))
+    return dict(_figures(channels, clv, interactions, bool(since.get("control")), conversions, cents))
+
+
+@lru_cache(maxsize=4096)
+def _figures(
+    channels: int, clv: int, interactions: int, control: bool | None, conversions: int, cents: int
+) -> tuple[tuple[str, int], ...]:
+    """A customer's contribution from the few numbers it depends on: every step computes it twice (before and
+    after), and most customers share their numbers with many others."""
+    segment = "multi" if channels >= 2 else "single"
     found = {
         "customers": 1,
         key("customers", segment): 1,
@@ -150,16 +164,14 @@ def _contribution(profile: Mapping[str, Any]) -> dict[str, int]:
         key("interactions", "at", interactions): 1,
         key("channels", "at", channels): 1,
     }
-    since = profile.get("programme")
-    if since is not None:  # in the programme since the first marketing-journey entry: treated or control
-        group = GROUPS[1] if since.get("control") else GROUPS[0]
-        conversions, cents = int(since.get("conversions", 0)), _cents(since.get("revenue", 0))
+    if control is not None:  # in the programme since the first marketing-journey entry: treated or control
+        group = GROUPS[1] if control else GROUPS[0]
         # Squares of revenue in whole units, rounded: every counter stays a 64-bit integer (the worker's tables).
         found.update({key(PROGRAMME, group, "customers"): 1, key(PROGRAMME, group, "conversions"): conversions,
                       key(PROGRAMME, group, "conversions_sq"): conversions * conversions,
                       key(PROGRAMME, group, "revenue_cents"): cents,
                       key(PROGRAMME, group, "revenue_sq"): round((cents / 100) ** 2)})  # fmt: skip
-    return found
+    return tuple(found.items())
 
 
 def contribution(profile: Mapping[str, Any] | None) -> Counter[str]:

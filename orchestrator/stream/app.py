@@ -30,6 +30,7 @@ from orchestrator.stream.learning import Learning, follow
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.shell import Shell
+from orchestrator.stream.states import States
 from orchestrator.stream.timers import TimerIndex
 from orchestrator.stream.topology import Partitions, declare, new_app
 from orchestrator.stream.watermark import IngestProgress, Watermarks
@@ -64,6 +65,7 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
         progress=IngestProgress(app, settings.topic_touchpoints, partitions.touchpoints),
         watermarks=Watermarks(),
         holding=holding,
+        states=States(),
         parking=Parking(tables.parked),
         learning=Learning(partitions.customers, engine.recommends),
         tables=tables,

@@ -99,7 +99,7 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
     key = item.customer.encode()
     customers, serving, partition = shell.tables.customers, shell.serving, outbox.partition
     stored = customers.get(key)
-    state = None if stored is None else decode_state(stored)
+    state = None if stored is None else shell.states.take(key, stored)
     late = late_record(state, item)
     done = step(shell.engine, state, item, models=shell.learning)
     if done.skipped:
@@ -120,6 +120,8 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
         customers.pop(key, None)  # a tombstone in the changelog
     else:
         customers[key] = encoded
+        assert done.state is not None  # encoded from it
+        shell.states.put(key, encoded, done.state)
     reindex(shell, done, partition)
     pending = outbox.redis
     pending.count(count(shell, partition, done.kpi_delta))

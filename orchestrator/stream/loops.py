@@ -32,6 +32,7 @@ async def rebuild_holding(shell: Shell) -> None:
     records that made it, read again, would make the same seal, which `Learning.seal` would not send twice."""
     owned = owned_partitions(shell.app, shell.settings.topic_customers)
     shell.learning.sent.clear()
+    shell.states.clear()  # (never stale, but the partitions gone need not stay in memory)
     held = shell.holding.rebuild(owned)
     log.info("held records rebuilt: %d waiting for the watermark on partitions %s", held, sorted(owned))
 

@@ -31,6 +31,7 @@ from orchestrator.stream.learning import Learning
 from orchestrator.stream.metrics import Metrics
 from orchestrator.stream.parking import Parking
 from orchestrator.stream.records import dlq_record
+from orchestrator.stream.states import States
 from orchestrator.stream.timers import TimerIndex
 from orchestrator.stream.topology import Partitions, Topology
 from orchestrator.stream.watermark import IngestProgress, Watermarks
@@ -57,6 +58,7 @@ class Shell:
     progress: IngestProgress  # ingest side: how far each owned input partition is released and committed
     watermarks: Watermarks  # customer side: the newest mark of each input partition, per customers partition
     holding: Holding  # records waiting for the watermark
+    states: States  # the customer agent's recently stepped states, decoded
     tables: Tables  # the customer agent's tables, through the current batch's writes
     handed: Staged  # ingest's view of the `held` table: the records it hands over in one hop (stream/ingest.py)
     parking: Parking

@@ -19,21 +19,25 @@ CHANNELS = ["email", "push", "instore"]
 PARTITIONS = 4  # the stack's default ORCH_TOPIC_PARTITIONS
 
 
+LEAD = 8.0  # seconds: the events are dated ahead, so none is read late (late events always travel)
+
+
 def people() -> list[dict[str, Any]]:
     """Known customers filling carts (reminders at +4 s and +7 s); every third buys in time, every fifth in a store."""
     events = []
     for i in range(24):
 
         def event(kind: str, seconds: float, channel: str = "web", i: int = i, **properties: Any) -> None:
-            events.append({"event_id": f"{kind}-{i}", "type": kind, "occurred_at": at(seconds), "channel": channel,
-                           "customer_id": f"c-{i}", "properties": properties})  # fmt: skip
+            events.append({"event_id": f"{kind}-{i}", "type": kind, "occurred_at": at(LEAD + seconds),
+                           "channel": channel, "customer_id": f"c-{i}", "properties": properties})  # fmt: skip
 
         event("cart_add", 0, sku="S1", price=12.5)
         if i % 3 == 0:
             event("purchase", 1, channel="app", order_id=f"o-{i}", value=12.5)
         if i % 5 == 0:
             event("store_visit", 2, channel="store", store_id="milano")
-    return events
+    return sorted(events, key=lambda e: e["occurred_at"])  # produced in time order: none is late (beyond
+    # ORCH_MAX_LATENESS behind what its partition, or another, has already read)
 
 
 def routed(stack: Stack) -> list[dict[str, Any]]:

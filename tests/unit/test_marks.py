@@ -75,3 +75,15 @@ def test_the_holding_is_rebuilt_from_the_table_with_both_kinds_of_record() -> No
     assert rebuilt.rebuild([0]) == 2
     assert [origin for origin, _ in rebuilt.release(0, until=1000, before_offset=7)] == [Origin(True, 7),
                                                                                          Origin(False, 5)]  # fmt: skip
+
+
+def test_one_hop_places_a_key_where_kafkas_producers_do() -> None:
+    """One hop relies on it: the customers partition ingest computes is where the producer sends that key."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from orchestrator.stream.ingest import partition_of
+
+    for partitions in (1, 4, 7, 32):
+        every = list(range(partitions))
+        for key in (b"c-1", b"anon:ck-42", "c-\u00e9\u4e2d".encode(), b"", b"x" * 300):
+            assert partition_of(key, partitions) == DefaultPartitioner()(key, every, every)
