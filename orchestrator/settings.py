@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     session_timeout: float = Field(default=10.0, ge=6, le=300)
     # seconds between watermark marks: how often the input's event-time progress reaches the customer agent,
     # which then releases the records and fires the timers it has passed (docs/streaming.md)
-    timer_interval: float = Field(default=0.2, gt=0, le=1)
+    timer_interval: float = Field(default=0.1, gt=0, le=1)
     # seconds of disorder allowed within one input partition (event time): a record older than its partition's
     # newest minus this is late (processed at once, audited `late`); every record waits about this long
     max_lateness: float = Field(default=0.5, ge=0, le=3600)
