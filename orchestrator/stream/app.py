@@ -1,7 +1,8 @@
 """The Faust app: the topology (stream/topology.py), the agents and the loops wired to one shared `Shell`.
 
 Data flow:  touchpoints --ingest--> <app>.customers --customer agent--> actions.<channel>, journeys.audit
-                  \\--(bad input)--> touchpoints.dlq        ^ watermark marks (every customers partition)
+                  |   \\--(one hop: same partition number)--^   ^ watermark marks (every customers partition)
+                  \\--(bad input)--> touchpoints.dlq
 
 ingest: stream/ingest.py; the customer agent: stream/customer.py (the per-customer step, engine/step.py, in a
 thin I/O shell); event-time order: stream/watermark.py and stream/holding.py; the loops: stream/loops.py;

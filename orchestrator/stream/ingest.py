@@ -1,6 +1,8 @@
 """The ingest agent: validate each input record, write its identity fact to the shared history, hold it until the
 input watermark has passed its time (stream/intake.py), then decide who the customer is as of that time
-(engine/history.py) and re-key it by customer key onto the internal topic, so producers may key events any way.
+(engine/history.py) and route it to its customer's partition, so producers may key events any way: straight into
+that partition's holding when it is the partition the event was read on (one hop: `Routing`), else re-keyed by
+customer key onto the internal topic.
 
 A merge of anonymous customers into a known one travels as an `Expect` record to the known customer's partition
 (hold its records until the merge is in) and a `Handover` record to each anonymous key's partition.
