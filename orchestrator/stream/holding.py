@@ -4,14 +4,13 @@ Each held record is one entry of the changelog-backed `held` table: holding and 
 the transaction of the record (or mark) that caused it, so a crash loses or repeats nothing. A record comes either
 from the customers topic (key: its offset there) or, having taken one hop, straight from ingest of the input
 partition of the same number (key: `i` and its input offset; stream/ingest.py). An in-memory heap per partition
-orders them by (event time, tie, arrival), the tie being the event id (of the merging event, for a merge's
+orders them by (event time, tie, arrival, offset), the tie being the event id (of the merging event, for a merge's
 records): the order `simulate` runs them in, whatever order they arrived in. It is rebuilt from the table when
 partitions are assigned.
 
 The arrival orders a record among the marks: a record read at offset `o` of the customers topic arrives at `2o+1`,
-one handed over locally while the customer agent had read up to offset `n` (any mark it reads from `n` on was
-written after) arrives at `2n-1`. A record is released
-only once every input partition has sent a mark read after its arrival (`release`).
+one handed over while the customer agent had read up to offset `n` (the marks it reads from `n` on come after it)
+at `2n-1`. A record is released only once every input partition has sent a mark read after its arrival (`release`).
 """
 
 from __future__ import annotations
@@ -33,15 +32,20 @@ class Origin:
     local: bool
     offset: int
 
+    def key(self, partition: int) -> bytes:
+        """Its entry's key in the `held` table."""
+        return PREFIX + b"%d\x1f%s%d" % (partition, LOCAL if self.local else b"", self.offset)
 
-def _key(partition: int, suffix: bytes) -> bytes:
-    return PREFIX + b"%d\x1f%s" % (partition, suffix)
+
+# In the heap: (event time, tie, arrival, offset, local). Offsets break a tie of the rest numerically, in the order
+# they were read: two copies of one event id at one time run in the order `simulate` reads them.
+Entry = tuple[int, str, int, int, bool]
 
 
 class Holding:
     def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
         self.table = table
-        self._heaps: dict[int, list[tuple[int, str, int, bytes]]] = {}  # partition -> (time, tie, arrival, suffix)
+        self._heaps: dict[int, list[Entry]] = {}
         self.read_to: dict[int, int] = {}  # partition -> the offset after the last customers record taken
 
     def __len__(self) -> int:
@@ -49,28 +53,26 @@ class Holding:
 
     def hold(self, partition: int, offset: int, ts: int, tie: str, raw: bytes) -> None:
         """A record read at `offset` of the customers topic."""
-        suffix = b"%d" % offset
-        key = _key(partition, suffix)
+        key = Origin(False, offset).key(partition)
         if key in self.table:
             return  # read twice (at_least_once after a crash): held once
         self.table[key] = orjson.dumps([ts, raw.decode(), tie])
-        heapq.heappush(self._heaps.setdefault(partition, []), (ts, tie, 2 * offset + 1, suffix))
+        heapq.heappush(self._heaps.setdefault(partition, []), (ts, tie, 2 * offset + 1, offset, False))
 
     def taken(self, partition: int, offset: int) -> None:
         """The customer agent took the record at `offset` of the customers topic."""
         self.read_to[partition] = offset + 1
 
     def local(self, partition: int, input_offset: int, ts: int, tie: str, raw: bytes, read_to: int) -> tuple[
-        bytes, bytes, tuple[int, str, int, bytes]
+        bytes, bytes, Entry
     ]:  # fmt: skip
         """A record ingest hands over without the customers topic: its table key and value (ingest writes them in
         its own transaction) and its heap entry, to `push` once that write is handed to the producer."""
-        suffix = LOCAL + b"%d" % input_offset
         arrival = 2 * read_to - 1
         value = orjson.dumps([ts, raw.decode(), tie, arrival])
-        return _key(partition, suffix), value, (ts, tie, arrival, suffix)
+        return Origin(True, input_offset).key(partition), value, (ts, tie, arrival, input_offset, True)
 
-    def push(self, partition: int, entry: tuple[int, str, int, bytes]) -> None:
+    def push(self, partition: int, entry: Entry) -> None:
         heapq.heappush(self._heaps.setdefault(partition, []), entry)
 
     def arrival(self, partition: int, committed: int) -> int:
@@ -78,17 +80,16 @@ class Holding:
         return self.read_to.get(partition, committed)
 
     def release(self, partition: int, until: int, before_offset: int) -> list[tuple[Origin, bytes]]:
-        """(origin, record) of every record held with a time at or before `until`, in (time, tie, arrival) order,
-        stopping at the first one that arrived at or after the mark read at `before_offset` (no full round of
-        marks since)."""
+        """(origin, record) of every record held with a time at or before `until`, in (time, tie, arrival, offset)
+        order, stopping at the first one that arrived at or after the mark read at `before_offset` (no full round
+        of marks since)."""
         heap = self._heaps.get(partition, [])
         released, bound = [], 2 * before_offset
         while heap and heap[0][0] <= until and heap[0][2] < bound:
-            suffix = heapq.heappop(heap)[3]
-            value = self.table.pop(_key(partition, suffix), None)
+            *_, offset, local = heapq.heappop(heap)
+            origin = Origin(local, offset)
+            value = self.table.pop(origin.key(partition), None)
             if value is not None:
-                local = suffix.startswith(LOCAL)
-                origin = Origin(local, int(suffix[1:] if local else suffix))
                 released.append((origin, orjson.loads(value)[1].encode()))
         return released
 
@@ -108,10 +109,12 @@ class Holding:
             head, suffix = key[len(PREFIX):].split(b"\x1f")
             partition = int(head)
             if partition in keep:
+                local = suffix.startswith(LOCAL)
+                offset = int(suffix[len(LOCAL):] if local else suffix)
                 ts, _, *rest = orjson.loads(value)
                 tie = rest[0] if rest else ""
-                arrival = rest[1] if len(rest) > 1 else 2 * int(suffix) + 1
-                self._heaps[partition].append((ts, tie, arrival, suffix))
+                arrival = rest[1] if len(rest) > 1 else 2 * offset + 1
+                self._heaps[partition].append((ts, tie, arrival, offset, local))
         for heap in self._heaps.values():
             heapq.heapify(heap)
         return len(self)

@@ -28,6 +28,7 @@ from orchestrator.engine.outcome import Record
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.batching import Outbox, batches, filed_under, send_all
 from orchestrator.stream.eos import FixedConsumer
+from orchestrator.stream.holding import Entry
 from orchestrator.stream.intake import AHEAD_MS, Read
 from orchestrator.stream.records import Rejected, accept, dlq_record, encode_event, encode_expect, encode_handover
 from orchestrator.stream.shell import INFRASTRUCTURE_ERRORS, INGEST, Shell, crash_on
@@ -92,7 +93,7 @@ class Routing:
         self.partitions = partitions
         self.one_hop = one_hop  # False: no event of this release can take one hop
         self.read_to = read_to  # where the customer agent stands on the customers partition
-        self.entries: list[tuple[int, str, int, bytes]] = []  # the holding's entries of those handed over
+        self.entries: list[Entry] = []  # the holding's entries of those handed over
         self.sent: set[int] = set()  # the customers partitions records were sent to
 
     @classmethod

@@ -87,3 +87,21 @@ def test_one_hop_places_a_key_where_kafkas_producers_do() -> None:
         every = list(range(partitions))
         for key in (b"c-1", b"anon:ck-42", "c-\u00e9\u4e2d".encode(), b"", b"x" * 300):
             assert partition_of(key, partitions) == DefaultPartitioner()(key, every, every)
+
+
+def test_two_copies_of_one_event_handed_over_together_run_in_the_order_they_were_read() -> None:
+    """Offsets compare as numbers: the copy read at offset 9 goes before the one read at offset 21 (as text, "21"
+    sorts first: the hostile-input test's `duplicate-purchase` ran a purchase where simulate runs the cart)."""
+    table: dict[bytes, Any] = {}
+    holding = Holding(table)
+    for offset, raw in ((21, b'"second"'), (9, b'"first"')):
+        key, value, entry = holding.local(3, input_offset=offset, ts=100, tie="e-5", raw=raw, read_to=4)
+        table[key] = value
+        holding.push(3, entry)
+    assert [raw for _, raw in holding.release(3, until=100, before_offset=4)] == [b'"first"', b'"second"']
+    for offset, raw in ((21, b'"second"'), (9, b'"first"')):
+        key, value, _ = holding.local(3, input_offset=offset, ts=100, tie="e-5", raw=raw, read_to=4)
+        table[key] = value
+    rebuilt = Holding(table)
+    rebuilt.rebuild([3])
+    assert [raw for _, raw in rebuilt.release(3, until=100, before_offset=4)] == [b'"first"', b'"second"']
