@@ -29,9 +29,11 @@ def owned_partitions(app: faust.App, topic: str) -> set[int]:
 async def rebuild_holding(shell: Shell) -> None:
     """After a rebalance: the order of the records the owned partitions hold, from the `held` table. The seals this
     worker remembers sending are forgotten too: one may have been in a transaction the rebalance aborted, and the
-    records that made it, read again, would make the same seal, which `Learning.seal` would not send twice."""
+    records that made it, read again, would make the same seal, which `Learning.seal` would not send twice. So are
+    the marks read (`Watermarks.forget`)."""
     owned = owned_partitions(shell.app, shell.settings.topic_customers)
     shell.learning.sent.clear()
+    shell.watermarks.forget()
     shell.states.clear()  # (never stale, but the partitions gone need not stay in memory)
     held = shell.holding.rebuild(owned)
     log.info("held records rebuilt: %d waiting for the watermark on partitions %s", held, sorted(owned))

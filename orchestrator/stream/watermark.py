@@ -96,6 +96,13 @@ class Watermarks:
             self._sources[partition] = mark.sources
         marks[mark.source] = _Newest(mark.until, offset, mark.committed)
 
+    def forget(self) -> None:
+        """After a rebalance: the marks read before it speak of a position the customer agent may no longer be at (a
+        partition given away and taken back, read again from its committed offset, with records travelling to it
+        not yet read again). Until a mark of every input partition is read afresh, nothing runs on them."""
+        self._marks.clear()
+        self._sources.clear()
+
     def current(self, partition: int) -> tuple[int, int] | None:
         """(watermark, offset of the oldest mark it rests on), or None while an input partition has not spoken."""
         marks = self._marks.get(partition, {})
