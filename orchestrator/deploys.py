@@ -68,9 +68,9 @@ def version_problems(loaded: Loaded, earlier: Sequence[Loaded]) -> list[Problem]
             continue
         file = loaded.origins[f"{journey.id}@{journey.version}"]
         lines = loaded.lines.get(file, {})
-        where = "version" if ("version",) in lines else "id"
+        line = lines.get(("version",), lines.get(("id",)))  # where `version:` is, or goes (the journey's top)
         problems.append(Problem(
-            file, lines.get((where,)), where,
+            file, line, "version",
             f"journey {journey.id!r} version {journey.version} differs from the one deployed before under that "
             f"version ({known[1]}): give it `version: {journey.version + 1}` so runs in flight finish on theirs",
         ))  # fmt: skip

@@ -91,6 +91,7 @@ def _scalar(op: str, want: Any) -> None:
 def _compare(op: str, want: Any) -> Callable[[Any], bool]:
     if op in ("eq", "ne", "gt", "gte", "lt", "lte", "contains"):
         _scalar(op, want)
+
     def ordered(test: Callable[[Any, Any], bool]) -> Callable[[Any], bool]:
         def check(got: Any) -> bool:
             if got is None or isinstance(got, bool) != isinstance(want, bool):

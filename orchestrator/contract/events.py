@@ -28,13 +28,16 @@ class InvalidEvent(ValueError):
     """An input record that cannot become an event; the message says why, in words."""
 
 
+Number = int | float  # an amount keeps the form it was written in: 10 prints 10 in customer copy, not 10.0
+
+
 class _Props(BaseModel):
     model_config = ConfigDict(extra="allow", strict=False)
 
 
 class _CartAdd(_Props):
     sku: str = Field(min_length=1)
-    price: float = Field(ge=0)
+    price: Number = Field(ge=0)
     quantity: int = Field(default=1, ge=1)
     name: str | None = None
 
@@ -45,7 +48,7 @@ class _CartRemove(_Props):
 
 class _Purchase(_Props):
     order_id: str = Field(min_length=1)
-    value: float = Field(ge=0)
+    value: Number = Field(ge=0)
     store_id: str | None = None
     # `items` (what was bought: objects with `sku`, or skus) is read by engine/profile.py, leniently: a log that
     # carried something else there before stays valid, and the cart is the basket then
@@ -64,7 +67,7 @@ class _CouponRedeemed(_Props):
     code: str = Field(pattern=r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$")
     store_id: str | None = None
     order_id: str | None = None
-    value: float | None = Field(default=None, ge=0)  # the order's amount, when the till knows it (kpis: revenue)
+    value: Number | None = Field(default=None, ge=0)  # the order's amount, when the till knows it (kpis: revenue)
 
 
 # Event types whose built-in profile effects need well-formed properties.
@@ -261,9 +264,9 @@ def _any_text(value: Any) -> str:
     raise _Unusual
 
 
-def _money(value: Any) -> float:
+def _money(value: Any) -> int | float:
     if (type(value) is float and 0 <= value < math.inf) or (type(value) is int and 0 <= value < 2**53):
-        return float(value)
+        return value  # as written: 10 stays 10 (a template prints it), 59.9 stays 59.9
     raise _Unusual
 
 

@@ -145,16 +145,42 @@ def walk_steps(journey: Journey) -> Iterable[tuple[str, AnyStep]]:
         yield dotted(loc), step
 
 
-def _step_id_problems(file: str, journey: Journey, lines: dict[Loc, int]) -> list[Problem]:
-    problems = []
-    seen: dict[str, str] = {}
-    for path, step in walk_steps(journey):
-        if step.id is None:
+_NESTED = ("then", "else", "on_event", "on_timeout", "on_none")  # a step's own lists of steps
+
+
+def _raw_steps(steps: Any, base: Loc) -> Iterable[tuple[Loc, Any]]:
+    """(loc, step mapping) of every step as written, depth first in file order: duplicates are found even in a
+    journey with other problems (every problem, every time)."""
+    if not isinstance(steps, list):
+        return
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
             continue
-        if step.id in seen:
-            line = _line_for(tuple(int(p) if p.isdigit() else p for p in path.split(".")), lines)
-            problems.append(Problem(file, line, path, f"duplicate step id {step.id!r} (also at {seen[step.id]})"))
-        seen[step.id] = path
+        loc = (*base, index)
+        yield loc, step
+        for key in _NESTED:
+            yield from _raw_steps(step.get(key), (*loc, key))
+        arms = step.get("split")
+        for arm_index, arm in enumerate(arms if isinstance(arms, list) else []):
+            if isinstance(arm, dict):
+                yield from _raw_steps(arm.get("steps"), (*loc, "split", arm_index, "steps"))
+
+
+def _duplicate_problems(file: str, items: Iterable[tuple[Loc, Any]], what: str, lines: dict[Loc, int]) -> list[
+    Problem
+]:  # fmt: skip
+    """An `id` given to two steps (or two offers), at the second one's line."""
+    problems, seen = [], {}
+    for loc, item in items:
+        ident = item.get("id")
+        if not isinstance(ident, str):
+            continue
+        if ident in seen:
+            where = dotted(loc) if what == "step" else f"{dotted(loc)}.id"
+            message = f"duplicate {what} id {ident!r} (also at {dotted(seen[ident])})"
+            problems.append(Problem(file, _line_for((*loc, "id"), lines), where, message))
+        else:
+            seen[ident] = loc
     return problems
 
 
@@ -217,6 +243,13 @@ def load_file(path: Path, into: Loaded) -> int | None:
         into.problems.append(Problem(file, 1, "", f"{what} must be a YAML mapping, got {type(data).__name__}"))
         return None
     model: type[BaseModel] = Policy if is_policy else Catalogue if is_catalogue else Journey
+    if model is Journey:
+        into.problems.extend(_duplicate_problems(file, _raw_steps(data.get("steps"), ("steps",)), "step", lines))
+    elif model is Catalogue:
+        offers = data.get("offers")
+        listed = enumerate(offers if isinstance(offers, list) else [])
+        into.problems.extend(_duplicate_problems(file, ((("offers", i), o) for i, o in listed if isinstance(o, dict)),
+                                                 "offer", lines))  # fmt: skip
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
@@ -232,7 +265,6 @@ def load_file(path: Path, into: Loaded) -> int | None:
         into.catalogue, into.catalogue_file = parsed, file
         return None
     assert isinstance(parsed, Journey)
-    into.problems.extend(_step_id_problems(file, parsed, lines))
     into.journeys.append(parsed)
     into.sources[f"{parsed.id}@{parsed.version}"] = text
     into.origins.setdefault(f"{parsed.id}@{parsed.version}", file)

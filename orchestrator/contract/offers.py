@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from orchestrator.contract.values import (
     Channel,
@@ -96,20 +95,9 @@ class Offer(_Model):
 
 
 class Catalogue(_Model):
-    offers: tuple[Offer, ...] = ()
+    """The offers, in file order (ids are unique: the loader checks it on the file as written)."""
 
-    @model_validator(mode="after")
-    def _unique(self) -> Catalogue:
-        seen: dict[str, int] = {}
-        for index, offer in enumerate(self.offers):
-            if offer.id in seen:
-                # `loc` in the context: where the loader reports it (the repeated id's line, not the file's first)
-                raise PydanticCustomError(
-                    "duplicate_offer", f"duplicate offer id {offer.id!r} (also at offers.{seen[offer.id]})",
-                    {"loc": ("offers", index, "id")},
-                )  # fmt: skip
-            seen[offer.id] = index
-        return self
+    offers: tuple[Offer, ...] = ()
 
     def select(self, offers: tuple[str, ...] | Any) -> tuple[str, ...]:
         """A decide step's candidates in catalogue order: the ids it names, or every offer with one of its tags."""

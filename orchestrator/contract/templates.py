@@ -104,6 +104,9 @@ def _pieces(text: str) -> list[str | Getter]:
         if start >= 0 and "}}" in literal[start:]:  # a `{{ ... }}` the pattern refused: a quote left open
             shown = literal[start : literal.index("}}", start) + 2]
             raise ValueError(f"malformed placeholder {shown!r}: a quote is not closed ({FILTERS_HELP})")
+        if start >= 0:  # it would reach customers as written
+            raise ValueError(f"a placeholder is not closed: {literal[start:]!r} needs '}}}}' after the path, as in "
+                             f"{{{{ profile.traits.first_name }}}}")  # fmt: skip
         pieces.append(literal)
         if match is not None:
             pieces.append(_placeholder(match.group(1)))

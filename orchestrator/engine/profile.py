@@ -10,11 +10,13 @@ from orchestrator.contract.conditions import RECENT, RECENT_MAX_MS
 from orchestrator.contract.events import Event
 
 
-def _money(value: float) -> float:
-    return round(value, 2)
+def _money(value: float) -> int | float:
+    """Cents, and a whole amount as a whole number: a template prints a cart of 10 + 10 as 20, not 20.0."""
+    rounded = round(value, 2)
+    return int(rounded) if isinstance(rounded, float) and rounded.is_integer() else rounded
 
 
-def cart_value(cart: list[dict[str, Any]]) -> float:
+def cart_value(cart: list[dict[str, Any]]) -> int | float:
     return _money(sum(item["price"] * item["quantity"] for item in cart))
 
 

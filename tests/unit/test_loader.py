@@ -251,3 +251,17 @@ def test_decide_problems_in_nested_steps_are_located(tmp_path: Path) -> None:
     found = offer_problems(tmp_path, decides=nested)
     assert found == [f"{tmp_path}/nba.yaml:15: steps.2.on_timeout.0.on_none.0.decide.offers: unknown offer 'nope': "
                      f"not in {tmp_path}/offers.yaml"]  # fmt: skip
+
+
+def test_duplicate_step_and_offer_ids_are_reported_beside_every_other_problem(tmp_path: Path) -> None:
+    """Every problem, every time: a repeated id used to show only once the file had no other problem."""
+    journey = VALID.replace("  - wait", "  - id: w\n    wait").replace("  - send", "  - id: w\n    sned")
+    (tmp_path / "j.yaml").write_text(journey)
+    offers = OFFERS.replace("id: free-gift", "id: cart-10").replace("{max: 1,", "{max: 0,")
+    (tmp_path / "offers.yaml").write_text(offers)
+    found = [str(p).removeprefix(f"{tmp_path}/") for p in load([tmp_path]).problems]
+    assert "j.yaml:6: steps.1: duplicate step id 'w' (also at steps.0)" in found
+    assert any(p.startswith("j.yaml:6: steps.1: unknown step type 'sned'") for p in found), found
+    assert "offers.yaml:10: offers.1.id: duplicate offer id 'cart-10' (also at offers.0)" in found
+    assert any(p.startswith("offers.yaml:7: offers.0.cap.max: must be at least 1") for p in found), found
+    assert len(found) == 4, found

@@ -18,6 +18,7 @@ from orchestrator.contract.templates import (
     compile_template,
     compile_text,
 )
+from tests.helpers import ev, journey, run
 
 PROFILE: dict[str, Any] = {"traits": {"first_name": "", "language": "it", "tier": None}, "orders": 0,
                            "cart": [{"sku": "S-1"}], "consent": {"email": False}}  # fmt: skip
@@ -142,3 +143,51 @@ steps:
         f"{tmp_path}/welcome.yaml:12: steps.1.send.template: unknown filter 'capitalize' in "
         "'{{ profile.traits.tier | capitalize }}': " + FILTERS_HELP,
     ]
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["Ciao {{ profile.traits.first_name", "t-{{ profile.traits.lang", "{{ x }", "a {{ profile.orders }} b {{ c"],
+)
+def test_an_unclosed_placeholder_is_refused_before_it_reaches_customers(template: str) -> None:
+    with pytest.raises(ValueError, match="a placeholder is not closed"):
+        compile_text(template)
+    with pytest.raises(TemplateError, match="a placeholder is not closed"):
+        compile_template({"greeting": template})
+
+
+def test_validate_names_the_file_and_line_of_an_unclosed_placeholder(tmp_path: Path) -> None:
+    (tmp_path / "welcome.yaml").write_text("""id: welcome
+trigger: {event: identify}
+steps:
+  - send:
+      channel: email
+      template: "t-{{ profile.traits.lang"
+      data: {greeting: "Ciao {{ profile.traits.first_name"}
+""")
+    found = [str(p).removeprefix(f"{tmp_path}/") for p in load([tmp_path]).problems]
+    assert [p.split(": a placeholder")[0] for p in found] == [
+        "welcome.yaml:6: steps.0.send.template", "welcome.yaml:7: steps.0.send.data.greeting"]  # fmt: skip
+
+
+def test_numbers_keep_the_form_they_were_written_in() -> None:
+    """`"price": 10` prints 10, not 10.0, in customer copy and data; a cart of 10 + 10 totals 20; 59.9 stays."""
+    flow = journey("""id: n
+trigger: {event: cart_add}
+reentry: always
+steps:
+  - send:
+      channel: email
+      template: "t-{{ event.properties.price }}"
+      data: {p: "p={{ event.properties.price }}", price: "{{ event.properties.price }}",
+             total: "Totale {{ profile.cart_value }} EUR", fallback: "{{ profile.x | default: 10 }}",
+             text: "{{ profile.x | default: 59.9 }} e {{ profile.y | default: 7 }}"}
+""")
+    result = run(flow, [ev("cart_add", "2026-03-02T10:00:00Z", sku="A", price=10),
+                        ev("cart_add", "2026-03-02T10:01:00Z", sku="B", price=10),
+                        ev("cart_add", "2026-03-02T10:02:00Z", sku="C", price=59.9)])  # fmt: skip
+    first, second, third = result.actions
+    assert first["template"] == "t-10"
+    assert first["data"] == {"p": "p=10", "price": 10, "total": "Totale 10 EUR", "fallback": 10, "text": "59.9 e 7"}
+    assert second["data"]["total"] == "Totale 20 EUR"
+    assert third["template"] == "t-59.9" and third["data"]["total"] == "Totale 79.9 EUR"
