@@ -48,6 +48,22 @@ def read_settings() -> Settings:
         raise settings_exit(exc) from None
 
 
+def service_settings() -> Settings:
+    """`read_settings` for the commands that serve (worker, API): in production the development secrets, which anyone
+    who reads this repository knows, refuse the start (one line naming them, exit 2); in development they are
+    allowed, with a warning when Kafka is not on this machine (a shared cluster is no place for them)."""
+    settings = read_settings()
+    found = " and ".join(settings.development_secrets())
+    if found and settings.env == "production":
+        err(f"refusing to start: {found} at the development default with ORCH_ENV=production (coupon codes could "
+            f"be predicted, hashed emails guessed): set a long random value of your own (`openssl rand -hex 32`)")
+        raise SystemExit(EXIT_USAGE)
+    if found and not settings.kafka_on_loopback():
+        err(f"warning: {found} at the development default with Kafka at {settings.kafka_bootstrap_servers}, not on "
+            f"this machine: set your own (`openssl rand -hex 32`) and ORCH_ENV=production")  # fmt: skip
+    return settings
+
+
 def load_or_exit(paths: Iterable[Path]) -> Loaded:
     loaded = load(list(paths))
     for problem in loaded.problems:

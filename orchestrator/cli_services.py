@@ -15,14 +15,17 @@ import orjson
 from orchestrator.cli_common import (
     EXIT_INPUT,
     EXIT_UNAVAILABLE,
+    EXIT_USAGE,
     KIND,
     err,
     journeys_option,
     load_or_exit,
     read_settings,
+    service_settings,
 )
 from orchestrator.explain import timelines
 from orchestrator.serving.keys import TRAIL_LIMIT
+from orchestrator.settings import MIN_API_TOKEN
 
 
 @click.command()
@@ -33,7 +36,7 @@ def worker(journeys_dir: Path | None) -> None:
     Journeys are validated first: a bad file stops the start with the validator's messages.
     Every setting comes from ORCH_* environment variables (see docs/streaming.md).
     """
-    settings = read_settings()
+    settings = service_settings()
     from orchestrator.stream.admin import ArchiveConflict
     from orchestrator.stream.worker import run_worker
 
@@ -99,12 +102,16 @@ def api() -> None:
     Needs ORCH_API_TOKEN: every endpoint but /healthz wants `Authorization: Bearer <token>`.
     Listens on ORCH_API_HOST:ORCH_API_PORT (127.0.0.1:8080); the OpenAPI document is at /openapi.json.
     """
-    settings = read_settings()
+    settings = service_settings()
     from orchestrator.serving.api import run_api
 
     if settings.api_token is None or not settings.api_token.get_secret_value().strip():
         err("refusing to start: set ORCH_API_TOKEN (every endpoint needs a bearer token)")
         raise SystemExit(EXIT_INPUT)
+    if len(settings.api_token.get_secret_value().strip()) < MIN_API_TOKEN:
+        err(f"refusing to start: ORCH_API_TOKEN has fewer than {MIN_API_TOKEN} characters: use a random one "
+            f"(`openssl rand -hex 32`)")
+        raise SystemExit(EXIT_USAGE)
     err(f"API on http://{settings.api_host}:{settings.api_port} (Redis {settings.redis_url})")
     run_api(settings)
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import click
 from pydantic import SecretStr, ValidationError
 
-from orchestrator.settings import DEV_COUPON_SECRET, ENV_PREFIX, Settings
+from orchestrator.settings import ENV_PREFIX, MIN_API_TOKEN, Settings
 
 Status = Literal["ok", "warning", "problem"]
 MIN_PYTHON = (3, 11)
@@ -42,7 +42,6 @@ SHORT_REASONS = {
     "int_from_float": "not a whole number",
     "bool_parsing": "not a boolean (true or false)",
 }
-PLACEHOLDER = "CHANGE-ME"  # docker-compose.yml's stand-in coupon secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,23 +133,27 @@ def _unknown_variables(environ: Mapping[str, str], known: Collection[str]) -> li
 
 
 def _production_problems(settings: Settings) -> list[Check]:
-    coupon = settings.coupon_secret.get_secret_value()
-    identity = settings.identity_secret.get_secret_value()
     random = "a long random string of your own (e.g. `openssl rand -hex 32`)"
     found = []
-    if coupon == DEV_COUPON_SECRET or PLACEHOLDER in coupon.upper():
-        found.append(Check("settings", "problem", "ORCH_COUPON_SECRET is the development default in production: "
-                           "coupon codes can be guessed", f"set ORCH_COUPON_SECRET to {random}"))  # fmt: skip
-    if identity == Settings.model_fields["identity_secret"].get_default().get_secret_value():
-        found.append(Check(
-            "settings", "problem",
-            "ORCH_IDENTITY_SECRET is the development default in production: hashed emails and phones can be guessed",
-            f"set ORCH_IDENTITY_SECRET to {random}, the same for the worker and the API",
-        ))  # fmt: skip
-    if settings.api_token is None or not settings.api_token.get_secret_value().strip():
-        found.append(Check("settings", "warning", "ORCH_API_TOKEN is not set: `orchestrator api` refuses to start",
-                           "set ORCH_API_TOKEN where the API runs (the bearer token of stores and senders)"))
+    for name in settings.development_secrets():
+        coupon = name == "ORCH_COUPON_SECRET"
+        guessed = "coupon codes can be guessed" if coupon else "hashed emails and phones can be guessed"
+        also = "" if coupon else ", the same for the worker and the API"
+        found.append(Check("settings", "problem", f"{name} is the development default in production: {guessed} "
+                           "(the worker and the API refuse to start)", f"set {name} to {random}{also}"))  # fmt: skip
     return found
+
+
+def _token_problems(settings: Settings) -> list[Check]:
+    token = "" if settings.api_token is None else settings.api_token.get_secret_value().strip()
+    make = "set ORCH_API_TOKEN to the output of `openssl rand -hex 32` where the API runs"
+    if not token:
+        return [Check("settings", "warning", "ORCH_API_TOKEN is not set: `orchestrator api` refuses to start",
+                      f"{make} (the bearer token of stores and senders)")]  # fmt: skip
+    if len(token) < MIN_API_TOKEN:
+        return [Check("settings", "problem", f"ORCH_API_TOKEN has {len(token)} characters, fewer than "
+                      f"{MIN_API_TOKEN}: `orchestrator api` refuses to start", make)]  # fmt: skip
+    return []
 
 
 def check_settings(
@@ -178,6 +181,8 @@ def check_settings(
         bad.add("redis_url")
     if settings.env == "production":
         found.extend(_production_problems(settings))
+    if settings.env == "production" or settings.api_token is not None:
+        found.extend(_token_problems(settings))
     found.extend(_unknown_variables(environ, known))
     if not any(check.status == "problem" for check in found):
         count = sum(1 for key in environ if key.upper().startswith(ENV_PREFIX))

@@ -16,6 +16,9 @@ from orchestrator.engine.identity import DEV_IDENTITY_SECRET
 
 ENV_PREFIX = "ORCH_"
 DEV_COUPON_SECRET = "orchestrator-dev-secret"
+PLACEHOLDER = "CHANGE-ME"  # docker-compose.yml's stand-in secrets
+MIN_API_TOKEN = 32  # characters: a shorter bearer token can be guessed (`openssl rand -hex 32` gives 64)
+LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 TABLES = ("customers", "timers", "parked", "kpis", "held")  # the worker's Faust tables (stream/topology.py)
 
 
@@ -109,3 +112,18 @@ class Settings(BaseSettings):
 
     def actions_topic(self, channel: str) -> str:
         return f"{self.topic_actions_prefix}{channel}"
+
+    def development_secrets(self) -> list[str]:
+        """The secrets still at a value anyone who reads this repository knows: coupon codes could be predicted and
+        hashed emails guessed. Production refuses to start on them (`cli_common.service_settings`)."""
+        found = []
+        coupon = self.coupon_secret.get_secret_value()
+        if coupon == DEV_COUPON_SECRET or PLACEHOLDER in coupon.upper():
+            found.append("ORCH_COUPON_SECRET")
+        identity = self.identity_secret.get_secret_value()
+        if identity == DEV_IDENTITY_SECRET.decode() or PLACEHOLDER in identity.upper():
+            found.append("ORCH_IDENTITY_SECRET")
+        return found
+
+    def kafka_on_loopback(self) -> bool:
+        return all(server.strip().startswith(LOOPBACK) for server in self.kafka_bootstrap_servers.split(","))

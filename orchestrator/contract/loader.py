@@ -170,7 +170,8 @@ def _duplicate_problems(file: str, items: Iterable[tuple[Loc, Any]], what: str, 
     Problem
 ]:  # fmt: skip
     """An `id` given to two steps (or two offers), at the second one's line."""
-    problems, seen = [], {}
+    problems: list[Problem] = []
+    seen: dict[str, Loc] = {}
     for loc, item in items:
         ident = item.get("id")
         if not isinstance(ident, str):

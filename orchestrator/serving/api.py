@@ -45,7 +45,7 @@ from orchestrator.serving.schemas import (
     UnknownOffer,
     body,
 )
-from orchestrator.settings import Settings
+from orchestrator.settings import MIN_API_TOKEN, Settings
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,11 @@ def openapi_document() -> dict[str, Any]:
 def _token(settings: Settings) -> bytes:
     if settings.api_token is None or not settings.api_token.get_secret_value().strip():
         raise ValueError("the API needs a token: set ORCH_API_TOKEN (clients send `Authorization: Bearer <token>`)")
-    return settings.api_token.get_secret_value().strip().encode("utf-8", "surrogateescape")
+    token = settings.api_token.get_secret_value().strip()
+    if len(token) < MIN_API_TOKEN:
+        raise ValueError(f"ORCH_API_TOKEN has {len(token)} characters: use at least {MIN_API_TOKEN}, a random one "
+                         f"(`openssl rand -hex 32`), so that it cannot be guessed")  # fmt: skip
+    return token.encode("utf-8", "surrogateescape")
 
 
 def create_app(settings: Settings, redis: RedisClient) -> web.Application:

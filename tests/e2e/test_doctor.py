@@ -164,15 +164,22 @@ def test_production_wants_its_own_secrets() -> None:
     assert done.returncode == 1
     found = lines(done, "problem", "settings")
     assert [line.split(" — ")[0] for line in found] == [
-        "problem settings     ORCH_COUPON_SECRET is the development default in production: coupon codes can be guessed",
+        "problem settings     ORCH_COUPON_SECRET is the development default in production: coupon codes can be guessed "
+        "(the worker and the API refuse to start)",
         "problem settings     ORCH_IDENTITY_SECRET is the development default in production: hashed emails and "
-        "phones can be guessed",
+        "phones can be guessed (the worker and the API refuse to start)",
     ]
     assert lines(done, "warning", "settings")[0].startswith("warning settings     ORCH_API_TOKEN is not set")
     own = doctor("--skip", ALL_BUT["none"], ORCH_ENV="production", ORCH_COUPON_SECRET="c" * 32,
                  ORCH_IDENTITY_SECRET="i" * 32, ORCH_API_TOKEN="t" * 32)  # fmt: skip
     assert own.returncode == 0, own.stdout
     assert "ORCH_ENV=production (own secrets)" in lines(own, "ok", "settings")[0]
+    short = doctor("--skip", ALL_BUT["none"], ORCH_API_TOKEN="abc")
+    assert short.returncode == 1
+    assert lines(short, "problem", "settings") == [
+        "problem settings     ORCH_API_TOKEN has 3 characters, fewer than 32: `orchestrator api` refuses to start — "
+        "fix: set ORCH_API_TOKEN to the output of `openssl rand -hex 32` where the API runs"
+    ]
 
 
 def test_an_unknown_variable_is_a_warning_with_a_guess() -> None:

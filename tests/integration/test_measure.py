@@ -37,7 +37,7 @@ from tests.chaos.harness import JOURNEYS, Chaos, Report
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 ROOT = Path(__file__).parents[2]
 ARTIFACTS = ROOT / "artifacts"  # CI keeps what tests leave here (gitignored)
-TOKEN = "measure-token"
+TOKEN = "measure-token-" + "0123456789abcdef" * 2
 
 
 def free_port() -> int:

@@ -42,7 +42,7 @@ ENDPOINTS = {
 
 
 def app() -> web.Application:
-    return create_app(Settings(api_token=SecretStr("unit-token")), redis.asyncio.Redis())
+    return create_app(Settings(api_token=SecretStr("unit-token-" + "0" * 32)), redis.asyncio.Redis())
 
 
 async def nothing(_: web.Request) -> web.Response:
