@@ -136,6 +136,8 @@ def test_deploy_combines_with_compare(tmp_path: Path) -> None:
         (f"{DEPLOY_AT}=broken", "broken/nudge.yaml:5: steps.0.wait: bad duration '1x'"),
         (f"{DEPLOY_AT}=edited", "edited/nudge.yaml:2: version: journey 'nudge' version 1 differs from the one deployed "
                                 "before under that version (v1/nudge.yaml): give it `version: 2`"),
+        # without a `version:` line it still says `version:` (where it goes: the journey's id line)
+        (f"{DEPLOY_AT}=unversioned", "unversioned/nudge.yaml:1: version: journey 'nudge' version 1 differs"),
     ],
 )  # fmt: skip
 def test_a_bad_deploy_is_one_line_naming_the_place_and_exit_2(tmp_path: Path, deploy: str, message: str) -> None:
@@ -144,6 +146,7 @@ def test_a_bad_deploy_is_one_line_naming_the_place_and_exit_2(tmp_path: Path, de
     folder(tmp_path, "v2", V2)
     folder(tmp_path, "broken", V2.replace("wait: 1h", "wait: 1x"))
     folder(tmp_path, "edited", V1.replace("wait: 8h", "wait: 9h"))  # the same version, other content
+    folder(tmp_path, "unversioned", V1.replace("version: 1\n", "").replace("wait: 8h", "wait: 9h"))
     done = cli("simulate", "--journeys", v1, "--events", events, "--deploy", deploy, cwd=tmp_path)
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
