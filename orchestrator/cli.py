@@ -3,6 +3,7 @@ those against Kafka and Redis in `cli_services.py`. Exit codes: `cli_common.py`.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections import Counter
@@ -31,7 +32,7 @@ from orchestrator.process import cyclic_gc_paused, tune_gc
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.shipped import Part, shipped
 from orchestrator.simulate import EventLog, Result, Simulator, read_event_lines
-from orchestrator.timefmt import parse_rfc3339, to_ms
+from orchestrator.timefmt import format_ms, parse_rfc3339, to_ms
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": ENV_PREFIX[:-1]})
@@ -157,8 +158,8 @@ PROGRESS_FROM = 50_000  # events: below this a run takes well under a few second
 
 
 def _engine(loaded: Loaded, settings: Settings, retired: list[Journey] | None = None) -> Engine:
-    return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, retired=retired or (),
-                  secret=settings.coupon_secret.get_secret_value().encode())  # fmt: skip
+    return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, segments=loaded.segments,
+                  retired=retired or (), secret=settings.coupon_secret.get_secret_value().encode())  # fmt: skip
 
 
 SUMMED = frozenset({"suppressed"})  # the audit records `_summary` counts: all a run needs when it prints no audit
@@ -345,6 +346,45 @@ def affinities(journeys_dir: Path | None, events_file: str, sku: str | None, top
     if problem is not None:
         err(f"{events_file}: {problem}")
         raise SystemExit(EXIT_INPUT)
+
+
+@cli.command()
+@click.argument("name")
+@journeys_option
+@click.option("--events", "events_file", required=True, metavar="FILE.jsonl",
+              help="Event log, one JSON event per line ('-' reads stdin).")
+@click.option("--at", callback=_parse_until, metavar="TIME",
+              help="The instant, RFC 3339 (default: the time of the log's last event).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"segment", "at", "size", "customers"} with every key.')
+def audience(name: str, journeys_dir: Path | None, events_file: str, at: int | None, as_json: bool) -> None:
+    """The size of segment NAME (of segments.yaml, or `all`) at a time, and its first 20 customer keys in key
+    order: the known customers whose first event is before that time, not erased, whose profile then matches.
+
+    Exit 2 when NAME is no segment.
+    """
+    settings = read_settings()
+    from orchestrator.audience import SHOWN, members
+    from orchestrator.contract.segments import ALL
+
+    loaded = load_or_exit([journeys_dir or settings.journeys_dir])
+    if name != ALL and name not in loaded.segments:
+        known = ", ".join(sorted(loaded.segments)) or "none (segments.yaml beside the journeys defines them)"
+        hint = difflib.get_close_matches(name, sorted(loaded.segments), n=1)
+        guess = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise click.BadParameter(f"unknown segment {name!r}{guess}; segments: {known}, and all", param_hint="NAME")
+    log = _read_events(events_file, settings)
+    when = at if at is not None else max((event.ts for event in log.events), default=0)
+    engine = _engine(loaded, settings)
+    result = _run(engine, log, when - 1, settings, explain=False, audit=False)
+    keys = members(engine.segments, result.states, name, when)
+    if as_json:
+        click.echo(orjson.dumps({"segment": name, "at": format_ms(when), "size": len(keys), "customers": keys}))
+        return
+    click.echo(f"segment {name} at {format_ms(when)}: {len(keys):,} customer(s)")
+    for key in keys[:SHOWN]:
+        click.echo(f"  {key}")
+    if len(keys) > SHOWN:
+        click.echo(f"  … and {len(keys) - SHOWN:,} more (--json lists every one)")
 
 
 for command in cli_services.COMMANDS:

@@ -1,12 +1,13 @@
 """The condition language of journeys (`where`, `if`) and the paths it reads.
 
 A condition is data, never code: `{PATH: {OP: VALUE}}`, `{PATH: VALUE}` (eq), `{all: [...]}`,
-`{any: [...]}`, `{not: COND}`. It is checked when a journey loads and compiled once into closures,
-so evaluating one on the hot path is a handful of dict lookups.
+`{any: [...]}`, `{not: COND}`, `{segment: NAME}` (a segment of segments.yaml: contract/segments.py). It is checked
+when a journey loads and compiled once into closures, so evaluating one on the hot path is a handful of dict lookups.
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -17,6 +18,8 @@ ROOTS = ("event", "entry", "profile")
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "contains")
 RECENT = "recent"  # profile.recent.<event type>.<duration>: a count over time (engine/profile.py keeps the times)
 RECENT_MAX_MS = 90 * 86_400_000
+SEGMENT = "segment"  # `{segment: vip}`: the profile matches that segment's condition
+SEGMENT_NAME = re.compile(r"[a-z0-9-]+")
 
 # What a compiled condition reads: (event, entry event, profile, now in epoch ms) as plain dicts.
 Scope = tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], int]
@@ -164,8 +167,25 @@ def _leaf(path: str, spec: Any) -> Predicate:
     return lambda scope: test(get(scope))
 
 
-def compile_condition(cond: Any) -> Predicate:
-    """Check and compile a condition; ValueError names the part that is wrong."""
+def _segment(name: Any, segments: Mapping[str, Predicate] | None) -> Predicate:
+    if not isinstance(name, str) or not SEGMENT_NAME.fullmatch(name):
+        raise ValueError(f"segment takes the name of a segment of segments.yaml (lower-case letters, digits and "
+                         f"dashes), got {name!r}")  # fmt: skip
+    if segments is None:  # checked only (a journey file alone): the loader checks the name against segments.yaml
+
+        def unbound(scope: Scope) -> bool:
+            raise LookupError(f"segment {name!r} was compiled without segments.yaml")
+
+        return unbound
+    test = segments.get(name)
+    if test is None:
+        raise ValueError(f"unknown segment {name!r}: not in segments.yaml")
+    return test
+
+
+def compile_condition(cond: Any, segments: Mapping[str, Predicate] | None = None) -> Predicate:
+    """Check and compile a condition; ValueError names the part that is wrong. `segments`: the compiled segments a
+    `{segment: NAME}` reads (None: only check its form)."""
     if not isinstance(cond, Mapping) or not cond:
         raise ValueError(
             f"a condition must be a non-empty mapping like {{profile.cart_value: {{gte: 30}}}}, got {cond!r}"
@@ -175,10 +195,12 @@ def compile_condition(cond: Any) -> Predicate:
         if key in ("all", "any"):
             if not isinstance(spec, list) or not spec:
                 raise ValueError(f"{key} needs a non-empty list of conditions")
-            parts.append(_all([compile_condition(sub) for sub in spec]) if key == "all"
-                         else _any([compile_condition(sub) for sub in spec]))  # fmt: skip
+            subs = [compile_condition(sub, segments) for sub in spec]
+            parts.append(_all(subs) if key == "all" else _any(subs))
         elif key == "not":
-            parts.append(_not(compile_condition(spec)))
+            parts.append(_not(compile_condition(spec, segments)))
+        elif key == SEGMENT:
+            parts.append(_segment(spec, segments))
         else:
             parts.append(_leaf(str(key), spec))
     return parts[0] if len(parts) == 1 else _all(parts)
@@ -197,7 +219,7 @@ def _not(part: Predicate) -> Predicate:
 
 
 def condition_paths(cond: Any) -> Iterator[str]:
-    """Every path a (valid) condition reads."""
+    """Every path a (valid) condition reads itself (a segment's read `profile.` paths only)."""
     if not isinstance(cond, Mapping):
         return
     for key, spec in cond.items():
@@ -206,16 +228,47 @@ def condition_paths(cond: Any) -> Iterator[str]:
                 yield from condition_paths(sub)
         elif key == "not":
             yield from condition_paths(spec)
-        else:
+        elif key != SEGMENT:
             yield str(key)
+
+
+def condition_segments(cond: Any) -> Iterator[str]:
+    """Every segment name a (valid) condition names."""
+    if not isinstance(cond, Mapping):
+        return
+    for key, spec in cond.items():
+        if key in ("all", "any") and isinstance(spec, list):
+            for sub in spec:
+                yield from condition_segments(sub)
+        elif key == "not":
+            yield from condition_segments(spec)
+        elif key == SEGMENT and isinstance(spec, str):
+            yield spec
 
 
 Parts = tuple[tuple[dict[str, Any], Predicate], ...]
 
 
-def compile_parts(cond: Mapping[str, Any]) -> Parts:
+def compile_parts(cond: Mapping[str, Any], segments: Mapping[str, Predicate] | None = None) -> Parts:
     """A condition's top-level parts, each compiled: `failing` names the one that does not hold."""
-    return tuple(({str(key): spec}, compile_condition({key: spec})) for key, spec in cond.items())
+    return tuple(({str(key): spec}, compile_condition({key: spec}, segments)) for key, spec in cond.items())
+
+
+def compile_segments(definitions: Mapping[str, Any]) -> dict[str, Predicate]:
+    """segments.yaml's conditions, compiled (each after the segments it names); ValueError on an unknown name or
+    a cycle (the loader reports both with file and line first)."""
+    compiled: dict[str, Predicate] = {}
+    waiting = dict(definitions)
+    while waiting:
+        ready = [name for name, cond in waiting.items() if all(s in compiled for s in condition_segments(cond))]
+        if not ready:
+            name, cond = next(iter(waiting.items()))
+            missing = next(s for s in condition_segments(cond) if s not in compiled)
+            why = "a cycle" if missing in waiting else "unknown"
+            raise ValueError(f"segment {name!r} names segment {missing!r}: {why}")
+        for name in ready:
+            compiled[name] = compile_condition(waiting.pop(name), compiled)
+    return compiled
 
 
 def failing(parts: Parts, scope: Scope) -> dict[str, Any] | None:

@@ -28,12 +28,15 @@ from orchestrator.contract.journeys import (
     WaitForStep,
 )
 from orchestrator.contract.offers import Catalogue
+from orchestrator.contract.segments import SEGMENT_FILES, SegmentFile, cycles, name_problems, references
 
 POLICY_NAMES = ("policy.yaml", "policy.yml")
 OFFER_NAMES = ("offers.yaml", "offers.yml")
 _TAGS = (*STEP_TYPES, "unknown")
 # What each kind of file is called in messages: `holdout is a journey field, not a policy field`.
-ROOTS: tuple[tuple[type[BaseModel], str], ...] = ((Journey, "journey"), (Policy, "policy"), (Catalogue, "catalogue"))
+ROOTS: tuple[tuple[type[BaseModel], str], ...] = (
+    (Journey, "journey"), (Policy, "policy"), (Catalogue, "catalogue"), (SegmentFile, "segments file"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,10 @@ class Loaded:
     sources: dict[str, str] = field(default_factory=dict)  # `id@version` -> the YAML text it came from
     lines: dict[str, dict[Loc, int]] = field(default_factory=dict)  # file -> line of each key and item
     origins: dict[str, str] = field(default_factory=dict)  # `id@version` -> its file
+    segments: dict[str, dict[str, Any]] = field(default_factory=dict)  # segments.yaml: name -> condition
+    segments_file: str | None = None
+    segments_written: dict[str, Any] = field(default_factory=dict)  # as written, even in a file with problems
+    segment_uses: list[tuple[str, Loc, str]] = field(default_factory=list)  # (file, where, name) of `{segment: X}`
 
     @property
     def ok(self) -> bool:
@@ -233,19 +240,30 @@ def load_file(path: Path, into: Loaded) -> int | None:
     into.lines[file] = lines
     is_policy = path.name in POLICY_NAMES
     is_catalogue = path.name in OFFER_NAMES
+    is_segments = path.name in SEGMENT_FILES
+    into.segment_uses.extend((file, loc, name) for loc, name in references(data))
     if data is None:
         if is_catalogue:
             into.catalogue_file = file
+        elif is_segments:
+            into.segments_file = file
         elif not is_policy:
             into.problems.append(Problem(file, 1, "", "the file is empty: a journey needs id, trigger and steps"))
         return None
     if not isinstance(data, dict):
-        what = "the contact policy" if is_policy else "the offer catalogue" if is_catalogue else "a journey"
+        what = ("the contact policy" if is_policy else "the offer catalogue" if is_catalogue
+                else "segments.yaml" if is_segments else "a journey")  # fmt: skip
         into.problems.append(Problem(file, 1, "", f"{what} must be a YAML mapping, got {type(data).__name__}"))
         return None
-    model: type[BaseModel] = Policy if is_policy else Catalogue if is_catalogue else Journey
+    model: type[BaseModel] = (Policy if is_policy else Catalogue if is_catalogue else SegmentFile if is_segments
+                              else Journey)  # fmt: skip
     if model is Journey:
         into.problems.extend(_duplicate_problems(file, _raw_steps(data.get("steps"), ("steps",)), "step", lines))
+    elif model is SegmentFile:
+        written, into.segments_file = data.get("segments"), file
+        into.segments_written = {str(k): v for k, v in written.items()} if isinstance(written, dict) else {}
+        into.problems.extend(Problem(file, _line_for(loc, lines), dotted(loc), message)
+                             for loc, message in name_problems(data))  # fmt: skip
     elif model is Catalogue:
         offers = data.get("offers")
         listed = enumerate(offers if isinstance(offers, list) else [])
@@ -264,6 +282,10 @@ def load_file(path: Path, into: Loaded) -> int | None:
         return None
     if isinstance(parsed, Catalogue):
         into.catalogue, into.catalogue_file = parsed, file
+        return None
+    if isinstance(parsed, SegmentFile):
+        if not any(problem.file == file for problem in into.problems):
+            into.segments = parsed.segments
         return None
     assert isinstance(parsed, Journey)
     into.journeys.append(parsed)
@@ -300,7 +322,27 @@ def load(paths: Sequence[Path]) -> Loaded:
             ))  # fmt: skip
         first_seen.setdefault(key, str(file))
     loaded.problems.extend(_offer_problems(loaded))
+    loaded.problems.extend(_segment_problems(loaded))
     return loaded
+
+
+def _segment_problems(loaded: Loaded) -> list[Problem]:
+    """A `{segment: NAME}` naming no segment of segments.yaml, and segments that name each other in a cycle."""
+    known = sorted(loaded.segments_written)
+    problems = []
+    for used_in, loc, name in loaded.segment_uses:
+        if name not in loaded.segments_written and used_in in loaded.lines:
+            hint = difflib.get_close_matches(name, known, n=1)
+            also = f" (did you mean {hint[0]!r}?)" if hint else "" if loaded.segments_file else (
+                " (there is no segments.yaml: the segments go beside the journeys)")  # fmt: skip
+            problems.append(Problem(used_in, _line_for(loc, loaded.lines[used_in]), dotted(loc),
+                                    f"unknown segment {name!r}{also}"))  # fmt: skip
+    file = loaded.segments_file or "segments.yaml"
+    for found in cycles(loaded.segments_written):
+        loc = ("segments", found[0])
+        problems.append(Problem(file, _line_for(loc, loaded.lines.get(file, {})),
+                                dotted(loc), f"segments name each other in a cycle: {' -> '.join(found)}"))  # fmt: skip
+    return problems
 
 
 def _offer_problems(loaded: Loaded) -> list[Problem]:

@@ -6,8 +6,9 @@ runs resume on exactly the version of the journey it entered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from orchestrator.contract.conditions import Getter, Parts, Predicate, compile_condition, compile_parts, compile_path
 from orchestrator.contract.journeys import (
@@ -81,17 +82,24 @@ class CompiledJourney:
 Nodes = dict[str, Node]
 
 
-def _compile_list(steps: Sequence[AnyStep], base: str, after: str | None, nodes: Nodes, catalogue: Catalogue
+class Library(NamedTuple):
+    """What a journey's steps may name besides themselves: offers.yaml's offers, segments.yaml's segments."""
+
+    catalogue: Catalogue
+    segments: Mapping[str, Predicate]
+
+
+def _compile_list(steps: Sequence[AnyStep], base: str, after: str | None, nodes: Nodes, library: Library
                   ) -> str | None:  # fmt: skip
     """Compile a list of steps whose last step continues at `after`; returns the first step's path."""
     paths = [f"{base}.{i}" for i in range(len(steps))]
     for i, step in enumerate(steps):
         following = paths[i + 1] if i + 1 < len(steps) else after
-        nodes[paths[i]] = _compile_step(step, paths[i], following, nodes, catalogue)
+        nodes[paths[i]] = _compile_step(step, paths[i], following, nodes, library)
     return paths[0] if paths else after
 
 
-def _compile_step(step: AnyStep, path: str, after: str | None, nodes: Nodes, catalogue: Catalogue) -> Node:
+def _compile_step(step: AnyStep, path: str, after: str | None, nodes: Nodes, library: Library) -> Node:
     name = step.id or path
     if isinstance(step, WaitStep):
         return Node(path, name, "wait", after, duration=step.wait)
@@ -105,9 +113,9 @@ def _compile_step(step: AnyStep, path: str, after: str | None, nodes: Nodes, cat
         spec = step.wait_for
         return Node(
             path, name, "wait_for", after, duration=spec.timeout, event=spec.event,
-            test=compile_condition(spec.where) if spec.where else None,
-            branch_a=_compile_list(step.on_event, f"{path}.on_event", after, nodes, catalogue),
-            branch_b=_compile_list(step.on_timeout, f"{path}.on_timeout", after, nodes, catalogue),
+            test=compile_condition(spec.where, library.segments) if spec.where else None,
+            branch_a=_compile_list(step.on_event, f"{path}.on_event", after, nodes, library),
+            branch_b=_compile_list(step.on_timeout, f"{path}.on_timeout", after, nodes, library),
         )  # fmt: skip
     if isinstance(step, SendStep):
         return Node(path, name, "send", after, send=step.send, render=compile_template(step.send.data),
@@ -115,37 +123,40 @@ def _compile_step(step: AnyStep, path: str, after: str | None, nodes: Nodes, cat
     if isinstance(step, DecideStep):
         decide = step.decide
         return Node(
-            path, name, "decide", after, offers=catalogue.select(decide.offers), pick=decide.pick,
+            path, name, "decide", after, offers=library.catalogue.select(decide.offers), pick=decide.pick,
             explore=decide.explore,
-            branch_b=_compile_list(step.on_none, f"{path}.on_none", after, nodes, catalogue),
+            branch_b=_compile_list(step.on_none, f"{path}.on_none", after, nodes, library),
         )  # fmt: skip
     if isinstance(step, IfStep):
         return Node(
-            path, name, "if", after, test=compile_condition(step.if_),
-            branch_a=_compile_list(step.then, f"{path}.then", after, nodes, catalogue),
-            branch_b=_compile_list(step.else_, f"{path}.else", after, nodes, catalogue),
+            path, name, "if", after, test=compile_condition(step.if_, library.segments),
+            branch_a=_compile_list(step.then, f"{path}.then", after, nodes, library),
+            branch_b=_compile_list(step.else_, f"{path}.else", after, nodes, library),
         )  # fmt: skip
     if isinstance(step, SplitStep):
         total = sum(arm.weight for arm in step.split)
         arms, cumulative = [], 0.0
         for i, arm in enumerate(step.split):
             cumulative += arm.weight / total
-            arms.append((cumulative, _compile_list(arm.steps, f"{path}.split.{i}.steps", after, nodes, catalogue)))
+            arms.append((cumulative, _compile_list(arm.steps, f"{path}.split.{i}.steps", after, nodes, library)))
         return Node(path, name, "split", after, arms=tuple(arms))
     if isinstance(step, ExitStep):
         return Node(path, name, "exit", None)
     raise AssertionError(f"unhandled step type {type(step).__name__}")
 
 
-def compile_journey(journey: Journey, catalogue: Catalogue | None = None) -> CompiledJourney:
+def compile_journey(journey: Journey, catalogue: Catalogue | None = None,
+                    segments: Mapping[str, Predicate] | None = None) -> CompiledJourney:  # fmt: skip
     nodes: Nodes = {}
-    first = _compile_list(journey.steps, "steps", None, nodes, catalogue or Catalogue())
+    library = Library(catalogue or Catalogue(), segments or {})
+    first = _compile_list(journey.steps, "steps", None, nodes, library)
+    trigger = journey.trigger
     return CompiledJourney(
         spec=journey,
         first=first,
         nodes=nodes,
-        trigger_where=compile_parts(journey.trigger.where or {}),
-        becomes=None if journey.trigger.becomes is None else compile_condition(journey.trigger.becomes),
+        trigger_where=compile_parts(trigger.where or {}, library.segments),
+        becomes=None if trigger.becomes is None else compile_condition(trigger.becomes, library.segments),
         exit_on=frozenset(journey.exit_on),
         limits=journey_limits(journey),
         waited_events=frozenset(n.event for n in nodes.values() if n.kind == "wait_for"),

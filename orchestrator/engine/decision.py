@@ -42,11 +42,11 @@ class CompiledOffer:
         return total
 
 
-def compile_offers(catalogue: Catalogue) -> dict[str, CompiledOffer]:
+def compile_offers(catalogue: Catalogue, segments: Mapping[str, Predicate] | None = None) -> dict[str, CompiledOffer]:
     return {
         offer.id: CompiledOffer(
             offer,
-            compile_condition(offer.where) if offer.where else None,
+            compile_condition(offer.where, segments or {}) if offer.where else None,
             offer.score.base,
             tuple((compile_path(path), weight) for path, weight in offer.score.weights.items()),
             compile_template(offer.data),

@@ -13,6 +13,7 @@ from collections.abc import Container, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from orchestrator.contract.conditions import compile_segments
 from orchestrator.contract.events import Event
 from orchestrator.contract.journeys import Journey, Policy, SendSpec
 from orchestrator.contract.offers import Catalogue, Offer
@@ -61,20 +62,26 @@ class Engine(Sender):
         catalogue: Catalogue | None = None,
         retired: Iterable[Journey] = (),
         secret: bytes = DEV_SECRET,
+        segments: Mapping[str, Any] | None = None,
     ) -> None:
         """`journeys` take new entrants (the highest version of each id); `retired` versions only finish
         the runs already in them (a worker keeps every version it ever ran). `catalogue`: the offers of
-        `offers.yaml`, for `decide` steps."""
+        `offers.yaml`, for `decide` steps; `segments`: segments.yaml's conditions by name."""
         catalogue = catalogue or Catalogue()
-        self.offers = compile_offers(catalogue)
+        self.segments = compile_segments(segments or {})
+        self.offers = compile_offers(catalogue, self.segments)
         self._offer_recommend = {oid: recommendation(o.spec.recommend) for oid, o in self.offers.items()}
         self.versions: dict[str, dict[int, CompiledJourney]] = {}
         current: dict[str, int] = {}
+
+        def compile_one(journey: Journey) -> CompiledJourney:
+            return compile_journey(journey, catalogue, self.segments)
+
         for journey in journeys:
-            self.versions.setdefault(journey.id, {})[journey.version] = compile_journey(journey, catalogue)
+            self.versions.setdefault(journey.id, {})[journey.version] = compile_one(journey)
             current[journey.id] = max(current.get(journey.id, 0), journey.version)
         for journey in retired:
-            self.versions.setdefault(journey.id, {}).setdefault(journey.version, compile_journey(journey, catalogue))
+            self.versions.setdefault(journey.id, {}).setdefault(journey.version, compile_one(journey))
         self.latest = {jid: self.versions[jid][version] for jid, version in current.items()}
 
         def rank(jid: str) -> tuple[int, str]:

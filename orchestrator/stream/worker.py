@@ -8,6 +8,7 @@ import shutil
 
 from faust.worker import Worker
 
+from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import Loaded
 from orchestrator.engine import Engine
 from orchestrator.settings import Settings
@@ -20,9 +21,14 @@ from orchestrator.stream.topology import Partitions
 async def prepare(settings: Settings, loaded: Loaded) -> tuple[Engine, Partitions]:
     """Topics first, then the archive: the engine keeps every version that runs in flight may be on."""
     secret = settings.coupon_secret.get_secret_value().encode()
-    await ensure_topics(settings, Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue).channels)
+
+    def engine_of(retired: list[Journey]) -> Engine:
+        return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, segments=loaded.segments,
+                      retired=retired, secret=secret)  # fmt: skip
+
+    await ensure_topics(settings, engine_of([]).channels)
     retired = await sync_archive(settings, loaded.journeys, loaded.sources)
-    engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, retired=retired, secret=secret)
+    engine = engine_of(retired)
     await ensure_topics(settings, engine.channels)
     bootstrap = settings.kafka_bootstrap_servers
     partitions = Partitions(len(await partitions_of(bootstrap, settings.topic_touchpoints)),

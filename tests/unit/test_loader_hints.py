@@ -70,7 +70,7 @@ def test_valid_fields_come_from_the_models_at_the_location() -> None:
     assert model_at(Journey, "journey", ("trigger",)) == ([Trigger], "trigger")
     assert model_at(Policy, "policy", ()) == ([Policy], "policy")
     assert set(field_names(Journey)) >= {"id", "trigger", "steps", "holdout"}
-    assert {name for _, name in ROOTS} == {"journey", "policy", "catalogue"}
+    assert {name for _, name in ROOTS} == {"journey", "policy", "catalogue", "segments file"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,25 @@
+"""Who is in a segment at an instant: `orchestrator audience` and the scheduled triggers' audiences.
+
+A customer is in an audience at `at` when they are known (a `customer_id`: anonymous visitors never are), their
+first event is before `at`, they have not been erased since, and their profile as of `at` matches the segment
+(time-relative conditions such as `profile.recent` counted at `at`). `all` is every such customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from orchestrator.contract.conditions import Predicate
+from orchestrator.contract.segments import ALL
+from orchestrator.engine.identity import is_anonymous
+from orchestrator.engine.state import CustomerState
+
+SHOWN = 20  # keys the terminal shows (`--json` gives every one)
+
+
+def members(segments: Mapping[str, Predicate], states: Mapping[str, CustomerState], name: str, at: int) -> list[str]:
+    """The keys of the known customers in segment `name` (or `all`) at `at`, in key order; `states` are the
+    customers as of just before `at` (a replay up to `at - 1`)."""
+    test = None if name == ALL else segments[name]
+    return sorted(key for key, state in states.items()
+                  if not is_anonymous(key) and (test is None or test(({}, {}, state.profile, at))))  # fmt: skip
