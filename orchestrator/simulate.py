@@ -2,7 +2,9 @@
 
 Events run in order of `occurred_at`, then `event_id` (a tie-break a worker can know: docs/contract.md). Before
 each event, every timer due at or before its time fires, in due order (ties: customer, journey priority, token).
-After the last event, timers fire up to `until` (or until none is left).
+After the last event, timers fire up to `until` (or until none is left); scheduled entries (engine/broadcast.py)
+up to `until` or the last event's time, so that a recurring schedule without an end does not run for ever. Each
+occurrence's members are summed into one `broadcast` audit record, written after the replay.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import orjson
 from orchestrator.contract.events import MAX_EVENT_BYTES, Event, InvalidEvent, event_from_document, too_large
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.affinity import Models
+from orchestrator.engine.broadcast import broadcast_records, plan_all
 from orchestrator.engine.history import FORGET, FactStore, fact_of, order_of, unlink
 from orchestrator.engine.identity import DEV_IDENTITY_SECRET, conflict_records, event_identifiers, resolve_event
-from orchestrator.engine.outcome import Record
+from orchestrator.engine.outcome import Record, Tally
+from orchestrator.engine.schedule import SCHEDULED
 from orchestrator.engine.step import Handover, Item, Step, late_record, step
 from orchestrator.timefmt import NEVER
 
@@ -79,6 +83,7 @@ class Result:
     timers_fired: int = 0
     after_until: int = 0  # events later than `until`, not processed
     kpi_counts: Counter[str] = field(default_factory=Counter)  # the steps' KPI deltas folded, as the worker does
+    tallies: list[Tally] = field(default_factory=list)  # scheduled entries: summed into `broadcast` records
 
 
 class Simulator:
@@ -108,6 +113,7 @@ class Simulator:
         self._heap: list[tuple[int, str, int, str, Timer]] = []
         self._rank = {jid: i for i, jid in enumerate(engine.order)}
         self._on_outcome = on_outcome
+        self._last = NEVER  # the latest event time fed
 
     def state(self, key: str) -> CustomerState:
         states = self.result.states
@@ -147,17 +153,21 @@ class Simulator:
                 self.models.add(basket)
             self.result.actions.extend(outcome.actions)
             self.result.audit.extend(outcome.audit)
+            self.result.tallies.extend(outcome.tallies)
             if self._on_outcome is not None:
                 self._on_outcome(outcome)
         return done
 
-    def advance_to(self, now: int | None) -> None:
-        """Fire every timer due at or before `now` (all of them when None), in due order."""
+    def advance_to(self, now: int | None, scheduled_until: int | None = None) -> None:
+        """Fire every timer due at or before `now` (all of them when None), in due order; scheduled entries only up
+        to `scheduled_until` when given (the end of the replay)."""
         heap = self._heap
         while heap and (now is None or heap[0][0] <= now):
             timer = heapq.heappop(heap)[-1]
             if timer.customer not in self.result.states:
                 continue  # merged away: its runs moved, with new timers, to the known customer
+            if scheduled_until is not None and timer.due > scheduled_until and timer.token.startswith(SCHEDULED):
+                continue
             self.result.timers_fired += 1
             self._apply(timer)
 
@@ -183,6 +193,7 @@ class Simulator:
         if event.type == FORGET and as_of is None:  # as the history folds it (engine/history.py), even a repeat
             unlink(self.graph, event.customer)
         duplicate = done.outcomes[-1].duplicate
+        self._last = max(self._last, event.ts)
         self.result.events += 1
         self.result.duplicates += duplicate
         return done
@@ -196,6 +207,7 @@ class Simulator:
         pending = [entry[-1] for entry in self._heap]
         self._heap = []
         self._index(pending)  # the new engine's journey order breaks ties from now on
+        self._index(plan_all(engine, self.result.states.values(), at))  # its scheduled journeys, for everyone
 
     def run(
         self, events: Iterable[Event], until: int | None = None, deploys: Iterable[tuple[int, Engine]] = ()
@@ -214,7 +226,14 @@ class Simulator:
             if until is not None and at > until:
                 break
             self.deploy(at, engine)
-        self.advance_to(until)
+        return self._finish(until, self._last)
+
+    def _finish(self, until: int | None, last: int) -> Result:
+        """The timers after the last event (scheduled entries up to `until`, else the last event's time), then the
+        occurrences' `broadcast` records."""
+        self.advance_to(until, last if until is None else None)
+        if self.result.tallies and (self.audit_kinds is None or "broadcast" in self.audit_kinds):
+            self.result.audit.extend(broadcast_records(self.result.tallies))
         return self.result
 
     def run_in_arrival_order(self, events: Iterable[Event], lateness_ms: int, until: int | None = None) -> Result:
@@ -241,8 +260,7 @@ class Simulator:
             newest = max(newest, event.ts)
             release(newest - lateness_ms)
         release(None)
-        self.advance_to(until)
-        return self.result
+        return self._finish(until, self._last)
 
 
 def simulate(engine: Engine, events: Iterable[Event], until: int | None = None) -> Result:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, Discriminator, Field, Tag, fiel
 
 from orchestrator.contract.conditions import condition_paths
 from orchestrator.contract.errors import shown
+from orchestrator.contract.schedules import MAX_SPREAD_RECURRING, Schedule
 from orchestrator.contract.values import (
     DAYS,
     Channel,
@@ -237,24 +238,37 @@ _STEP_MODELS: dict[str, type[BaseModel]] = {
 
 
 class Trigger(_Model):
-    """Exactly one of: `event` (its type), `inactive_for` (no event of the customer's for that long) or `becomes`
-    (a condition that an event made true). `where` is checked when the trigger fires."""
+    """Exactly one of: `event` (its type), `inactive_for` (no event of the customer's for that long), `becomes`
+    (a condition that an event made true) or `schedule` (a broadcast to `audience`: contract/schedules.py). `where`
+    is checked when the trigger fires."""
 
     event: str | None = Field(default=None, min_length=1)
     inactive_for: DurationMs | None = None
     becomes: Condition | None = None
+    schedule: Schedule | None = None
+    audience: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")  # a segment name, or all
+    spread: DurationMs = 0
     where: Condition | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Trigger:
-        kinds = [k for k in ("event", "inactive_for", "becomes") if getattr(self, k) is not None]
+        kinds = [k for k in ("event", "inactive_for", "becomes", "schedule") if getattr(self, k) is not None]
         if len(kinds) != 1:
             have = " and ".join(kinds) if kinds else "none"
-            raise ValueError(f"a trigger has exactly one of event, inactive_for or becomes; this one has {have}")
-        if self.inactive_for is not None and self.where is not None:
+            raise ValueError(f"a trigger has exactly one of event, inactive_for, becomes or schedule; this one has "
+                             f"{have}")  # fmt: skip
+        if self.schedule is None:
+            if self.audience is not None or self.spread:
+                raise ValueError("audience and spread belong to a schedule trigger")
+        elif self.audience is None:
+            raise ValueError("a schedule trigger needs audience: a segment of segments.yaml, or all")
+        elif self.schedule.form == "recurring" and self.spread > MAX_SPREAD_RECURRING:
+            raise ValueError("a recurring schedule's spread is at most 23h (an occurrence ends before the next)")
+        if (self.inactive_for is not None or self.schedule is not None) and self.where is not None:
             wrong = [p for p in condition_paths(self.where) if not p.startswith("profile.")]
             if wrong:
-                raise ValueError(f"an inactive_for trigger has no event: its where reads only profile. paths, "
+                kind = "an inactive_for" if self.inactive_for is not None else "a schedule"
+                raise ValueError(f"{kind} trigger has no event: its where reads only profile. paths, "
                                  f"not {wrong[0]!r}")  # fmt: skip
         return self
 

@@ -28,7 +28,7 @@ from orchestrator.contract.journeys import (
     WaitForStep,
 )
 from orchestrator.contract.offers import Catalogue
-from orchestrator.contract.segments import SEGMENT_FILES, SegmentFile, cycles, name_problems, references
+from orchestrator.contract.segments import ALL, SEGMENT_FILES, SegmentFile, cycles, name_problems, references
 
 POLICY_NAMES = ("policy.yaml", "policy.yml")
 OFFER_NAMES = ("offers.yaml", "offers.yml")
@@ -242,6 +242,9 @@ def load_file(path: Path, into: Loaded) -> int | None:
     is_catalogue = path.name in OFFER_NAMES
     is_segments = path.name in SEGMENT_FILES
     into.segment_uses.extend((file, loc, name) for loc, name in references(data))
+    trigger = data.get("trigger") if isinstance(data, dict) and not (is_policy or is_catalogue) else None
+    if isinstance(trigger, dict) and isinstance(trigger.get("audience"), str) and trigger["audience"] != ALL:
+        into.segment_uses.append((file, ("trigger", "audience"), trigger["audience"]))  # a schedule's audience
     if data is None:
         if is_catalogue:
             into.catalogue_file = file

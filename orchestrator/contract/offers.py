@@ -6,7 +6,6 @@ Frozen pydantic models like the journeys'; the loader adds file and line to ever
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -17,27 +16,14 @@ from orchestrator.contract.values import (
     Coupon,
     Data,
     DurationMs,
+    Moment,
     PathText,
     Recommend,
     TemplateName,
     _Model,
 )
-from orchestrator.timefmt import parse_rfc3339, to_ms
 
 OFFER_ID = re.compile(r"[a-z0-9-]+")
-
-
-def _moment(value: Any) -> int:
-    if isinstance(value, datetime):  # YAML reads an unquoted timestamp itself
-        if value.tzinfo is None:
-            raise ValueError(f"time {value.isoformat()!r} has no UTC offset: add Z or +01:00")
-        return to_ms(value)
-    if not isinstance(value, str):
-        raise ValueError(f'a time must be RFC 3339 text such as "2026-03-01T00:00:00Z", got {value!r}')
-    return to_ms(parse_rfc3339(value))
-
-
-Moment = Annotated[int, BeforeValidator(_moment)]
 
 
 class Score(_Model):

@@ -4,6 +4,7 @@ coupons, templated data. Each validator raises ValueError with the sentence an o
 from __future__ import annotations
 
 import zoneinfo
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -11,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from orchestrator.contract.conditions import compile_condition, compile_path
 from orchestrator.contract.events import CHANNEL_PATTERN
 from orchestrator.contract.templates import check_data, check_text
-from orchestrator.timefmt import parse_clock, parse_duration_ms
+from orchestrator.timefmt import parse_clock, parse_duration_ms, parse_rfc3339, to_ms
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -68,6 +69,33 @@ DurationMs = Annotated[int, BeforeValidator(_duration)]
 OffsetMs = Annotated[int, BeforeValidator(_offset)]
 Condition = Annotated[dict[str, Any], BeforeValidator(_condition)]
 Clock = Annotated[str, BeforeValidator(_clock)]
+
+
+def _moment(value: Any) -> int:
+    if isinstance(value, datetime):  # YAML reads an unquoted timestamp itself
+        if value.tzinfo is None:
+            raise ValueError(f"time {value.isoformat()!r} has no UTC offset: add Z or +01:00")
+        return to_ms(value)
+    if not isinstance(value, str):
+        raise ValueError(f'a time must be RFC 3339 text such as "2026-03-01T00:00:00Z", got {value!r}')
+    return to_ms(parse_rfc3339(value))
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, date) and not isinstance(value, datetime):  # YAML reads an unquoted date itself
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)).isoformat() if len(str(value)) == 10 else _bad_date(value)
+    except ValueError:
+        return _bad_date(value)
+
+
+def _bad_date(value: Any) -> str:
+    raise ValueError(f'bad date {value!r}: write YYYY-MM-DD, e.g. "2026-11-27"')
+
+
+Moment = Annotated[int, BeforeValidator(_moment)]  # an instant, RFC 3339 with an offset: epoch ms
+LocalDate = Annotated[str, BeforeValidator(_date)]  # a calendar date, YYYY-MM-DD
 Channel = Annotated[str, Field(pattern=CHANNEL_PATTERN)]
 Percent = Annotated[float, BeforeValidator(_percent)]
 

@@ -10,7 +10,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from orchestrator.contract.conditions import Getter, Parts, Predicate, compile_condition, compile_parts, compile_path
+from orchestrator.contract.conditions import (
+    SEGMENT,
+    Getter,
+    Parts,
+    Predicate,
+    compile_condition,
+    compile_parts,
+    compile_path,
+)
 from orchestrator.contract.journeys import (
     AnyStep,
     DecideStep,
@@ -25,6 +33,7 @@ from orchestrator.contract.journeys import (
     WaitUntilStep,
 )
 from orchestrator.contract.offers import Catalogue
+from orchestrator.contract.segments import ALL
 from orchestrator.contract.templates import Render, Text, compile_template, compile_text
 from orchestrator.contract.values import DAYS, Recommend
 from orchestrator.engine.policy import Limits, journey_limits
@@ -77,6 +86,7 @@ class CompiledJourney:
     exit_on: frozenset[str]
     limits: Limits
     waited_events: frozenset[str] = field(default_factory=frozenset)
+    audience: Predicate | None = None  # a schedule trigger's segment (None: all, or no schedule)
 
 
 Nodes = dict[str, Node]
@@ -160,4 +170,6 @@ def compile_journey(journey: Journey, catalogue: Catalogue | None = None,
         exit_on=frozenset(journey.exit_on),
         limits=journey_limits(journey),
         waited_events=frozenset(n.event for n in nodes.values() if n.kind == "wait_for"),
+        audience=None if trigger.audience in (None, ALL) else compile_condition({SEGMENT: trigger.audience},
+                                                                                 library.segments),
     )

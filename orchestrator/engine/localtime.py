@@ -1,4 +1,4 @@
-"""Customer-local wall-clock arithmetic for `wait_until` and quiet hours."""
+"""Customer-local wall-clock arithmetic for `wait_until`, quiet hours and scheduled triggers."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def customer_zone(profile: dict[str, Any], default: str) -> tuple[zoneinfo.ZoneI
     return zone or default_zone, bad
 
 
-def _at(day: date, hour: int, minute: int, zone: zoneinfo.ZoneInfo) -> int:
+def local_instant(day: date, hour: int, minute: int, zone: zoneinfo.ZoneInfo) -> int:
     """A local time as epoch ms. A time that does not exist (the hour skipped when clocks go forward) comes out
     shifted forward by the gap (02:30 -> 03:30); a time that occurs twice (clocks go back) is the first one."""
     return to_ms(datetime.combine(day, time(hour, minute), tzinfo=zone))
@@ -41,7 +41,7 @@ def next_local_time(after: int, hour: int, minute: int, weekdays: frozenset[int]
     for offset in range(8):
         day = today + timedelta(days=offset)
         if day.weekday() in weekdays:
-            candidate = _at(day, hour, minute, zone)
+            candidate = local_instant(day, hour, minute, zone)
             if candidate > after:
                 return candidate
     raise AssertionError("a weekday set that is not empty matches within 8 days")
@@ -88,7 +88,7 @@ def next_anniversary(after: int, month: int, day: int, hour: int, minute: int, z
     for candidate_year in range(year, year + 3):
         leap = candidate_year % 4 == 0 and (candidate_year % 100 != 0 or candidate_year % 400 == 0)
         on = date(candidate_year, month, 28 if (month, day) == (2, 29) and not leap else day)
-        moment = _at(on, hour, minute, zone)
+        moment = local_instant(on, hour, minute, zone)
         if moment > after:
             return moment
     raise AssertionError("a date recurs within two years")

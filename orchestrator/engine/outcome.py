@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.contract.events import Event
 from orchestrator.engine.affinity import Basket, ModelSource
@@ -13,6 +13,17 @@ from orchestrator.engine.state import CustomerState, History, Run, Timer
 from orchestrator.timefmt import format_ms
 
 Record = dict[str, Any]
+
+
+class Tally(NamedTuple):
+    """A member of a scheduled journey's audience at an occurrence, and what became of them (`entered`,
+    `held_out`, or why not: the reasons of `not_entered`): summed into `broadcast` records (engine/broadcast.py)."""
+
+    journey: str
+    version: int
+    occurrence: str
+    at: int
+    result: str
 
 
 @dataclass(slots=True)
@@ -26,6 +37,7 @@ class Outcome:
     erased: bool = False  # a `forget` event: the shell deletes this customer's stored state and links
     models: ModelSource | None = None  # the complementary-products model (None: an empty one)
     baskets: list[Basket] = field(default_factory=list)  # what purchases teach that model
+    tallies: list[Tally] = field(default_factory=list)  # scheduled entries (and refusals) at this step
     keep: Container[str] | None = None  # the audit kinds recorded (None: all); a replay printing none needs fewer
     _at: str = ""
 

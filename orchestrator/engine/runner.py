@@ -18,13 +18,14 @@ from orchestrator.contract.events import Event
 from orchestrator.contract.journeys import Journey, Policy, SendSpec
 from orchestrator.contract.offers import Catalogue, Offer
 from orchestrator.engine.affinity import Basket, ModelSource
+from orchestrator.engine.broadcast import ENTERED, HELD_OUT, Broadcaster
 from orchestrator.engine.compiled import CompiledJourney, compile_journey, recommendation
 from orchestrator.engine.coupons import coupon_revenue, redeem
 from orchestrator.engine.decision import compile_offers
 from orchestrator.engine.entry import Entry, refusal
 from orchestrator.engine.ids import basket_id, unit_interval
 from orchestrator.engine.merge import absorb
-from orchestrator.engine.outcome import Outcome, offers_of
+from orchestrator.engine.outcome import Outcome, Tally, offers_of
 from orchestrator.engine.policy import ContactPolicy
 from orchestrator.engine.profile import apply_event
 from orchestrator.engine.sending import Sender
@@ -51,7 +52,7 @@ PATH_LIMIT = 8  # channels remembered on the way to a goal: enough for a path, b
 _NOTHING_HELD: Mapping[str, bool] = MappingProxyType({})  # `becomes` conditions before an event, when none has one
 
 
-class Engine(Sender):
+class Engine(Sender, Broadcaster):
     """Immutable once built (but for a memo): the compiled journeys (every version given) and the contact policy."""
 
     def __init__(
@@ -119,6 +120,7 @@ class Engine(Sender):
         # `becomes` journeys look at every event; `inactive_for` ones are re-armed by every event.
         self.becomes = {jid: test for jid, _ in live if (test := self.latest[jid].becomes) is not None}
         self.inactive = tuple((jid, spec.trigger.inactive_for) for jid, spec in live if spec.trigger.inactive_for)
+        self.scheduled = self.scheduled_ends()
         self._interest = interest
         self._offered: dict[str, tuple[str, ...]] = {}  # a memo of `interested`: a log's event types are not known here
 
@@ -159,7 +161,10 @@ class Engine(Sender):
             state.identifiers[identifier] = max(state.identifiers.get(identifier, 0), event.ts)
         before = {jid: held((event.data, event.data, state.profile, now)) for jid, held in self.becomes.items()
                   } if self.becomes else _NOTHING_HELD  # fmt: skip
+        zone = state.profile["traits"].get("timezone")
         basket = apply_event(state.profile, event)
+        if self.scheduled:  # the next entries, in the zone as it is now (a new zone moves the pending ones)
+            self.plan(out, now, again=bool(state.planned) and state.profile["traits"].get("timezone") != zone)
         if basket:
             out.baskets.append(Basket(basket_id(state.key, event.id), event.ts, basket))
         self._track_paths(state, event, now)
@@ -196,6 +201,11 @@ class Engine(Sender):
                  keep: Container[str] | None = None) -> Outcome:  # fmt: skip
         """Resume the run the timer belongs to; pass `now=timer.due` for replayable results."""
         out = Outcome(state, now, models=models, keep=keep)
+        planned = state.planned.get(timer.journey)
+        if planned is not None and planned.token == timer.token:
+            del state.planned[timer.journey]
+            self._occur(out, timer.journey, planned.occurrence)
+            return out
         armed = state.armed.get(timer.journey)
         if armed is not None and armed.token == timer.token:
             if armed.enters > now:  # events came since it was set
@@ -236,6 +246,7 @@ class Engine(Sender):
         state = out.state
         state.profile, state.runs, state.history = new_profile(), {}, {}
         state.sends, state.seen, state.identifiers, state.offer_sends, state.armed = [], {}, {}, {}, {}
+        state.planned = {}
         out.erased = True
         self._audit(out, "erased", None, event_id=event.id)
 
@@ -247,7 +258,7 @@ class Engine(Sender):
         customer's results never depend on when the timer loop happened to run: the oracle holds.
         """
         outcomes: list[Outcome] = []
-        if not state.runs and not state.armed:
+        if not state.runs and not state.armed and not state.planned:
             return outcomes  # no timers (most customers): the hot path
         while True:
             due = state.due_timers(now)
@@ -314,8 +325,9 @@ class Engine(Sender):
             if goal is not None and now - history.entered <= goal.within:
                 path.append(channel)
 
-    def _maybe_enter(self, out: Outcome, jid: str, entry: Entry) -> None:
-        """A trigger fired: enter the journey's latest version, or audit `not_entered` with the reason."""
+    def _maybe_enter(self, out: Outcome, jid: str, entry: Entry, occurrence: str | None = None) -> None:
+        """A trigger fired: enter the journey's latest version, or audit `not_entered` with the reason (a scheduled
+        one's `occurrence`: tallied instead, for its `broadcast` record)."""
         compiled = self.latest.get(jid)
         if compiled is None:
             return  # only retired versions: no new entrants
@@ -324,7 +336,9 @@ class Engine(Sender):
         why = refusal(compiled, state, (entry.cause, entry.cause, state.profile, now), now,
                       self.policy.policy.max_active_journeys, self._marketing)  # fmt: skip
         if why is not None:
-            if out.keeps("not_entered"):
+            if occurrence is not None:
+                out.tallies.append(Tally(jid, spec.version, occurrence, now, why["reason"]))
+            elif out.keeps("not_entered"):
                 self._audit(out, "not_entered", None, journey=jid, version=spec.version, **why,
                             **entry.event_id_field)  # fmt: skip
             return
@@ -339,6 +353,8 @@ class Engine(Sender):
         history.version, history.entered, history.exited = spec.version, now, None
         history.holdout, history.converted, history.offers = holdout, False, []
         history.path = [] if entry.channel is None else [entry.channel]
+        if occurrence is not None:
+            out.tallies.append(Tally(jid, spec.version, occurrence, now, HELD_OUT if holdout else ENTERED))
         run = Run(jid, spec.version, history.runs, now, entry.cause, entry.cause, holdout)
         state.runs[jid] = run
         if out.keeps("entered"):

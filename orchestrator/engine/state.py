@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 4  # 2: identifiers; 3: offer sends, offers of a run; 4: inactivity triggers, a journey's sends
+SCHEMA_VERSION = 5  # 2: identifiers; 3: offer sends, offers of a run; 4: inactivity triggers, a journey's sends;
+# 5: scheduled entries
 SEEN_EVENT_IDS = 1000  # per customer; an older duplicate than this is processed again
 
 # What a waiting run waits for.
@@ -99,6 +100,15 @@ class Armed(NamedTuple):
     enters: int
 
 
+class Planned(NamedTuple):
+    """A scheduled journey's next entry for this customer (engine/schedule.py): its timer (due, token) and which
+    occurrence it is."""
+
+    due: int
+    token: str
+    occurrence: str
+
+
 @dataclass(slots=True)
 class CustomerState:
     key: str
@@ -112,6 +122,7 @@ class CustomerState:
     identifiers: dict[str, int] = field(default_factory=dict)
     offer_sends: dict[str, list[int]] = field(default_factory=dict)  # offer id -> when it was sent (caps)
     armed: dict[str, Armed] = field(default_factory=dict)  # `inactive_for` journeys waiting for silence
+    planned: dict[str, Planned] = field(default_factory=dict)  # scheduled journeys: the next entry of each
 
     def pending_timers(self) -> list[Timer]:
         """Timers this state still waits on, in due order: what a recovering worker re-indexes."""
@@ -122,6 +133,8 @@ class CustomerState:
         tokens = {wait.token: (wait.due, run.journey) for run in self.runs.values() if (wait := run.wait) is not None}
         for jid, armed in self.armed.items():
             tokens[armed.token] = (armed.due, jid)
+        for jid, planned in self.planned.items():
+            tokens[planned.token] = (planned.due, jid)
         return tokens
 
     def due_timers(self, now: int | None) -> list[Timer]:
@@ -132,6 +145,9 @@ class CustomerState:
         if self.armed:
             timers += (Timer(armed.due, key, jid, armed.token) for jid, armed in self.armed.items()
                        if now is None or armed.due <= now)  # fmt: skip
+        if self.planned:
+            timers += (Timer(planned.due, key, jid, planned.token) for jid, planned in self.planned.items()
+                       if now is None or planned.due <= now)  # fmt: skip
         return timers
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,11 +173,12 @@ class CustomerState:
             "identifiers": self.identifiers,
             "offer_sends": self.offer_sends,
             "armed": {j: list(a) for j, a in self.armed.items()},
+            **({"planned": {j: list(p) for j, p in self.planned.items()}} if self.planned else {}),
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
-        if data.get("v") not in (1, 2, 3, SCHEMA_VERSION):
+        if data.get("v") not in (1, 2, 3, 4, SCHEMA_VERSION):
             raise ValueError(f"customer state has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}")
         runs = {}
         for j, r in data["runs"].items():
@@ -180,4 +197,5 @@ class CustomerState:
             identifiers=data.get("identifiers", {}),
             offer_sends=data.get("offer_sends", {}),
             armed={j: Armed(*a) for j, a in data.get("armed", {}).items()},
+            planned={j: Planned(*p) for j, p in data.get("planned", {}).items()},
         )

@@ -131,7 +131,7 @@ def step(
     else:
         now = item.ts
     state = stored if stored is not None else CustomerState(item.customer)
-    before = state.timer_tokens() if state.runs or state.armed else _NO_TOKENS  # most customers have none
+    before = state.timer_tokens() if state.runs or state.armed or state.planned else _NO_TOKENS  # most have none
     counted = kpis.contribution(state.profile if stored is not None else None) if count_kpis else None
     result = Step(state.key, state, engine.fire_due(state, now, models, keep=audit_kinds))
     event: Event | None = None
@@ -157,7 +157,8 @@ def step(
         result.outcomes.append(outcome)
         if outcome.erased:
             result.state, result.erased = None, True
-    after = state.timer_tokens() if result.state is not None and (state.runs or state.armed) else _NO_TOKENS
+    after = (state.timer_tokens() if result.state is not None and (state.runs or state.armed or state.planned)
+             else _NO_TOKENS)
     if after.keys() != before.keys():
         key = state.key
         result.scheduled = sorted(Timer(due, key, journey, token) for token, (due, journey) in after.items()

@@ -163,5 +163,5 @@ def test_max_active_journeys_refuses_a_third_marketing_journey_but_not_a_transac
 
 def test_a_trigger_needs_exactly_one_kind() -> None:
     for bad in ("{}", "{event: a, inactive_for: 1d}", "{becomes: {profile.orders: 1}, event: a}"):
-        with pytest.raises(ValidationError, match="exactly one of event, inactive_for or becomes"):
+        with pytest.raises(ValidationError, match="exactly one of event, inactive_for, becomes or schedule"):
             journey(WIN_BACK.replace("{inactive_for: 30d}", bad))
