@@ -135,7 +135,7 @@ def _decision(record: Record) -> str:
 
 def timelines(records: Iterable[Record]) -> Iterable[str]:
     for customer, group in by_customer(records):
-        yield f"customer {customer}"
+        yield f"customer {customer}" if customer != "None" else "broadcasts (scheduled journeys' occurrences)"
         for record in group:
             yield f"  {record['at']}  {record['kind']:<10}  {describe(record)}"
 

@@ -40,21 +40,25 @@ class Broadcaster:
 
     def plan(self, out: Outcome, after: int, *, again: bool = False) -> None:
         """Set each scheduled journey's next entry of this customer after `after`, where none is pending (`again`:
-        every one, replacing the pending: the customer's time zone changed). Known customers only."""
+        replace the pending ones: the customer's time zone changed). Known customers only. When a schedule has no
+        more entries for them, a timer-less `Planned` says so: they are never planned for it again (one who had an
+        occurrence in the east and moves west, where it is still ahead, does not get it twice)."""
         state = out.state
         if not self.scheduled or is_anonymous(state.key):
             return
         zone = None
         for jid, last in self.scheduled:
-            if (jid in state.planned and not again) or after >= last:
+            pending = state.planned.get(jid)
+            if (pending is not None and (not again or not pending.token)) or after >= last:
                 continue
             trigger = self.latest[jid].spec.trigger
             assert trigger.schedule is not None
             if zone is None:
                 zone = customer_zone(state.profile, self.policy.policy.default_timezone)[0]
-            found = next_entry(trigger.schedule, trigger.spread, jid, state.key, zone, after)
+            since = "" if pending is None else pending.occurrence  # not run yet: it may come, but not an earlier one
+            found = next_entry(trigger.schedule, trigger.spread, jid, state.key, zone, after, since)
             if found is None:
-                state.planned.pop(jid, None)
+                state.planned[jid] = Planned(FOREVER, "", since)
                 continue
             state.timer_seq += 1
             state.planned[jid] = planned = Planned(found.due, f"{SCHEDULED}.{state.timer_seq}", found.label)
@@ -93,7 +97,8 @@ def broadcast_records(tallies: Iterable[Tally], scope: str | None = None) -> lis
     records = []
     for (jid, version, occurrence), (first, counts) in sorted(groups.items(), key=lambda item: item[1][0]):
         refused = {reason: n for reason, n in sorted(counts.items()) if reason not in (ENTERED, HELD_OUT)}
-        record: Record = {"at": format_ms(first), "kind": "broadcast", "journey": jid, "version": version,
+        record: Record = {"at": format_ms(first), "customer": None, "kind": "broadcast", "journey": jid,
+                          "version": version,
                           "occurrence": occurrence, "audience": sum(counts.values()),
                           "entered": counts[ENTERED] + counts[HELD_OUT], "held_out": counts[HELD_OUT],
                           "not_entered": refused}  # fmt: skip

@@ -36,10 +36,11 @@ def spread_offset(spread: int, jid: str, key: str, label: str) -> int:
     return int(unit_interval("spread", jid, key, label) * spread) if spread else 0
 
 
-def next_entry(schedule: Schedule, spread: int, jid: str, key: str, zone: zoneinfo.ZoneInfo,
-               after: int) -> Occurrence | None:  # fmt: skip
+def next_entry(schedule: Schedule, spread: int, jid: str, key: str, zone: zoneinfo.ZoneInfo, after: int,
+               not_before: str = "") -> Occurrence | None:  # fmt: skip
     """The first occurrence whose entry instant for customer `key` in `zone` is strictly after `after` (None: the
-    schedule has no more)."""
+    schedule has no more). `not_before`: the label of an occurrence not yet run: a customer who moves west, to a
+    zone where an occurrence they had in the east is still ahead, does not get it twice."""
     if schedule.at is not None:
         label = format_ms(schedule.at)
         due = schedule.at + spread_offset(spread, jid, key, label)
@@ -48,7 +49,7 @@ def next_entry(schedule: Schedule, spread: int, jid: str, key: str, zone: zonein
     if schedule.date is not None:
         due = local_instant(date.fromisoformat(schedule.date), hour, minute, zone)
         due += spread_offset(spread, jid, key, schedule.date)
-        return Occurrence(schedule.date, due) if due > after else None
+        return Occurrence(schedule.date, due) if due > after and schedule.date >= not_before else None
     weekdays = frozenset(DAYS.index(day) for day in schedule.days or DAYS)
     first = from_ms(after - spread).astimezone(zone).date() - timedelta(days=1)
     if schedule.from_ is not None:
@@ -58,8 +59,7 @@ def next_entry(schedule: Schedule, spread: int, jid: str, key: str, zone: zonein
         day = first + timedelta(days=offset)
         if last is not None and day > last:
             return None
-        if day.weekday() in weekdays:
-            label = day.isoformat()
+        if day.weekday() in weekdays and (label := day.isoformat()) >= not_before:
             due = local_instant(day, hour, minute, zone) + spread_offset(spread, jid, key, label)
             if due > after:
                 return Occurrence(label, due)

@@ -102,7 +102,7 @@ class Armed(NamedTuple):
 
 class Planned(NamedTuple):
     """A scheduled journey's next entry for this customer (engine/schedule.py): its timer (due, token) and which
-    occurrence it is."""
+    occurrence it is; an empty token: the schedule has no more entries for them."""
 
     due: int
     token: str
@@ -134,7 +134,8 @@ class CustomerState:
         for jid, armed in self.armed.items():
             tokens[armed.token] = (armed.due, jid)
         for jid, planned in self.planned.items():
-            tokens[planned.token] = (planned.due, jid)
+            if planned.token:  # else the schedule has no more entries for this customer
+                tokens[planned.token] = (planned.due, jid)
         return tokens
 
     def due_timers(self, now: int | None) -> list[Timer]:
@@ -147,7 +148,7 @@ class CustomerState:
                        if now is None or armed.due <= now)  # fmt: skip
         if self.planned:
             timers += (Timer(planned.due, key, jid, planned.token) for jid, planned in self.planned.items()
-                       if now is None or planned.due <= now)  # fmt: skip
+                       if planned.token and (now is None or planned.due <= now))  # fmt: skip
         return timers
 
     def to_dict(self) -> dict[str, Any]:

@@ -271,6 +271,63 @@ def all_features(actions: list[Record], audit: list[Record]) -> None:
     assert max(a["at"] for a in actions) == "2026-03-02T12:05:00Z" < ALL_FEATURES_UNTIL
 
 
+def segments(actions: list[Record], audit: list[Record]) -> None:
+    assert [(hm(a["at"]), a["customer_id"], a["template"]) for a in actions] == [
+        ("10:00", "c-1", "thanks"),  # a buyer (60), not yet a vip
+        ("10:10", "c-1", "vip-thanks"), ("10:10", "c-1", "welcome-vip"),  # 120: joins vip (segment of a segment)
+        ("10:20", "c-1", "vip-thanks"),  # still a vip: welcome-vip does not fire again
+        ("10:30", "c-2", "vip-thanks"), ("10:30", "c-2", "gold-coupon"), ("10:30", "c-2", "welcome-vip"),  # gold
+        ("10:50", "c-3", "thanks"),
+    ]  # fmt: skip
+
+
+def schedule_at(actions: list[Record], audit: list[Record]) -> None:
+    instant = "2026-03-02T12:00:00Z"
+    assert all(instant < a["at"] < "2026-03-02T14:00:00Z" and a["event_id"] is None for a in actions)  # spread 2h
+    assert all(a["data"]["entry"] == {"type": "schedule", "occurred_at": a["at"]} for a in actions)
+    got = customers(actions) | {r["customer"] for r in of(audit, "suppressed", reason="holdout")}
+    assert got == {"c-01", "c-04", "c-06", *(f"c-{n:02d}" for n in range(7, 15))}  # the gold vips
+    # c-02 silver (where), c-03 not a vip, c-05 erased at 11:00, the anonymous buyer: not sent; c-04 bought at the
+    # instant itself (before its own entry instant), c-06 first came at 12:30 (before its entry instant, 13:07)
+    (broadcast,) = of(audit, "broadcast")
+    assert broadcast == {"at": min(r["at"] for r in of(audit, "entered")), "customer": None, "kind": "broadcast",
+                         "journey": "preview",
+                         "version": 1, "occurrence": instant, "audience": 12, "entered": 11, "held_out": 2,
+                         "not_entered": {"where": 1}}  # fmt: skip
+    assert not of(audit, "not_entered")  # one broadcast record, not one record per customer
+
+
+def schedule_local_date(actions: list[Record], audit: list[Record]) -> None:
+    assert [(a["at"], a["customer_id"]) for a in actions] == [
+        ("2026-03-02T01:00:00Z", "c-tokyo"),  # 10:00 in Tokyo
+        ("2026-03-02T09:00:00Z", "c-late"),  # first event at 05:00Z, before its 10:00 in Rome
+        ("2026-03-02T09:00:00Z", "c-none"),  # no time zone: the policy's default, Europe/Rome
+        ("2026-03-02T09:00:00Z", "c-nowhere"),  # an unknown zone: the default too
+        ("2026-03-02T09:00:00Z", "c-rome"),
+        ("2026-03-02T15:00:00Z", "c-ny"),  # 10:00 in New York
+    ]  # c-moves went from Rome to Tokyo at 05:00Z, where 10:00 had passed: it missed the occurrence
+    (broadcast,) = of(audit, "broadcast")
+    assert (broadcast["occurrence"], broadcast["audience"], broadcast["entered"]) == ("2026-03-02", 6, 6)
+
+
+def schedule_recurring(actions: list[Record], audit: list[Record]) -> None:
+    days = {}
+    for action in actions:
+        days.setdefault(action["customer_id"], []).append(action["at"][:10])
+    assert days == {
+        "c-1": ["2026-03-02", "2026-03-05", "2026-03-09", "2026-03-12"],  # Rome, Mondays and Thursdays
+        "c-2": ["2026-03-05", "2026-03-09", "2026-03-12"],  # a buyer from the 4th (New York, 14:00Z / 13:00Z in DST)
+        "c-3": ["2026-03-02", "2026-03-05", "2026-03-12"],  # erased on the 6th, back on the 9th, a buyer on the 10th
+        "c-4": ["2026-03-02", "2026-03-05", "2026-03-09", "2026-03-12"],  # moved to Tokyo on the 4th
+    }  # fmt: skip
+    assert [hm(a["at"]) for a in actions if a["customer_id"] == "c-4"][1:] == ["00:16", "00:12", "00:00"]  # Tokyo
+    assert [hm(a["at"])[:2] for a in actions if a["customer_id"] == "c-2"] == ["14", "13", "13"]  # NY: DST on the 8th
+    assert all("09:00" <= f"{int(a['at'][11:13]) + 1:02d}:{a['at'][14:16]}" < "09:30"
+               for a in actions if a["customer_id"] == "c-1")  # 09:00-09:30 in Rome  # fmt: skip
+    assert [(b["occurrence"], b["audience"]) for b in of(audit, "broadcast")] == [
+        ("2026-03-02", 3), ("2026-03-05", 4), ("2026-03-09", 3), ("2026-03-12", 4)]  # fmt: skip
+
+
 CASE_TABLE: dict[str, Case] = {
     "inactive-for": Case("inactive_for 30m with a profile where; re-armed by every event, once per quiet spell; a "
                          "timer due at an event's time fires before it", inactive_for),
@@ -293,6 +350,13 @@ CASE_TABLE: dict[str, Case] = {
     "global-holdout": Case("global_holdout 10%: the control group gets receipts only", global_holdout),
     "not-entered": Case("not_entered reasons: disabled, running, where (condition), reentry (until), "
                         "max_active_journeys (active)", not_entered),
+    "segments": Case("segments of segments in a trigger where, an if and a becomes", segments),
+    "schedule-at": Case("a broadcast at one instant to a segment with a where, spread over 2h, a 25% holdout",
+                        schedule_at, "2026-03-02T15:00:00Z"),
+    "schedule-local-date": Case("10:00 on one date in each customer's zone; the default zone; a zone that moves",
+                                schedule_local_date, "2026-03-03T00:00:00Z"),
+    "schedule-recurring": Case("Mondays and Thursdays 09:00 local, from/until, spread 30m; an audience that changes "
+                               "between occurrences; erasure; a new zone", schedule_recurring, "2026-03-13T00:00:00Z"),
     "all-features": Case("every rule above in one programme of 32 customers over 10:00-12:05, short durations, for "
                          "the streaming worker to be compared with", all_features, ALL_FEATURES_UNTIL),
 }
