@@ -23,3 +23,9 @@ def members(segments: Mapping[str, Predicate], states: Mapping[str, CustomerStat
     test = None if name == ALL else segments[name]
     return sorted(key for key, state in states.items()
                   if not is_anonymous(key) and (test is None or test(({}, {}, state.profile, at))))  # fmt: skip
+
+
+def sizes(segments: Mapping[str, Predicate], states: Mapping[str, CustomerState], at: int) -> dict[str, int]:
+    """Each segment's size at `at` (`states` as of just before it)."""
+    known = [state.profile for key, state in states.items() if not is_anonymous(key)]
+    return {name: sum(1 for profile in known if test(({}, {}, profile, at))) for name, test in segments.items()}

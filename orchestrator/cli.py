@@ -7,6 +7,7 @@ import difflib
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import click
@@ -26,7 +27,7 @@ from orchestrator.cli_common import (
 from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import Loaded, load
 from orchestrator.deploys import Deploy, load_deploys, parse_deploys, schedule
-from orchestrator.engine import Engine
+from orchestrator.engine import CustomerState, Engine
 from orchestrator.explain import diff_actions, render_diff, timelines
 from orchestrator.process import cyclic_gc_paused, tune_gc
 from orchestrator.settings import ENV_PREFIX, Settings
@@ -168,9 +169,11 @@ SUMMED = frozenset({"suppressed"})  # the audit records `_summary` counts: all a
 def _run(
     engine: Engine, log: EventLog, until: int | None, settings: Settings, *, explain: bool,
     deploys: list[tuple[int, Engine]] | None = None, arrival_order: bool = False, audit: bool = True,
+    on_day_end: Callable[[int, Mapping[str, CustomerState]], None] | None = None,
 ) -> Result:  # fmt: skip
     simulator = Simulator(engine, record_events=explain, audit_kinds=None if audit else SUMMED,
-                          identity_secret=settings.identity_secret.get_secret_value().encode())  # fmt: skip
+                          identity_secret=settings.identity_secret.get_secret_value().encode(),
+                          on_day_end=on_day_end)  # fmt: skip
     if arrival_order:
         return simulator.run_in_arrival_order(log.arrival, int(settings.max_lateness * 1000), until)
     if len(log.events) < PROGRESS_FROM:
@@ -302,13 +305,22 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
     """
     settings = read_settings()
     from orchestrator import dashboard
+    from orchestrator.audience import sizes
     from orchestrator.maps import journey_maps
     from orchestrator.report import kpis_of, print_report
 
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
     log = _read_events(events_file, settings)
     engine = _engine(loaded, settings)
-    summary = kpis_of(_run(engine, log, None, settings, explain=False)).summary(engine.step_order())
+    segments: dict[str, dict[str, int]] = {name: {} for name in sorted(engine.segments)}
+
+    def day_end(at: int, states: Mapping[str, CustomerState]) -> None:
+        for name, size in sizes(engine.segments, states, at).items():
+            segments[name][format_ms(at - 1)[:10]] = size
+
+    result = _run(engine, log, None, settings, explain=False, on_day_end=day_end if segments else None)
+    summary = kpis_of(result).summary(engine.step_order())
+    summary["segments"] = segments  # each one's size at the end of each (UTC) day of the log
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:

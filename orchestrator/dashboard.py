@@ -167,6 +167,22 @@ def _offers(offers: dict[str, Any]) -> str:
     )
 
 
+def _audiences(segments: dict[str, dict[str, int]], broadcasts: dict[str, list[dict[str, Any]]]) -> str:
+    """Segment sizes (the latest of each: now, or the end of the log) and each broadcast's occurrences."""
+    if not segments and not broadcasts:
+        return ""
+    cards = ""
+    if segments:
+        latest = [(name, list(sizes.values())[-1] if sizes else 0) for name, sizes in segments.items()]
+        cards += _card("Segment sizes", bars("segment-sizes", latest, "#3b7dd8"))
+    for jid, rows in broadcasts.items():
+        audience = [(f"{row['occurrence']}: audience", row["audience"]) for row in rows]
+        sent = [(f"{row['occurrence']}: sent", row["sent"]) for row in rows]
+        cards += _card(f"Broadcasts of {jid}", bars(f"broadcast-{jid}", [x for pair in zip(audience, sent, strict=True)
+                                                                           for x in pair], "#2f9e6e"))  # fmt: skip
+    return f'<section data-audiences="all"><h2>Segments and broadcasts</h2><div class="grid">{cards}</div></section>'
+
+
 def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", generated: str = "",
            maps: Mapping[str, dict[str, Any]] | None = None) -> str:  # fmt: skip
     """The whole page for a KPI summary (`orchestrator.kpis.summarize`); `maps` (`journey_map.journey_maps`) adds
@@ -207,6 +223,7 @@ def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", g
                   f'{_number(coupons["revenue"], 2)}</b></p>')
         + "</div>"
         + _offers(summary.get("offers") or {})
+        + _audiences(summary.get("segments") or {}, summary.get("broadcasts") or {})
     )  # fmt: skip
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>{body}</body></html>")  # fmt: skip

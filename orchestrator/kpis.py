@@ -24,6 +24,7 @@ from typing import Any
 from orchestrator.engine.outcome import Record
 from orchestrator.lift import GROUPS, lift, programme
 from orchestrator.lift import rate as _rate
+from orchestrator.occurrences import occurrence_counts, summarize_occurrences
 
 SEP = "\x1f"  # never in a journey id, step id, channel or reason
 DAY = "day"
@@ -127,6 +128,8 @@ def _add_audit(counts: dict[str, int], record: Record) -> None:
         counts[daily] = counts.get(daily, 0) + 1
     for name in (*offer_keys(record), *detail_keys(record)):
         counts[name] = counts.get(name, 0) + 1
+    for name, n in occurrence_counts(record, key):
+        counts[name] = counts.get(name, 0) + n
     kind = record["kind"]
     if kind == "sent" and record.get("coupon"):
         name = key("coupons", "issued")
@@ -286,6 +289,7 @@ def summarize(counts: Mapping[str, int], journeys: Mapping[str, Sequence[str]] |
     report["channels"] = dict(sorted(_under(counts, "sent").items()))
     report["days"] = _days(counts)
     report["offers"] = _offers(counts)
+    report["broadcasts"] = summarize_occurrences(counts, SEP)
     report["programme"] = programme({group: _under(counts, key(PROGRAMME, group)) for group in GROUPS})
     return report
 

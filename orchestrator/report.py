@@ -132,6 +132,7 @@ def render(summary: dict[str, Any]) -> Group:
 
     if summary.get("offers"):
         parts.append(_offers(summary["offers"]))
+    parts += _broadcasts(summary.get("broadcasts") or {}) + _segments(summary.get("segments") or {})
 
     if summary["days"]:
         days = Table(title="Per day (UTC)", title_justify="left")
@@ -207,3 +208,39 @@ def _offers(offers: dict[str, Any]) -> Table:
 
 def print_report(summary: dict[str, Any], console: Console | None = None) -> None:
     (console or Console()).print(render(summary))
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _broadcasts(broadcasts: dict[str, list[dict[str, Any]]]) -> list[Table]:
+    """Per scheduled journey, per occurrence: who was in the audience and what became of them."""
+    tables = []
+    for jid, rows in broadcasts.items():
+        table = Table(title=f"Broadcasts of {jid} (per occurrence)", title_justify="left")
+        table.add_column("occurrence", no_wrap=True)
+        for column in ("audience", "entered", "held out", "sent", "converted"):
+            table.add_column(column, justify="right")
+        table.add_column("suppressed")
+        table.add_column("not entered")
+        for row in rows:
+            table.add_row(row["occurrence"], *(str(row[k]) for k in ("audience", "entered", "held_out", "sent",
+                                                                      "converted")),
+                          _reasons(row["suppressed"]) or NONE, _reasons(row["not_entered"]) or NONE)  # fmt: skip
+        tables.append(table)
+    return tables
+
+
+def _segments(segments: dict[str, dict[str, int]]) -> list[Table]:
+    """Each segment's size at the end of each day of the log."""
+    if not segments:
+        return []
+    table = Table(title="Segments: size at the end of each day (UTC)", title_justify="left")
+    table.add_column("day")
+    for name in segments:
+        table.add_column(name, justify="right")
+    days = sorted({day for sizes in segments.values() for day in sizes})
+    for day in days:
+        table.add_row(day, *(f"{sizes.get(day, 0):,}" for sizes in segments.values()))
+    return [table]

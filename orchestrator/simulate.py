@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from orchestrator.contract.events import MAX_EVENT_BYTES, Event, InvalidEvent, event_from_document, too_large
+from orchestrator.contract.schedules import DAY_MS
 from orchestrator.engine import CustomerState, Engine, Outcome, Timer
 from orchestrator.engine.affinity import Models
 from orchestrator.engine.broadcast import broadcast_records, plan_all
@@ -98,10 +99,13 @@ class Simulator:
         identity_secret: bytes = DEV_IDENTITY_SECRET,
         count_kpis: bool = False,
         audit_kinds: Container[str] | None = None,
+        on_day_end: Callable[[int, Mapping[str, CustomerState]], None] | None = None,
     ) -> None:
         """`record_events` adds an `event` (or `duplicate`) record to the audit before each event's decisions;
         `count_kpis` folds each step's KPI delta into `result.kpi_counts`, as the worker's `kpis` table does;
-        `audit_kinds`: the engine's audit records kept (None: all), for a replay that prints only some."""
+        `audit_kinds`: the engine's audit records kept (None: all), for a replay that prints only some;
+        `on_day_end(at, states)`: called at each UTC midnight the log passes (and at its end) with the customers as
+        of just before it (report: segment sizes per day)."""
         self.engine = engine
         self.record_events = record_events
         self.count_kpis = count_kpis
@@ -114,6 +118,8 @@ class Simulator:
         self._rank = {jid: i for i, jid in enumerate(engine.order)}
         self._on_outcome = on_outcome
         self._last = NEVER  # the latest event time fed
+        self._on_day_end = on_day_end
+        self._midnight: int | None = None  # the next UTC midnight `on_day_end` is called at
 
     def state(self, key: str) -> CustomerState:
         states = self.result.states
@@ -174,6 +180,8 @@ class Simulator:
     def feed(self, event: Event, as_of: dict[str, str] | None = None) -> Step:
         """Run one event; `as_of`: the identity graph as of its time (`run_in_arrival_order`), else the graph of
         the events fed so far."""
+        if self._on_day_end is not None:
+            self._days_until(event.ts)
         if self._heap and self._heap[0][0] <= event.ts:
             self.advance_to(event.ts)
         identifiers, resolution = event_identifiers(event, self.identity_secret), None
@@ -197,6 +205,15 @@ class Simulator:
         self.result.events += 1
         self.result.duplicates += duplicate
         return done
+
+    def _days_until(self, ts: int) -> None:
+        assert self._on_day_end is not None
+        if self._midnight is None:
+            self._midnight = (ts // DAY_MS + 1) * DAY_MS
+        while ts >= self._midnight:
+            self.advance_to(self._midnight - 1)
+            self._on_day_end(self._midnight, self.result.states)
+            self._midnight += DAY_MS
 
     def deploy(self, at: int, engine: Engine) -> None:
         """A deploy at `at` (ms): timers due before it fire on the engine in force, then `engine` takes over (its
@@ -231,6 +248,11 @@ class Simulator:
     def _finish(self, until: int | None, last: int) -> Result:
         """The timers after the last event (scheduled entries up to `until`, else the last event's time), then the
         occurrences' `broadcast` records."""
+        if self._on_day_end is not None and self._midnight is not None:
+            end = last + 1 if until is None else until + 1
+            self._days_until(end)
+            self.advance_to(end - 1, last if until is None else None)
+            self._on_day_end(end, self.result.states)
         self.advance_to(until, last if until is None else None)
         if self.result.tallies and (self.audit_kinds is None or "broadcast" in self.audit_kinds):
             self.result.audit.extend(broadcast_records(self.result.tallies))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from orchestrator.contract.events import Event
 from orchestrator.contract.values import Coupon
 from orchestrator.engine.ids import coupon_code
-from orchestrator.engine.outcome import Outcome, Record, audit, offers_of
+from orchestrator.engine.outcome import Outcome, Record, audit, occurrence_of, offers_of
 from orchestrator.engine.state import Run
 from orchestrator.timefmt import format_ms
 
@@ -51,7 +51,7 @@ def redeem(out: Outcome, event: Event) -> None:
         history.converted = True
         audit(out, "converted", None, journey=offer["journey"], version=history.version, run=history.runs,
                     holdout=history.holdout, event_id=event.id, via="coupon", path=list(history.path),
-                    **offers_of(history))  # fmt: skip
+                    **offers_of(history), **occurrence_of(history))  # fmt: skip
 
 def coupon_revenue(out: Outcome, event: Event) -> None:
     """A purchase paid with a redeemed coupon (same order_id): its value is that coupon's revenue, once."""

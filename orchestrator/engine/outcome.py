@@ -64,6 +64,8 @@ def audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:
     record: Record = {"at": out.at, "customer": out.state.key, "kind": kind}
     if of is not None:
         record.update(journey=of.journey, version=of.version, run=of.number)
+        if of.occurrence:
+            record["occurrence"] = of.occurrence
     record.update(fields)
     out.audit.append(record)
 
@@ -71,3 +73,8 @@ def audit(out: Outcome, kind: str, of: Run | None, **fields: Any) -> None:
 def offers_of(history: History) -> Record:
     """What a `converted` record says of the offers sent in the run (kpis: each offer's conversions)."""
     return {"offers": [{"offer": o, "explore": e} for o, e in history.offers]} if history.offers else {}
+
+
+def occurrence_of(history: History) -> Record:
+    """A `converted` record's `occurrence`, when a schedule started the run (report: per occurrence)."""
+    return {"occurrence": history.occurrence} if history.occurrence else {}

@@ -25,7 +25,7 @@ from orchestrator.engine.decision import compile_offers
 from orchestrator.engine.entry import Entry, refusal
 from orchestrator.engine.ids import basket_id, unit_interval
 from orchestrator.engine.merge import absorb
-from orchestrator.engine.outcome import Outcome, Tally, offers_of
+from orchestrator.engine.outcome import Outcome, Tally, occurrence_of, offers_of
 from orchestrator.engine.policy import ContactPolicy
 from orchestrator.engine.profile import apply_event
 from orchestrator.engine.sending import Sender
@@ -286,7 +286,7 @@ class Engine(Sender, Broadcaster):
                     programme["conversions"] += 1
                 self._audit(out, "converted", None, journey=jid, version=history.version, run=history.runs,
                             holdout=history.holdout, event_id=event.id, path=list(history.path),
-                            **offers_of(history))  # fmt: skip
+                            **offers_of(history), **occurrence_of(history))  # fmt: skip
         run = state.runs.get(jid)
         if run is not None:
             compiled = self.versions[jid].get(run.version)
@@ -355,7 +355,8 @@ class Engine(Sender, Broadcaster):
         history.path = [] if entry.channel is None else [entry.channel]
         if occurrence is not None:
             out.tallies.append(Tally(jid, spec.version, occurrence, now, HELD_OUT if holdout else ENTERED))
-        run = Run(jid, spec.version, history.runs, now, entry.cause, entry.cause, holdout)
+        history.occurrence = occurrence or ""
+        run = Run(jid, spec.version, history.runs, now, entry.cause, entry.cause, holdout, None, history.occurrence)
         state.runs[jid] = run
         if out.keeps("entered"):
             self._audit(out, "entered", run, **entry.event_id_field, holdout=holdout,

@@ -50,6 +50,7 @@ class Run:
     cause: dict[str, Any]  # the event that last moved the run (`event.` paths when a timer resumes it)
     holdout: bool
     wait: Wait | None = None
+    occurrence: str = ""  # a scheduled entry's occurrence (its records say it: report's per-occurrence figures)
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class History:
     path: list[str] = field(default_factory=list)  # channels from entry until conversion (kpis: cross-channel)
     offers: list[list[Any]] = field(default_factory=list)  # [offer id, explored] sent in the latest run
     sends: list[int] = field(default_factory=list)  # when this journey sent to the customer (its `max_sends`)
+    occurrence: str = ""  # the latest run's, when a schedule started it
 
 
 @dataclass(slots=True, frozen=True, order=True, init=False)
@@ -161,11 +163,13 @@ class CustomerState:
                     "journey": r.journey, "version": r.version, "number": r.number, "entered": r.entered,
                     "entry": r.entry, "cause": r.cause, "holdout": r.holdout,
                     "wait": None if r.wait is None else [r.wait.kind, r.wait.step, r.wait.due, r.wait.token],
+                    **({"occurrence": r.occurrence} if r.occurrence else {}),
                 }
                 for j, r in self.runs.items()
             },
             "history": {
-                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted, h.path, h.offers, h.sends]
+                j: [h.runs, h.version, h.entered, h.exited, h.holdout, h.converted, h.path, h.offers, h.sends,
+                    *([h.occurrence] if h.occurrence else [])]
                 for j, h in self.history.items()
             },
             "sends": [list(s) for s in self.sends],
@@ -184,9 +188,8 @@ class CustomerState:
         runs = {}
         for j, r in data["runs"].items():
             wait = Wait(*r["wait"]) if r["wait"] is not None else None
-            runs[j] = Run(
-                r["journey"], r["version"], r["number"], r["entered"], r["entry"], r["cause"], r["holdout"], wait
-            )
+            runs[j] = Run(r["journey"], r["version"], r["number"], r["entered"], r["entry"], r["cause"], r["holdout"],
+                          wait, r.get("occurrence", ""))  # fmt: skip
         return cls(
             key=data["key"],
             profile=data["profile"],

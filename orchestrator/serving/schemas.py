@@ -374,6 +374,20 @@ class Programme(Closed):
     control_group: bool = Field(description="whether anyone is in the global control group")
 
 
+class Occurrence(Closed):
+    """One occurrence of a scheduled journey (docs/kpis.md, "Broadcasts")."""
+
+    occurrence: str = Field(description="its local date (YYYY-MM-DD), or the instant of an `at` schedule")
+    audience: int = Field(description="members at their entry instants (a worker counts them as it writes its "
+                                      "broadcast records)")  # fmt: skip
+    entered: int
+    held_out: int
+    sent: int
+    converted: int
+    suppressed: Count = Field(description="the sends of its runs held back, by reason")
+    not_entered: Count = Field(description="members who did not enter, by reason")
+
+
 class Kpis(Closed):
     """The KPIs (docs/kpis.md), as `orchestrator report --json` prints them."""
 
@@ -386,3 +400,6 @@ class Kpis(Closed):
     days: dict[str, DayCounts] = Field(description="per UTC day (YYYY-MM-DD)")
     offers: dict[str, OfferKpis] = Field(description="per offer of the `decide` steps, by id")
     programme: Programme
+    broadcasts: dict[str, list[Occurrence]] = Field(description="per scheduled journey, its occurrences in order")
+    segments: dict[str, dict[str, int]] = Field(
+        ABSENT, description="`report`: each segment's size at the end of each UTC day of the log")
