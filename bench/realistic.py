@@ -122,7 +122,7 @@ def expected_result(journeys: Path, documents: Sequence[dict[str, Any]]) -> tupl
     loaded = load([journeys])
     if loaded.problems:
         raise SystemExit(f"journeys in {journeys} are not valid: {loaded.problems[:3]}")
-    engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
+    engine = Engine.of(loaded, secret=DEV_COUPON_SECRET.encode())
     events = sorted((event_from_document(d) for d in documents), key=order_of)
     return engine, Simulator(engine, record_events=True, identity_secret=DEV_IDENTITY_SECRET).run(events)
 

@@ -8,6 +8,7 @@ first event is before `at`, they have not been erased since, and their profile a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from orchestrator.contract.conditions import Predicate
 from orchestrator.contract.segments import ALL
@@ -29,3 +30,12 @@ def sizes(segments: Mapping[str, Predicate], states: Mapping[str, CustomerState]
     """Each segment's size at `at` (`states` as of just before it)."""
     known = [state.profile for key, state in states.items() if not is_anonymous(key)]
     return {name: sum(1 for profile in known if test(({}, {}, profile, at))) for name, test in segments.items()}
+
+
+def member_of(segments: Mapping[str, Predicate], key: str, profile: Mapping[str, Any] | None,
+              at: int) -> frozenset[str]:  # fmt: skip
+    """The segments a customer is in at `at` (none when anonymous or without a state): the worker keeps each
+    segment's size per partition from these, before and after each step, as it keeps the KPIs."""
+    if profile is None or not segments or is_anonymous(key):
+        return frozenset()
+    return frozenset(name for name, test in segments.items() if test(({}, {}, profile, at)))

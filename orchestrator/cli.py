@@ -159,8 +159,7 @@ PROGRESS_FROM = 50_000  # events: below this a run takes well under a few second
 
 
 def _engine(loaded: Loaded, settings: Settings, retired: list[Journey] | None = None) -> Engine:
-    return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, segments=loaded.segments,
-                  retired=retired or (), secret=settings.coupon_secret.get_secret_value().encode())  # fmt: skip
+    return Engine.of(loaded, retired=retired or (), secret=settings.coupon_secret.get_secret_value().encode())
 
 
 SUMMED = frozenset({"suppressed"})  # the audit records `_summary` counts: all a run needs when it prints no audit

@@ -216,7 +216,7 @@ def check_journeys(directory: Path) -> tuple[list[Check], frozenset[str] | None]
             found.append(Check("journeys", "problem", f"and {len(loaded.problems) - FIRST_PROBLEMS} more problem(s)",
                                fix))  # fmt: skip
         return found, None
-    channels = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, segments=loaded.segments).channels
+    channels = Engine.of(loaded).channels
     names = ", ".join(f"{j.id} v{j.version}" for j in loaded.journeys)
     policy = loaded.policy_file or "built-in defaults"
     detail = (f"{len(loaded.journeys)} journey(s) valid in {directory} ({names}); contact policy: {policy}; "

@@ -7,10 +7,14 @@ occurrence started (they carry `occurrence`) give its sends, its suppressions by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from orchestrator.engine.broadcast import ENTERED, HELD_OUT
+from orchestrator.engine.outcome import Tally
+
 BROADCAST = "b"
+SEGMENT = "seg"  # key(SEGMENT, name): the segment's size (the worker's, per partition)
 FIGURES = ("audience", "entered", "held_out", "sent", "converted")
 
 
@@ -47,3 +51,29 @@ def summarize_occurrences(counts: Mapping[str, int], sep: str) -> dict[str, list
         else:
             row[figure] += n
     return {jid: [rows[o] for o in sorted(rows)] for jid, rows in sorted(found.items())}
+
+
+def tally_counts(tallies: Iterable[Tally], key: Any) -> list[tuple[str, int]]:
+    """What a step's scheduled entries add (the worker, live: its `broadcast` figures are these counters)."""
+    found = []
+    for tally in tallies:
+        base = (BROADCAST, tally.journey, tally.occurrence)
+        found.append((key(*base, "audience"), 1))
+        if tally.result in (ENTERED, HELD_OUT):
+            found.append((key(*base, "entered"), 1))
+            if tally.result == HELD_OUT:
+                found.append((key(*base, "held_out"), 1))
+        else:
+            found.append((key(*base, "not_entered", tally.result), 1))
+    return found
+
+
+def segment_counts(before: frozenset[str], after: frozenset[str], key: Any) -> list[tuple[str, int]]:
+    """A customer joining (+1) or leaving (-1) segments: each segment's size as a counter."""
+    return [(key(SEGMENT, name), 1) for name in after - before] + [(key(SEGMENT, name), -1) for name in before - after]
+
+
+def segment_sizes(counts: Mapping[str, int], sep: str) -> dict[str, int]:
+    """{segment: size} from the counters (a worker's, per partition or summed)."""
+    prefix = SEGMENT + sep
+    return {name[len(prefix):]: n for name, n in sorted(counts.items()) if name.startswith(prefix)}

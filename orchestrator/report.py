@@ -5,25 +5,34 @@ The counts come from `simulate` (the oracle) folded by `orchestrator.kpis`, the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.audience import member_of
+from orchestrator.contract.conditions import Predicate
 from orchestrator.kpis import Kpis, contribution
+from orchestrator.kpis import key as counter_key
+from orchestrator.occurrences import segment_counts
 from orchestrator.simulate import Result
 
 BAR_WIDTH = 24
 NONE = "n/a"
 
 
-def kpis_of(result: Result) -> Kpis:
-    """The KPIs of a finished simulation: its audit records, then every final customer profile."""
+def kpis_of(result: Result, segments: Mapping[str, Predicate] | None = None) -> Kpis:
+    """The KPIs of a finished simulation: its audit records, then every final customer profile (and, given the
+    engine's `segments`, each one's size as the worker counts it: as of the end of the log)."""
     kpis = Kpis()
     kpis.add_audit(result.audit)
-    for state in result.states.values():
+    for key, state in result.states.items():
         kpis.add(contribution(state.profile))
+        if segments:
+            joined = member_of(segments, key, state.profile, result.last_event)
+            kpis.add(dict(segment_counts(frozenset(), joined, counter_key)))
     return kpis
 
 

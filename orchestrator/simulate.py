@@ -85,6 +85,7 @@ class Result:
     after_until: int = 0  # events later than `until`, not processed
     kpi_counts: Counter[str] = field(default_factory=Counter)  # the steps' KPI deltas folded, as the worker does
     tallies: list[Tally] = field(default_factory=list)  # scheduled entries: summed into `broadcast` records
+    last_event: int = 0  # the time of the latest event run (ms)
 
 
 class Simulator:
@@ -201,7 +202,7 @@ class Simulator:
         if event.type == FORGET and as_of is None:  # as the history folds it (engine/history.py), even a repeat
             unlink(self.graph, event.customer)
         duplicate = done.outcomes[-1].duplicate
-        self._last = max(self._last, event.ts)
+        self._last = self.result.last_event = max(self._last, event.ts)
         self.result.events += 1
         self.result.duplicates += duplicate
         return done

@@ -134,7 +134,7 @@ def engine_customer(now: datetime) -> tuple[Engine, Simulator]:
     """`WORKER_CUSTOMER` run through the real journeys in the hour before `now`: e-mail consent, sign-up (the
     welcome coupon), a web cart, a store visit (the in-store coupon), the welcome coupon redeemed with a value."""
     loaded = load([ROOT / "journeys"])
-    engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue)
+    engine = Engine.of(loaded)
     simulator = Simulator(engine, record_events=True)
 
     def at(minutes: int) -> str:

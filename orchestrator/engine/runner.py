@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.contract.conditions import compile_segments
 from orchestrator.contract.events import Event
 from orchestrator.contract.journeys import Journey, Policy, SendSpec
+from orchestrator.contract.loader import Loaded
 from orchestrator.contract.offers import Catalogue, Offer
 from orchestrator.engine.affinity import Basket, ModelSource
 from orchestrator.engine.broadcast import ENTERED, HELD_OUT, Broadcaster
@@ -123,6 +124,12 @@ class Engine(Sender, Broadcaster):
         self.scheduled = self.scheduled_ends()
         self._interest = interest
         self._offered: dict[str, tuple[str, ...]] = {}  # a memo of `interested`: a log's event types are not known here
+
+    @classmethod
+    def of(cls, loaded: Loaded, *, retired: Iterable[Journey] = (), secret: bytes = DEV_SECRET) -> Engine:
+        """The engine of a loaded journeys folder: its journeys, policy, offers and segments."""
+        return cls(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, retired=retired, secret=secret,
+                   segments=loaded.segments)  # fmt: skip
 
     def interested(self, event_type: str) -> tuple[str, ...]:
         """The journeys an event of this type is offered to, in order."""

@@ -22,11 +22,13 @@ from types import MappingProxyType
 from typing import Any, assert_never
 
 from orchestrator import kpis
+from orchestrator.audience import member_of
 from orchestrator.contract.events import Event
 from orchestrator.engine.affinity import Basket, ModelSource
 from orchestrator.engine.outcome import Outcome, Record, event_audit
 from orchestrator.engine.runner import Engine
 from orchestrator.engine.state import CustomerState, Timer
+from orchestrator.occurrences import segment_counts, tally_counts
 from orchestrator.timefmt import parse_rfc3339, to_ms
 
 
@@ -133,6 +135,8 @@ def step(
     state = stored if stored is not None else CustomerState(item.customer)
     before = state.timer_tokens() if state.runs or state.armed or state.planned else _NO_TOKENS  # most have none
     counted = kpis.contribution(state.profile if stored is not None else None) if count_kpis else None
+    segments = engine.segments if count_kpis else {}
+    was = member_of(segments, state.key, state.profile if stored is not None else None, now) if segments else None
     result = Step(state.key, state, engine.fire_due(state, now, models, keep=audit_kinds))
     event: Event | None = None
     match item:
@@ -166,6 +170,12 @@ def step(
         result.left = {token: pending for token, pending in before.items() if token not in after}
     if counted is not None:
         result.kpi_change = kpis.change(counted, None if result.state is None else state.profile, result.trail())
+        extra = tally_counts((t for outcome in result.outcomes for t in outcome.tallies), kpis.key)
+        if was is not None:
+            now_in = member_of(segments, state.key, None if result.state is None else state.profile, now)
+            extra += segment_counts(was, now_in, kpis.key)
+        for name, n in extra:
+            result.kpi_change[name] += n
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,13 +24,21 @@ from redis.backoff import ExponentialBackoff
 
 from orchestrator.dashboard import login_page
 from orchestrator.dashboard import render as render_dashboard
-from orchestrator.kpis import summarize
+from orchestrator.kpis import SEP, summarize
+from orchestrator.occurrences import segment_sizes
 from orchestrator.serving.answers import loads, offer, safe_summary
 from orchestrator.serving.complementary import TOP_SCHEMA, complementary, top_of
 from orchestrator.serving.connect import RedisClient, connect_redis, get_many, unavailable
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.openapi import Answer, Handler, Param, Route, document, package_version, public_paths
-from orchestrator.serving.redis import find_customer, read_kpis, read_maps, read_step_order, read_trail
+from orchestrator.serving.redis import (
+    find_customer,
+    read_kpis,
+    read_maps,
+    read_partition_kpis,
+    read_step_order,
+    read_trail,
+)
 from orchestrator.serving.schemas import (
     COUPON_CODE_PATTERN,
     Complementary,
@@ -39,6 +48,7 @@ from orchestrator.serving.schemas import (
     Health,
     Kpis,
     LoginForm,
+    Segments,
     Summary,
     Timeline,
     UnknownCoupon,
@@ -219,10 +229,20 @@ async def kpis(request: web.Request) -> web.Response:
     return _json(Kpis.model_validate(await _summary(request)))
 
 
+async def segments(request: web.Request) -> web.Response:
+    by_partition = await read_partition_kpis(request.app[_REDIS], request.app[_KEYS])
+    sizes = {str(p): segment_sizes(counts, SEP) for p, counts in by_partition.items()}
+    total = segment_sizes(sum(by_partition.values(), Counter()), SEP)
+    return _json(Segments(segments=total, partitions=sizes))
+
+
 async def dashboard(request: web.Request) -> web.Response:
     generated = f"live from Redis, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
-    maps = await read_maps(request.app[_REDIS], request.app[_KEYS])
-    page = render_dashboard(await _summary(request), generated=generated, maps=maps)
+    redis, keys = request.app[_REDIS], request.app[_KEYS]
+    counts = await read_kpis(redis, keys)
+    summary = summarize(counts, await read_step_order(redis, keys))
+    summary["segments"] = {name: {"now": size} for name, size in segment_sizes(counts, SEP).items()}
+    page = render_dashboard(summary, generated=generated, maps=await read_maps(redis, keys))
     response = web.Response(text=page, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -310,6 +330,10 @@ ROUTES: tuple[Route, ...] = (
           "Journey funnels, lift over holdout, cross-channel conversion, CLV, engagement, coupons",
           description="The JSON `orchestrator report --json` prints; definitions in docs/kpis.md.",
           responses={200: Answer("The KPIs", Kpis), **_FAILURES}),
+    Route("GET", "/v1/segments", segments, "getSegments", "Each segment's current size, in total and per partition",
+          description="Kept by the worker as it keeps the KPIs: a customer joins or leaves a segment at their own "
+          "steps (a time-relative condition such as profile.recent is counted as of the customer's last step).",
+          responses={200: Answer("The sizes", Segments), **_FAILURES}),
     Route("GET", "/dashboard", dashboard, "dashboard",
           "The KPI dashboard (HTML); a browser signs in at /login (token kept in a cookie)",
           responses={200: Answer("The page", media_type="text/html", schema=_HTML),

@@ -11,7 +11,9 @@
   in ms, member = `<ordinal>.<rank> <JSON record>` (ordinal and rank order the records of one millisecond, see
   `serving.redis.Trail`); the newest `TRAIL_LIMIT` kept. `explain` and the API read it.
 - `{p}kpis:<partition>`: hash of KPI counts (`orchestrator.kpis` keys) of one partition of the customers topic,
-  absolute values as the worker's `kpis` table holds them; the API sums the partitions.
+  absolute values as the worker's `kpis` table holds them (each segment's size among them); the API sums the
+  partitions `0 .. {p}kpis:partitions - 1`, never scanning the keyspace.
+- `{p}kpis:partitions`: the customers topic's partition count (plain integer), written by the worker at its start.
 - `{p}journeys`: `{journey id: [step names in the YAML's order]}` of the journeys the worker runs, written at its
   start: the dashboard draws funnels in that order.
 - `{p}maps`: `{journey id: flow}` of the same journeys (`orchestrator.maps.journey_maps`: each step's name, kind,
@@ -62,6 +64,9 @@ class Keys:
 
     def kpis(self, partition: int | str) -> str:
         return f"{self.prefix}kpis:{partition}"
+
+    def kpi_partitions(self) -> str:
+        return f"{self.prefix}kpis:partitions"
 
     def journeys(self) -> str:
         return f"{self.prefix}journeys"

@@ -129,6 +129,10 @@ class Serving:
     async def write_maps(self, maps: dict[str, dict[str, Any]]) -> None:
         await retrying("maps write", lambda: self.redis.set(self.keys.maps(), orjson.dumps(maps)))
 
+    async def write_partitions(self, partitions: int) -> None:
+        """How many `{p}kpis:<partition>` hashes there are: the API reads them without scanning."""
+        await retrying("partitions write", lambda: self.redis.set(self.keys.kpi_partitions(), partitions))
+
     async def lookup(self, identifiers: Sequence[str]) -> dict[str, str]:
         """The graph's current entries for these identifiers (one MGET): what the API and erasure read. Ingest
         resolves on the identity history instead (serving/history.py), as of each event's time."""
@@ -316,13 +320,23 @@ async def read_maps(redis: RedisClient, keys: Keys) -> dict[str, dict[str, Any]]
     return {} if raw is None else cast(dict[str, dict[str, Any]], orjson.loads(raw))
 
 
+async def read_partition_kpis(redis: RedisClient, keys: Keys) -> dict[int, Counter[str]]:
+    """Each customers partition's KPI counts, by partition number: the hashes `0 .. {p}kpis:partitions - 1` the
+    worker writes (no scan of the keyspace, which holds every customer's keys)."""
+    raw = await redis.get(keys.kpi_partitions())
+    partitions = int(raw) if raw is not None else 0
+    found: dict[int, Counter[str]] = {}
+    for partition in range(partitions):
+        fields = await redis.hgetall(keys.kpis(partition))
+        found[partition] = Counter({(f.decode() if isinstance(f, bytes) else f): int(v) for f, v in fields.items()})
+    return found
+
+
 async def read_kpis(redis: RedisClient, keys: Keys) -> Counter[str]:
-    """The worker's KPI counts summed over every partition's hash (SCAN: on a cluster, redis-py scans every
-    primary)."""
+    """The worker's KPI counts summed over every partition."""
     totals: Counter[str] = Counter()
-    async for name in redis.scan_iter(match=keys.kpis("*"), count=1000):
-        for field, value in (await redis.hgetall(name)).items():
-            totals[field.decode() if isinstance(field, bytes) else field] += int(value)
+    for counts in (await read_partition_kpis(redis, keys)).values():
+        totals.update(counts)
     return totals
 
 

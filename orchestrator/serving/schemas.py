@@ -388,6 +388,13 @@ class Occurrence(Closed):
     not_entered: Count = Field(description="members who did not enter, by reason")
 
 
+class Segments(Closed):
+    """Each segment's current size (docs/api.md): kept by the worker per partition as it keeps the KPIs."""
+
+    segments: Count = Field(description="segment name -> known customers in it, over every partition")
+    partitions: dict[str, Count] = Field(description="customers partition -> segment name -> size")
+
+
 class Kpis(Closed):
     """The KPIs (docs/kpis.md), as `orchestrator report --json` prints them."""
 

@@ -52,9 +52,11 @@ async def rebuild_index(shell: Shell) -> None:
 
 
 async def announce_journeys(shell: Shell) -> None:
-    """The funnels' step order and the journey maps, for the dashboard the API serves."""
+    """The funnels' step order, the journey maps and the partition count, for the dashboard and the KPIs the API
+    serves."""
     await shell.serving.write_step_order(shell.engine.step_order())
     await shell.serving.write_maps(journey_maps(shell.engine.latest))
+    await shell.serving.write_partitions(shell.partitions.customers)
 
 
 class LagMeter:

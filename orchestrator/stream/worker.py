@@ -23,8 +23,7 @@ async def prepare(settings: Settings, loaded: Loaded) -> tuple[Engine, Partition
     secret = settings.coupon_secret.get_secret_value().encode()
 
     def engine_of(retired: list[Journey]) -> Engine:
-        return Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, segments=loaded.segments,
-                      retired=retired, secret=secret)  # fmt: skip
+        return Engine.of(loaded, retired=retired, secret=secret)
 
     await ensure_topics(settings, engine_of([]).channels)
     retired = await sync_archive(settings, loaded.journeys, loaded.sources)

@@ -302,7 +302,7 @@ class Chaos:
 
     async def check(self, report: Report) -> None:
         loaded = load([self.journeys])
-        engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
+        engine = Engine.of(loaded, secret=DEV_COUPON_SECRET.encode())
         events = sorted((event_from_document(d) for d in self.sent), key=order_of)
         result = self.result = Simulator(engine, record_events=True).run(events)
         expected = Counter(a["action_id"] for a in result.actions)
@@ -332,7 +332,7 @@ class Chaos:
                 differing.append(key)
                 if report.state_mismatches <= 3:
                     report.examples.append(f"state of {key} differs")
-        await self.check_kpis(report, result)
+        await self.check_kpis(report, result, engine)
         # What a person needs to see why: each differing customer's events, actions and both states.
         wrong = {a["customer_id"] for a in result.actions if a["action_id"] not in got}
         wrong |= {a["customer_id"] for a in published if a["action_id"] not in expected}
@@ -363,10 +363,10 @@ class Chaos:
         (self.workdir / "events.jsonl").write_bytes(b"\n".join(orjson.dumps(d) for d in self.sent))
 
 
-    async def check_kpis(self, report: Report, result: Result) -> None:
+    async def check_kpis(self, report: Report, result: Result, engine: Engine) -> None:
         """The worker's KPI counters (its `kpis` table's changelog, summed over partitions, and the Redis hashes the
-        API reads) must equal `report`'s on the same log."""
-        expected = kpis_of(result).counts
+        API reads) must equal `report`'s on the same log (each segment's size included)."""
+        expected = kpis_of(result, engine.segments).counts
         latest: dict[bytes, int] = {}  # the last record of a key is its value; a tombstone is zero
         for record in await read_topic(self.bootstrap, f"{self.env['ORCH_APP_ID']}-kpis-changelog"):
             latest[record.key] = int(record.value) if record.value is not None else 0

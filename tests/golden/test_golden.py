@@ -23,7 +23,7 @@ def test_shipped_journeys_on_the_example_log() -> None:
     assert loaded.ok
     log = read_event_log(ROOT / "examples" / "events.jsonl")
     assert log.bad == []
-    engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
+    engine = Engine.of(loaded, secret=DEV_COUPON_SECRET.encode())
     actions = simulate(engine, log.events).actions
     got = b"".join(orjson.dumps(a) + b"\n" for a in actions)
     if os.environ.get("ORCH_UPDATE_GOLDEN"):

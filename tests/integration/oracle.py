@@ -17,8 +17,7 @@ def oracle(journeys: Path, documents: list[dict[str, Any]]) -> Result:
     loaded = load([journeys])
     assert loaded.ok, loaded.problems
     events = sorted((event_from_document(d) for d in documents), key=order_of)
-    engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, segments=loaded.segments,
-                    secret=DEV_COUPON_SECRET.encode())
+    engine = Engine.of(loaded, secret=DEV_COUPON_SECRET.encode())
     return Simulator(engine, record_events=True).run(events)  # the worker audits events too
 
 

@@ -173,6 +173,7 @@ PROTECTED = [
     "/openapi.json",
     f"/v1/customers/{CUSTOMER}/timeline",
     "/v1/kpis",
+    "/v1/segments",
     "/v1/products/SKU-1/complementary",
     "/v1/no-such-path",
 ]
@@ -453,6 +454,7 @@ def test_openapi_document(settings: Settings) -> None:
         assert set(document["paths"]) == {
             "/v1/customers/lookup", "/v1/customers/{customer}", "/v1/coupons/{code}", "/openapi.json", "/healthz",
             "/v1/customers/{customer}/timeline", "/v1/kpis", "/dashboard", "/login", "/v1/products/{sku}/complementary",
+            "/v1/segments",
         }  # fmt: skip
         assert document["components"]["securitySchemes"]["bearerAuth"] == {
             "type": "http", "scheme": "bearer", "description": "the value of ORCH_API_TOKEN",

@@ -93,7 +93,7 @@ def oracle(folder: Path, documents: list[dict[str, Any]], until: datetime) -> Re
     loaded = load([folder])
     assert loaded.ok, loaded.problems
     events = sorted((event_from_document(d) for d in documents), key=order_of)
-    engine = Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, secret=DEV_COUPON_SECRET.encode())
+    engine = Engine.of(loaded, secret=DEV_COUPON_SECRET.encode())
     return Simulator(engine, record_events=True).run(events, until=int(until.timestamp() * 1000))
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import pytest
 
+from orchestrator.audience import sizes
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
 from orchestrator.explain import timelines
@@ -141,7 +142,7 @@ def get(url: str, token: str | None = TOKEN) -> tuple[int, bytes]:
 
 def test_the_api_serves_the_kpis_and_timelines_behind_the_token(run: Run, api: str) -> None:
     loaded = load([JOURNEYS])
-    order = Engine(loaded.journeys, loaded.policy).step_order()
+    order = Engine.of(loaded).step_order()
     expected = summarize(kpis_of(run.result).counts, order)
     status, body = get(f"{api}/v1/kpis")
     served = orjson.loads(body)
@@ -152,11 +153,23 @@ def test_the_api_serves_the_kpis_and_timelines_behind_the_token(run: Run, api: s
         ]
     assert get(f"{api}/v1/kpis", token=None)[0] == 401
     assert get(f"{api}/v1/kpis", token="wrong")[0] == 401
+    status, body = get(f"{api}/v1/segments")  # kept per partition by the workers, as the KPIs are
+    segments = orjson.loads(body)
+    assert status == 200 and segments["segments"] == expected_segments(run) and len(segments["partitions"]) == 4
+    assert {name: sum(p.get(name, 0) for p in segments["partitions"].values()) for name in segments["segments"]} == (
+        segments["segments"])  # fmt: skip
+    assert get(f"{api}/v1/segments", token=None)[0] == 401
     customer = known_customers(run.result)[0]
     status, body = get(f"{api}/v1/customers/{customer}/timeline")
     assert status == 200
     assert orjson.loads(body)["records"] == [r for r in run.result.audit if r["customer"] == customer]
     assert get(f"{api}/v1/customers/{customer}/timeline", token=None)[0] == 401
+
+
+def expected_segments(run: Run) -> dict[str, int]:
+    """Each segment's size at the end of the log, as `simulate` has the customers then."""
+    engine = Engine.of(load([JOURNEYS]))
+    return sizes(engine.segments, run.result.states, run.result.last_event)
 
 
 def metric(text: str, name: str) -> float:
@@ -225,6 +238,7 @@ def test_the_dashboard_in_a_real_browser_shows_the_right_numbers(run: Run, api: 
         assert bars("channel-mix") == {k: float(v) for k, v in expected["channels"].items()}
         paths = {" → ".join(p["path"]): float(p["conversions"]) for p in expected["cross_channel"]["top_paths"]}
         assert bars("top-paths") == paths
+        assert bars("segment-sizes") == {name: float(n) for name, n in expected_segments(run).items()}
         clv = bars("clv")
         assert clv["multi-channel (mean)"] == (expected["clv"]["multi_channel"]["mean"] or 0)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -242,7 +256,7 @@ def check_the_journey_maps(driver: Any, expected: dict[str, Any]) -> None:
     from selenium.webdriver.common.by import By
 
     loaded = load([JOURNEYS])
-    maps = journey_maps(Engine(loaded.journeys, loaded.policy, catalogue=loaded.catalogue).latest)
+    maps = journey_maps(Engine.of(loaded).latest)
     widest: tuple[tuple[int, int], Any] = ((0, 0), None)
     for jid, journey in expected["journeys"].items():
         svg = driver.find_element(By.CSS_SELECTOR, f'svg[data-chart="map-{jid}"]')

@@ -133,6 +133,8 @@ def calls(codes: list[str]) -> list[Call]:
         Call("GET", "/v1/products/SNK-42/complementary", 401, WRONG),
         Call("GET", "/v1/kpis", 200),
         Call("GET", "/v1/kpis", 401, WRONG),
+        Call("GET", "/v1/segments", 200),
+        Call("GET", "/v1/segments", 401, WRONG),
         Call("GET", "/dashboard", 200),
         Call("GET", "/dashboard", 303, {}),
         Call("GET", "/dashboard", 401, WRONG),
@@ -155,6 +157,7 @@ def failing(status: int) -> list[Call]:
         Call("GET", f"/v1/coupons/{CORRUPT_COUPON if status == 500 else VALID}", status),
         Call("GET", f"/v1/products/{customer}/complementary", status),
         Call("GET", "/v1/kpis", status),
+        Call("GET", "/v1/segments", status),
         Call("GET", "/dashboard", status),
     ]
     return [*found, Call("GET", "/healthz", 503, {})] if status == 503 else found

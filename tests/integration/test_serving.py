@@ -85,7 +85,8 @@ def test_links_and_lookups_of_many_identifiers_at_once(any_redis_url: str, keys:
 def test_publish_writes_summary_coupons_trail_and_kpis_in_one_round_trip(any_redis_url: str, keys: Keys) -> None:
     async def body(redis: RedisClient) -> None:
         serving = Serving(redis, keys)
-        for partition in range(4):  # the KPI hashes are found with SCAN: every primary of a cluster
+        await serving.write_partitions(4)  # the worker says how many KPI hashes there are: no SCAN
+        for partition in range(4):
             state = customer_with_coupon(f"c-{partition}", f"CODE-000{partition}")
             trail = Trail(1, [record(state.key, 0), record(state.key, 1)])
             await serving.publish(state, NOW, trail, (partition, {"entered": partition + 1, "gone": 0}))
@@ -95,6 +96,8 @@ def test_publish_writes_summary_coupons_trail_and_kpis_in_one_round_trip(any_red
         assert [orjson.loads(c)["customer"] for c in coupons[:4]] == ["c-0", "c-1", "c-2", "c-3"]
         assert coupons[4] is None
         assert [r["n"] for r in await read_trail(redis, keys, "c-3")] == [0, 1]
+        assert await read_kpis(redis, keys) == {"entered": 1 + 2 + 3 + 4}
+        await redis.hset(keys.kpis(7), mapping={"entered": 100})  # a partition past the count is not read
         assert await read_kpis(redis, keys) == {"entered": 1 + 2 + 3 + 4}
 
     on_redis(any_redis_url, body)

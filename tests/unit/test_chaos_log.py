@@ -27,7 +27,7 @@ def test_no_event_lands_within_a_second_of_a_timer_and_people_keep_one_key() -> 
             documents.append({**record.document, "occurred_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
     loaded = load([JOURNEYS])
     assert loaded.ok, loaded.problems
-    result = Simulator(Engine(loaded.journeys, loaded.policy)).run(
+    result = Simulator(Engine.of(loaded)).run(
         sorted((event_from_document(d) for d in documents), key=order_of)
     )
     event_times: dict[str, set[int]] = defaultdict(set)

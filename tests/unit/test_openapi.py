@@ -37,7 +37,8 @@ from tests.api_contract import (
 ENDPOINTS = {
     ("GET", "/v1/customers/lookup"), ("GET", "/v1/customers/{customer}"), ("GET", "/v1/customers/{customer}/timeline"),
     ("GET", "/v1/coupons/{code}"), ("GET", "/v1/products/{sku}/complementary"), ("GET", "/v1/kpis"),
-    ("GET", "/dashboard"), ("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json"), ("GET", "/healthz"),
+    ("GET", "/v1/segments"), ("GET", "/dashboard"), ("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json"),
+    ("GET", "/healthz"),
 }  # fmt: skip
 
 
@@ -86,6 +87,8 @@ def answers() -> dict[str, Sample]:
         "customer": ("GET", "/v1/customers/{customer}", 200, as_json(customer)),
         "timeline": ("GET", "/v1/customers/{customer}/timeline", 200, as_json(timeline)),
         "kpis": ("GET", "/v1/kpis", 200, as_json(kpis)),
+        "segments": ("GET", "/v1/segments", 200, as_json(schemas.Segments(segments={"vip": 3},
+                                                                          partitions={"0": {"vip": 3}}))),
         "health": ("GET", "/healthz", 503, as_json(schemas.Health(status="unavailable"))),
         "unknown coupon": ("GET", "/v1/coupons/{code}", 404, as_json(unknown)),
         "error": ("GET", "/v1/coupons/{code}", 400, as_json(schemas.Error(error="not a coupon code"))),
