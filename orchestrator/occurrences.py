@@ -73,7 +73,9 @@ def segment_counts(before: frozenset[str], after: frozenset[str], key: Any) -> l
     return [(key(SEGMENT, name), 1) for name in after - before] + [(key(SEGMENT, name), -1) for name in before - after]
 
 
-def segment_sizes(counts: Mapping[str, int], sep: str) -> dict[str, int]:
-    """{segment: size} from the counters (a worker's, per partition or summed)."""
+def segment_sizes(counts: Mapping[str, int], sep: str, names: Iterable[str] = ()) -> dict[str, int]:
+    """{segment: size} from the counters (a worker's, per partition or summed); `names` are listed even when empty
+    (a zero counter is not kept)."""
     prefix = SEGMENT + sep
-    return {name[len(prefix):]: n for name, n in sorted(counts.items()) if name.startswith(prefix)}
+    found = dict.fromkeys(names, 0) | {name[len(prefix):]: n for name, n in counts.items() if name.startswith(prefix)}
+    return dict(sorted(found.items()))

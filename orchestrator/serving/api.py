@@ -8,34 +8,45 @@ a traceback. `ROUTES` declares each endpoint once: `create_app` registers it and
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections import Counter
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from orchestrator.dashboard import login_page
-from orchestrator.dashboard import render as render_dashboard
 from orchestrator.kpis import SEP, summarize
 from orchestrator.occurrences import segment_sizes
 from orchestrator.serving.answers import loads, offer, safe_summary
 from orchestrator.serving.complementary import TOP_SCHEMA, complementary, top_of
 from orchestrator.serving.connect import RedisClient, connect_redis, get_many, unavailable
+from orchestrator.serving.guard import Throttle, secured
+from orchestrator.serving.http import (
+    COOKIE,
+    KEYS,
+    OPENAPI,
+    REDIS,
+    SECRET,
+    THROTTLE,
+    TOKEN,
+    error_answer,
+    failed,
+    json_answer,
+    matches,
+    throttled,
+)
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.openapi import Answer, Handler, Param, Route, document, package_version, public_paths
+from orchestrator.serving.pages import dashboard, login, login_form, logout
 from orchestrator.serving.redis import (
     find_customer,
     read_kpis,
-    read_maps,
     read_partition_kpis,
+    read_segment_names,
     read_step_order,
     read_trail,
 )
@@ -53,7 +64,6 @@ from orchestrator.serving.schemas import (
     Timeline,
     UnknownCoupon,
     UnknownOffer,
-    body,
 )
 from orchestrator.settings import MIN_API_TOKEN, Settings
 
@@ -65,29 +75,10 @@ MAX_KIND = 64
 MAX_VALUE = 256
 REDIS_TIMEOUT = 2.0  # seconds: a store waits at most about this long for a 503 when Redis is down
 MAX_OFFERS = 100  # coupons resolved per customer answer; a summary lists only the active few
-COOKIE = "orch_token"  # the dashboard's session: the token, HttpOnly, SameSite=Strict, path /dashboard
-
-_TOKEN: Final = web.AppKey("token", bytes)
-_REDIS: Final = web.AppKey[RedisClient]("redis")
-_KEYS: Final = web.AppKey("keys", Keys)
-_SECRET: Final = web.AppKey("identity_secret", bytes)
-_OPENAPI: Final = web.AppKey("openapi", bytes)
 _REALM = 'Bearer realm="orchestrator"'
 
 
 # ------------------------------------------------------------------ responses
-
-
-def _json(answer: BaseModel, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    response = web.Response(body=orjson.dumps(body(answer)), status=status, content_type="application/json")
-    response.headers["Cache-Control"] = "no-store"  # answers carry customer data: no shared caches
-    if headers:
-        response.headers.update(headers)
-    return response
-
-
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    return _json(Error(error=message), status, headers)
 
 
 class _BadRequest(Exception):
@@ -108,50 +99,51 @@ def _authorised(request: web.Request) -> str | None:
         presented = request.cookies[COOKIE]
     else:
         return "missing"
-    return None if _matches(presented, request.app[_TOKEN]) else "invalid"
-
-
-def _matches(presented: str, token: bytes) -> bool:
-    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), token)
+    return None if matches(presented, request.app[TOKEN]) else "invalid"
 
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Token first (before routing, so unknown paths say nothing either), then errors as JSON, never tracebacks."""
     if request.path not in _PUBLIC:
+        refused = throttled(request)
+        if refused is not None:
+            return refused
         failure = _authorised(request)
+        if failure == "invalid":
+            failed(request)
         if failure == "missing" and request.path == "/dashboard":
             raise web.HTTPSeeOther("/login")
         if failure == "missing":
-            return _error(401, "missing bearer token", {"WWW-Authenticate": _REALM})
+            return error_answer(401, "missing bearer token", {"WWW-Authenticate": _REALM})
         if failure == "invalid":
-            return _error(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
+            return error_answer(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
     try:
         return await handler(request)
     except _BadRequest as error:
-        return _error(400, str(error))
+        return error_answer(400, str(error))
     except web.HTTPRedirection:
         raise
     except web.HTTPException as error:  # routing: 404 unknown path, 405 method not allowed
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
-        return _error(error.status, error.reason.lower(), headers)
+        return error_answer(error.status, error.reason.lower(), headers)
     except Exception as error:
         if unavailable(error):
             log.warning("redis unavailable for %s %s", request.method, request.path, exc_info=True)
-            return _error(503, "redis unavailable")
+            return error_answer(503, "redis unavailable")
         log.exception("internal error for %s %s", request.method, request.path)
-        return _error(500, "internal error")
+        return error_answer(500, "internal error")
 
 
 # ------------------------------------------------------------------ reading Redis
 
 
 async def _customer_answer(request: web.Request, customer: str) -> web.Response:
-    redis_client = request.app[_REDIS]
-    keys = request.app[_KEYS]
+    redis_client = request.app[REDIS]
+    keys = request.app[KEYS]
     summary = loads(await redis_client.get(keys.customer(customer)))
     if summary is None:
-        return _error(404, "unknown customer")
+        return error_answer(404, "unknown customer")
     raw_codes = summary.get("offers")
     codes = [c for c in raw_codes if isinstance(c, str)][:MAX_OFFERS] if isinstance(raw_codes, list) else []
     offers: list[Coupon | UnknownOffer] = []
@@ -159,7 +151,8 @@ async def _customer_answer(request: web.Request, customer: str) -> web.Response:
         stored = await get_many(redis_client, [keys.coupon(code) for code in codes])
         now = datetime.now(UTC)
         offers = [offer(code, loads(value), now) for code, value in zip(codes, stored, strict=True)]
-    return _json(Customer(customer=customer, summary=Summary.model_validate(safe_summary(summary)), offers=offers))
+    answer = Customer(customer=customer, summary=Summary.model_validate(safe_summary(summary)), offers=offers)
+    return json_answer(answer)
 
 
 def _check_value(value: str | None, name: str) -> str:
@@ -182,9 +175,9 @@ async def lookup(request: web.Request) -> web.Response:
     if len(kind) > MAX_KIND or not KIND.fullmatch(kind):
         raise _BadRequest(f"kind must match [a-z0-9_]+ (at most {MAX_KIND} characters), e.g. email")
     value = _check_value(request.query.get("value"), "value")
-    found = await find_customer(request.app[_REDIS], request.app[_KEYS], kind, value, request.app[_SECRET])
+    found = await find_customer(request.app[REDIS], request.app[KEYS], kind, value, request.app[SECRET])
     if found is None:
-        return _error(404, "unknown customer")
+        return error_answer(404, "unknown customer")
     return await _customer_answer(request, found)
 
 
@@ -196,18 +189,18 @@ async def coupon(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     if not COUPON_CODE.fullmatch(code):
         raise _BadRequest("code must look like K7QM-3XDP-9W2A-HF4T: four groups of four of 0-9 and A-Z")
-    stored = loads(await request.app[_REDIS].get(request.app[_KEYS].coupon(code)))
+    stored = loads(await request.app[REDIS].get(request.app[KEYS].coupon(code)))
     if stored is None:
-        return _json(UnknownCoupon(code=code, state="unknown", error="unknown coupon"), 404)
-    return _json(offer(code, stored, datetime.now(UTC)))
+        return json_answer(UnknownCoupon(code=code, state="unknown", error="unknown coupon"), 404)
+    return json_answer(offer(code, stored, datetime.now(UTC)))
 
 
 async def timeline(request: web.Request) -> web.Response:
     customer_key = _check_value(request.match_info["customer"], "customer")
-    records = await read_trail(request.app[_REDIS], request.app[_KEYS], customer_key)
+    records = await read_trail(request.app[REDIS], request.app[KEYS], customer_key)
     if not records:
-        return _error(404, "no audit records for this customer")
-    return _json(Timeline.model_validate({"customer": customer_key, "records": records}))
+        return error_answer(404, "no audit records for this customer")
+    return json_answer(Timeline.model_validate({"customer": customer_key, "records": records}))
 
 
 async def products(request: web.Request) -> web.Response:
@@ -216,70 +209,40 @@ async def products(request: web.Request) -> web.Response:
         top = top_of(request.query.get("top"))
     except ValueError as error:
         raise _BadRequest(str(error)) from None
-    found = await complementary(request.app[_REDIS], request.app[_KEYS], sku, top)
-    return _error(404, "no complementary-products model yet") if found is None else _json(found)
+    found = await complementary(request.app[REDIS], request.app[KEYS], sku, top)
+    return error_answer(404, "no complementary-products model yet") if found is None else json_answer(found)
 
 
 async def _summary(request: web.Request) -> dict[str, Any]:
-    redis, keys = request.app[_REDIS], request.app[_KEYS]
+    redis, keys = request.app[REDIS], request.app[KEYS]
     return summarize(await read_kpis(redis, keys), await read_step_order(redis, keys))
 
 
 async def kpis(request: web.Request) -> web.Response:
-    return _json(Kpis.model_validate(await _summary(request)))
+    return json_answer(Kpis.model_validate(await _summary(request)))
 
 
 async def segments(request: web.Request) -> web.Response:
-    by_partition = await read_partition_kpis(request.app[_REDIS], request.app[_KEYS])
-    sizes = {str(p): segment_sizes(counts, SEP) for p, counts in by_partition.items()}
-    total = segment_sizes(sum(by_partition.values(), Counter()), SEP)
-    return _json(Segments(segments=total, partitions=sizes))
-
-
-async def dashboard(request: web.Request) -> web.Response:
-    generated = f"live from Redis, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
-    redis, keys = request.app[_REDIS], request.app[_KEYS]
-    counts = await read_kpis(redis, keys)
-    summary = summarize(counts, await read_step_order(redis, keys))
-    summary["segments"] = {name: {"now": size} for name, size in segment_sizes(counts, SEP).items()}
-    page = render_dashboard(summary, generated=generated, maps=await read_maps(redis, keys))
-    response = web.Response(text=page, content_type="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-async def login_form(request: web.Request) -> web.Response:
-    return web.Response(text=login_page("Enter the API token (ORCH_API_TOKEN)."), content_type="text/html")
-
-
-async def login(request: web.Request) -> web.Response:
-    """The token from the form becomes an HttpOnly cookie for /dashboard: a browser never puts it in a URL."""
-    form = await request.post()
-    try:
-        presented = LoginForm.model_validate({"token": form.get("token")}).token
-    except ValidationError:  # no token field, or a file
-        presented = None
-    if presented is None or not _matches(presented.strip(), request.app[_TOKEN]):
-        return web.Response(text=login_page("That token is not valid."), status=401, content_type="text/html")
-    response = web.HTTPSeeOther("/dashboard")
-    response.set_cookie(COOKIE, presented.strip(), path="/dashboard", httponly=True, samesite="Strict",
-                        secure=request.secure)  # fmt: skip
-    raise response
+    redis, keys = request.app[REDIS], request.app[KEYS]
+    by_partition, names = await read_partition_kpis(redis, keys), await read_segment_names(redis, keys)
+    sizes = {str(p): segment_sizes(counts, SEP, names) for p, counts in by_partition.items()}
+    total = segment_sizes(sum(by_partition.values(), Counter()), SEP, names)
+    return json_answer(Segments(segments=total, partitions=sizes))
 
 
 async def openapi(request: web.Request) -> web.Response:
-    response = web.Response(body=request.app[_OPENAPI], content_type="application/json")
+    response = web.Response(body=request.app[OPENAPI], content_type="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 async def healthz(request: web.Request) -> web.Response:
     try:
-        await request.app[_REDIS].ping()
+        await request.app[REDIS].ping()
     except Exception:
         log.warning("health check: redis ping failed", exc_info=True)
-        return _json(Health(status="unavailable"), 503)
-    return _json(Health(status="ok"))
+        return json_answer(Health(status="unavailable"), 503)
+    return json_answer(Health(status="ok"))
 
 
 # ------------------------------------------------------------------ the routes
@@ -346,6 +309,8 @@ ROUTES: tuple[Route, ...] = (
                                  f"cookie `{COOKIE}` of path /dashboard",
                                  headers={"Location": "`/dashboard`", "Set-Cookie": f"`{COOKIE}=...`"}),
                      401: Answer("Not the token: the form again, saying so", media_type="text/html", schema=_HTML)}),
+    Route("POST", "/logout", logout, "logout", "Sign out of the dashboard: its cookie is deleted", auth=False,
+          responses={303: Answer("To /login, the cookie deleted", headers={"Location": "`/login`"})}),
     Route("GET", "/openapi.json", openapi, "getOpenApi", "This document",
           responses={200: Answer("OpenAPI 3.1", media_type="application/json", schema={"type": "object"})}),
     Route("GET", "/healthz", healthz, "health", "Liveness and Redis reachability; no token, no customer data",
@@ -379,17 +344,23 @@ def _token(settings: Settings) -> bytes:
 def create_app(settings: Settings, redis: RedisClient) -> web.Application:
     """The API on `redis` (not closed here: the caller owns it). Raises ValueError without `settings.api_token`."""
     app = web.Application(middlewares=[_guard])
-    app[_TOKEN] = _token(settings)
-    app[_REDIS] = redis
-    app[_KEYS] = Keys(settings.redis_prefix)
-    app[_SECRET] = settings.identity_secret.get_secret_value().encode()
-    app[_OPENAPI] = orjson.dumps(openapi_document())
+    app.on_response_prepare.append(_headers)
+    app[TOKEN] = _token(settings)
+    app[THROTTLE] = Throttle()
+    app[REDIS] = redis
+    app[KEYS] = Keys(settings.redis_prefix)
+    app[SECRET] = settings.identity_secret.get_secret_value().encode()
+    app[OPENAPI] = orjson.dumps(openapi_document())
     for route in ROUTES:  # in order: lookup before {customer}, which would match `lookup`
         if route.method == "GET":
             app.router.add_get(route.path, route.handler)  # and HEAD
         else:
             app.router.add_route(route.method, route.path, route.handler)
     return app
+
+
+async def _headers(_: web.Request, response: web.StreamResponse) -> None:
+    secured(response)  # every answer: redirects, errors and pages alike
 
 
 def connect(settings: Settings) -> RedisClient:

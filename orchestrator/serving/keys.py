@@ -14,6 +14,8 @@
   absolute values as the worker's `kpis` table holds them (each segment's size among them); the API sums the
   partitions `0 .. {p}kpis:partitions - 1`, never scanning the keyspace.
 - `{p}kpis:partitions`: the customers topic's partition count (plain integer), written by the worker at its start.
+- `{p}segments`: JSON list of the segment names of `segments.yaml`, written with `{p}journeys`: an empty segment is
+  listed with size 0.
 - `{p}journeys`: `{journey id: [step names in the YAML's order]}` of the journeys the worker runs, written at its
   start: the dashboard draws funnels in that order.
 - `{p}maps`: `{journey id: flow}` of the same journeys (`orchestrator.maps.journey_maps`: each step's name, kind,
@@ -67,6 +69,9 @@ class Keys:
 
     def kpi_partitions(self) -> str:
         return f"{self.prefix}kpis:partitions"
+
+    def segments(self) -> str:
+        return f"{self.prefix}segments"
 
     def journeys(self) -> str:
         return f"{self.prefix}journeys"

@@ -129,6 +129,9 @@ class Serving:
     async def write_maps(self, maps: dict[str, dict[str, Any]]) -> None:
         await retrying("maps write", lambda: self.redis.set(self.keys.maps(), orjson.dumps(maps)))
 
+    async def write_segments(self, names: list[str]) -> None:
+        await retrying("segments write", lambda: self.redis.set(self.keys.segments(), orjson.dumps(names)))
+
     async def write_partitions(self, partitions: int) -> None:
         """How many `{p}kpis:<partition>` hashes there are: the API reads them without scanning."""
         await retrying("partitions write", lambda: self.redis.set(self.keys.kpi_partitions(), partitions))
@@ -312,6 +315,12 @@ async def read_step_order(redis: RedisClient, keys: Keys) -> dict[str, list[str]
     """The funnels' step order the worker wrote at its start (empty before any worker ran)."""
     raw = await redis.get(keys.journeys())
     return {} if raw is None else cast(dict[str, list[str]], orjson.loads(raw))
+
+
+async def read_segment_names(redis: RedisClient, keys: Keys) -> list[str]:
+    """The segments the worker runs with (empty before any worker ran)."""
+    raw = await redis.get(keys.segments())
+    return [] if raw is None else cast(list[str], orjson.loads(raw))
 
 
 async def read_maps(redis: RedisClient, keys: Keys) -> dict[str, dict[str, Any]]:

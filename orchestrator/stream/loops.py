@@ -57,6 +57,7 @@ async def announce_journeys(shell: Shell) -> None:
     await shell.serving.write_step_order(shell.engine.step_order())
     await shell.serving.write_maps(journey_maps(shell.engine.latest))
     await shell.serving.write_partitions(shell.partitions.customers)
+    await shell.serving.write_segments(sorted(shell.engine.segments))
 
 
 class LagMeter:

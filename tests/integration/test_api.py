@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from orchestrator.engine.identity import identifier_key
 from orchestrator.serving.api import connect, create_app, run_api
 from orchestrator.serving.connect import RedisClient, connect_redis, is_cluster_url
+from orchestrator.serving.guard import BODY_SECONDS, FAILURES_ALLOWED, SECURITY_HEADERS, SESSION_SECONDS
 from orchestrator.serving.keys import COUPON_GRACE_SECONDS, Keys
 from orchestrator.settings import Settings
 from tests.integration.conftest import redis_client
@@ -454,7 +455,7 @@ def test_openapi_document(settings: Settings) -> None:
         assert set(document["paths"]) == {
             "/v1/customers/lookup", "/v1/customers/{customer}", "/v1/coupons/{code}", "/openapi.json", "/healthz",
             "/v1/customers/{customer}/timeline", "/v1/kpis", "/dashboard", "/login", "/v1/products/{sku}/complementary",
-            "/v1/segments",
+            "/v1/segments", "/logout",
         }  # fmt: skip
         assert document["components"]["securitySchemes"]["bearerAuth"] == {
             "type": "http", "scheme": "bearer", "description": "the value of ORCH_API_TOKEN",
@@ -538,5 +539,75 @@ def test_answers_are_not_cached(settings: Settings) -> None:
         response = await http.get(f"/v1/customers/{CUSTOMER}", headers=AUTH)
         assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
         await response.release()
+
+    run(settings, body)
+
+
+def test_wrong_tokens_are_throttled_per_address_and_the_right_one_waits_too(settings: Settings) -> None:
+    """200 guesses used to take 0.06 s: past 30 failures a minute the address is answered 429 with Retry-After."""
+
+    async def body(http: Client) -> None:
+        for _ in range(FAILURES_ALLOWED):
+            response = await http.get("/v1/kpis", headers={"Authorization": "Bearer guess"})
+            assert response.status == 401
+            await response.release()
+        refused = await http.get("/v1/kpis", headers=AUTH)  # even the right token, from this address, waits
+        assert refused.status == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
+        assert (await refused.json()) == {"error": "too many failed attempts: wait"}
+        login = await http.post("/login", data={"token": TOKEN}, allow_redirects=False)
+        assert login.status == 429
+        await login.release()
+        health = await http.get("/healthz")  # public routes stay open
+        assert health.status == 200
+        await health.release()
+
+    run(settings, body)
+
+
+def test_every_answer_carries_the_security_headers(settings: Settings) -> None:
+    async def body(http: Client) -> None:
+        for path, headers in (("/healthz", {}), ("/login", {}), ("/v1/kpis", AUTH), ("/v1/kpis", {}),
+                              ("/dashboard", {}), ("/nowhere", AUTH)):  # fmt: skip
+            response = await http.get(path, headers=headers, allow_redirects=False)
+            for name, value in SECURITY_HEADERS.items():
+                assert response.headers.get(name) == value, (path, name)
+            assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+            await response.release()
+
+    run(settings, body)
+
+
+def test_the_dashboard_cookie_is_secure_behind_tls_expires_and_logout_deletes_it(settings: Settings) -> None:
+    async def body(http: Client) -> None:
+        plain = await http.post("/login", data={"token": TOKEN}, allow_redirects=False)
+        cookie = plain.headers["Set-Cookie"]
+        assert plain.status == 303 and "HttpOnly" in cookie and f"Max-Age={SESSION_SECONDS}" in cookie
+        assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would never come back
+        proxied = await http.post("/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"},
+                                  allow_redirects=False)  # fmt: skip
+        assert "Secure" in proxied.headers["Set-Cookie"] and "SameSite=Strict" in proxied.headers["Set-Cookie"]
+        out = await http.post("/logout", allow_redirects=False)
+        assert out.status == 303 and out.headers["Location"] == "/login"
+        assert 'orch_token=""' in out.headers["Set-Cookie"] and "Max-Age=0" in out.headers["Set-Cookie"]
+        for response in (plain, proxied, out):
+            await response.release()
+
+    run(settings, body)
+
+
+def test_a_broken_form_is_400_and_a_slow_body_is_cut_off(settings: Settings) -> None:
+    async def body(http: Client) -> None:
+        broken = await http.post("/login", data=b"--x\r\nContent-Disposition: form-data\r\n\r\nno end",
+                                 headers={"Content-Type": "multipart/form-data; boundary=x"})  # fmt: skip
+        assert broken.status == 400 and (await broken.json())["error"].startswith("malformed form")
+        host, port = http.server.host, http.server.port
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 100\r\n\r\ntoken=abc")  # 9 bytes of 100, then nothing  # fmt: skip
+        await writer.drain()
+        started = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(4096), BODY_SECONDS + 10)
+        assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - started < BODY_SECONDS + 5
+        writer.close()
 
     run(settings, body)

@@ -67,6 +67,8 @@ async def publish_like_the_worker(client: redis.asyncio.Redis, settings: Setting
     serving = Serving(client, Keys(settings.redis_prefix))
     secret = settings.identity_secret.get_secret_value().encode()
     await serving.write_step_order(engine.step_order())
+    await serving.write_partitions(4)
+    await serving.write_segments(sorted(engine.segments))
     await serving.link({identifier_key("email", WORKER_EMAIL, secret): state.key}, {})
     trail = Trail(sum(state.profile["events"].values()),
                   [(to_ms(parse_rfc3339(r["at"])), r) for r in simulator.result.audit])  # fmt: skip
@@ -92,7 +94,7 @@ async def corrupt(client: redis.asyncio.Redis, settings: Settings) -> None:
     await client.set(keys.customer(CORRUPT), b"{not json")
     await client.zadd(keys.audit(CORRUPT), {b"0000000000.00000 {not json": 1})
     await client.set(keys.coupon(CORRUPT_COUPON), b"[1, 2]")
-    await client.hset(keys.kpis(99), "j\x1fx\x1fentered", "not a count")
+    await client.hset(keys.kpis(3), "j\x1fx\x1fentered", "not a count")  # a partition the worker said it has
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def calls(codes: list[str]) -> list[Call]:
         Call("GET", "/login", 200, {}),
         Call("POST", "/login", 303, {}, {"token": TOKEN}),
         Call("POST", "/login", 401, {}, {"token": "wrong"}),
+        Call("POST", "/logout", 303, {}),
         Call("GET", "/openapi.json", 200),
         Call("GET", "/openapi.json", 401, {}),
         Call("GET", "/healthz", 200, {}),

@@ -37,8 +37,8 @@ from tests.api_contract import (
 ENDPOINTS = {
     ("GET", "/v1/customers/lookup"), ("GET", "/v1/customers/{customer}"), ("GET", "/v1/customers/{customer}/timeline"),
     ("GET", "/v1/coupons/{code}"), ("GET", "/v1/products/{sku}/complementary"), ("GET", "/v1/kpis"),
-    ("GET", "/v1/segments"), ("GET", "/dashboard"), ("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json"),
-    ("GET", "/healthz"),
+    ("GET", "/v1/segments"), ("GET", "/dashboard"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+    ("GET", "/openapi.json"), ("GET", "/healthz"),
 }  # fmt: skip
 
 
