@@ -201,6 +201,11 @@ async def guarded(
         await shell.to_dlq(f"internal error: {type(exc).__name__}: {exc}", message, offset, raw if held else None)
 
 
+# Timers fired per mark read: a broadcast's thousands of entries due at one instant go in rounds, between which the
+# live records the watermark releases run (each customer's own due timers fire before their record: engine.fire_due).
+TIMERS_PER_ROUND = 500
+
+
 def model_cap(shell: Shell, partition: int) -> float:
     """The latest event time `partition` may run now, as far as the products model is complete (stream/learning.py)."""
     cap = shell.learning.cap(shell.watermarks.coverage(partition))
@@ -221,7 +226,8 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
         await guarded(shell, outbox, handed if origin.local else message, origin.offset, raw, held=True)
     waiting = shell.holding.next_time(partition)
     timers = shell.tables.timers
-    for timer in shell.index.pop_due(partition, until if waiting is None else min(until, waiting)):
+    bound = until if waiting is None else min(until, waiting)
+    for timer in shell.index.pop_due(partition, bound, TIMERS_PER_ROUND):
         if timers.get(timer_key(timer).encode()) is not None:  # else it fired with an event, or moved on
             await guarded(shell, outbox, message, message.offset, b"", timer)
     # Everything before `frontier` has run here: say so to the model's learners, behind this batch's baskets.

@@ -39,10 +39,11 @@ class TimerIndex:
         heap = self._heaps.get(partition)
         return heap[0][0] if heap else None
 
-    def pop_due(self, partition: int, now: int) -> list[Timer]:
-        """Every timer of `partition` due at or before `now`, in due order, removed from the index."""
+    def pop_due(self, partition: int, now: int, limit: int | None = None) -> list[Timer]:
+        """The timers of `partition` due at or before `now` (at most `limit`), in due order, removed from the
+        index."""
         heap = self._heaps.get(partition, [])
-        due = []
-        while heap and heap[0][0] <= now:
+        due: list[Timer] = []
+        while heap and heap[0][0] <= now and (limit is None or len(due) < limit):
             due.append(heapq.heappop(heap)[2])
         return due
