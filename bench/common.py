@@ -281,7 +281,7 @@ def worker_env(app_id: str, data_dir: Path, guarantee: str, extra: Sequence[str]
 
 
 def start_worker(journeys: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return spawn([sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys",
+    return spawn([sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "worker", "--journeys",
                   str(journeys)], log, env)  # fmt: skip
 
 

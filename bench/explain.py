@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from bench.machine import cpu_model
 from orchestrator.engine.identity import identifier_key
-from orchestrator.explain import timelines
+from orchestrator.measurement.explain import timelines
 from orchestrator.serving.connect import RedisClient, connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Pending, Serving, Trail, find_customer, read_trail

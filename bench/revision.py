@@ -49,12 +49,17 @@ def export(revision: str, into: Path) -> Path:
     return into
 
 
+# The command line's entry point in either layout (orchestrator/cli.py before the commands package).
+MAIN = ("try:\n from orchestrator.commands.cli import main\n"
+        "except ImportError:\n from orchestrator.cli import main\nmain()")
+
+
 def simulate(side: Side, log: Path) -> None:
     """One run of the command from `side`'s tree; keeps the best wall and CPU time."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", "simulate", "--journeys",
+        [sys.executable, "-c", MAIN, "simulate", "--journeys",
          str(side.tree / "journeys"), "--events", str(log)],
         cwd=side.tree, env={**os.environ, "PYTHONPATH": str(side.tree)}, capture_output=True,
     )  # fmt: skip

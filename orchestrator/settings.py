@@ -115,7 +115,7 @@ class Settings(BaseSettings):
 
     def development_secrets(self) -> list[str]:
         """The secrets still at a value anyone who reads this repository knows: coupon codes could be predicted and
-        hashed emails guessed. Production refuses to start on them (`cli_common.service_settings`)."""
+        hashed emails guessed. Production refuses to start on them (`commands.common.service_settings`)."""
         found = []
         coupon = self.coupon_secret.get_secret_value()
         if coupon == DEV_COUPON_SECRET or PLACEHOLDER in coupon.upper():

@@ -27,13 +27,15 @@ from orchestrator.timefmt import format_ms
 
 _NO_EVENT: Mapping[str, Any] = MappingProxyType({})
 ENTERED, HELD_OUT = "entered", "held_out"
+VISIT = "visit"  # the token of a worker's visit to a stored customer after a deploy: a step with no other effect
 FOREVER = 2**62  # the last entry of a schedule that recurs without `until`
 
 
 class Broadcaster:
     latest: dict[str, CompiledJourney]
     policy: ContactPolicy
-    scheduled: tuple[tuple[str, int], ...]  # (journey, the instant after which nobody enters any more)
+    scheduled: dict[str, int]  # journey -> the instant after which nobody enters any more
+    deployed: Mapping[str, int]  # scheduled journey -> when it was deployed (absent: there from the start)
 
     def _maybe_enter(self, out: Outcome, jid: str, entry: Entry, occurrence: str | None = None) -> None:
         raise NotImplementedError  # Engine's
@@ -43,26 +45,38 @@ class Broadcaster:
         replace the pending ones: the customer's time zone changed). Known customers only. When a schedule has no
         more entries for them, a timer-less `Planned` says so: they are never planned for it again (one who had an
         occurrence in the east and moves west, where it is still ahead, does not get it twice)."""
+        for jid in self.scheduled:
+            pending = out.state.planned.get(jid)
+            if pending is None or (again and pending.token):
+                self._plan_one(out, jid, after)
+
+    def _plan_one(self, out: Outcome, jid: str, after: int) -> None:
         state = out.state
-        if not self.scheduled or is_anonymous(state.key):
+        if is_anonymous(state.key):
             return
-        zone = None
-        for jid, last in self.scheduled:
-            pending = state.planned.get(jid)
-            if (pending is not None and (not again or not pending.token)) or after >= last:
-                continue
-            trigger = self.latest[jid].spec.trigger
-            assert trigger.schedule is not None
-            if zone is None:
-                zone = customer_zone(state.profile, self.policy.policy.default_timezone)[0]
-            since = "" if pending is None else pending.occurrence  # not run yet: it may come, but not an earlier one
+        trigger = self.latest[jid].spec.trigger
+        assert trigger.schedule is not None
+        pending = state.planned.get(jid)
+        since = "" if pending is None else pending.occurrence  # not run yet: it may come, but not an earlier one
+        found = None
+        if after < self.scheduled[jid]:
+            zone = customer_zone(state.profile, self.policy.policy.default_timezone)[0]
             found = next_entry(trigger.schedule, trigger.spread, jid, state.key, zone, after, since)
-            if found is None:
-                state.planned[jid] = Planned(FOREVER, "", since)
-                continue
-            state.timer_seq += 1
-            state.planned[jid] = planned = Planned(found.due, f"{SCHEDULED}.{state.timer_seq}", found.label)
-            out.timers.append(Timer(planned.due, state.key, jid, planned.token))
+        if found is None:
+            state.planned[jid] = Planned(FOREVER, "", since)
+            return
+        state.timer_seq += 1
+        state.planned[jid] = planned = Planned(found.due, f"{SCHEDULED}.{state.timer_seq}", found.label)
+        out.timers.append(Timer(planned.due, state.key, jid, planned.token))
+
+    def catch_up(self, state: CustomerState) -> None:
+        """A customer stored before a scheduled journey was deployed and not planned for it since: planned as of the
+        deploy, as `simulate --deploy` plans every known customer then. Run before a step fires their due timers (a
+        worker's sweep visits those who have no event after the deploy: stream/loops.py)."""
+        for jid in self.scheduled:
+            deployed = self.deployed.get(jid)
+            if deployed is not None and jid not in state.planned:
+                self._plan_one(Outcome(state, deployed), jid, deployed)
 
     def _occur(self, out: Outcome, jid: str, occurrence: str) -> None:
         """A scheduled entry's timer fired: enter if in the audience (as of now), then plan the next occurrence."""
@@ -74,15 +88,15 @@ class Broadcaster:
                 self._maybe_enter(out, jid, Entry({"type": "schedule", "occurred_at": out.at}), occurrence)
         self.plan(out, now)
 
-    def scheduled_ends(self) -> tuple[tuple[str, int], ...]:
-        """(journey, last entry instant) of the live scheduled journeys, for `scheduled`."""
-        found = []
-        for jid, compiled in self.latest.items():
+    def scheduled_ends(self) -> dict[str, int]:
+        """Journey -> last entry instant, of the live scheduled journeys, for `scheduled`."""
+        found = {}
+        for jid, compiled in sorted(self.latest.items()):
             trigger = compiled.spec.trigger
             if trigger.schedule is not None and compiled.spec.enabled:
                 last = last_entry(trigger.schedule, trigger.spread)
-                found.append((jid, FOREVER if last is None else last))
-        return tuple(sorted(found))
+                found[jid] = FOREVER if last is None else last
+        return found
 
 
 def broadcast_records(tallies: Iterable[Tally], scope: str | None = None) -> list[Record]:

@@ -65,10 +65,12 @@ class Engine(Sender, Broadcaster):
         retired: Iterable[Journey] = (),
         secret: bytes = DEV_SECRET,
         segments: Mapping[str, Any] | None = None,
+        deployed: Mapping[str, int] | None = None,
     ) -> None:
         """`journeys` take new entrants (the highest version of each id); `retired` versions only finish
         the runs already in them (a worker keeps every version it ever ran). `catalogue`: the offers of
-        `offers.yaml`, for `decide` steps; `segments`: segments.yaml's conditions by name."""
+        `offers.yaml`, for `decide` steps; `segments`: segments.yaml's conditions by name; `deployed`: when each
+        scheduled journey was deployed, if not from the start (customers stored before are planned as of then)."""
         catalogue = catalogue or Catalogue()
         self.segments = compile_segments(segments or {})
         self.offers = compile_offers(catalogue, self.segments)
@@ -122,14 +124,16 @@ class Engine(Sender, Broadcaster):
         self.becomes = {jid: test for jid, _ in live if (test := self.latest[jid].becomes) is not None}
         self.inactive = tuple((jid, spec.trigger.inactive_for) for jid, spec in live if spec.trigger.inactive_for)
         self.scheduled = self.scheduled_ends()
+        self.deployed = {jid: at for jid, at in (deployed or {}).items() if jid in self.scheduled}
         self._interest = interest
         self._offered: dict[str, tuple[str, ...]] = {}  # a memo of `interested`: a log's event types are not known here
 
     @classmethod
-    def of(cls, loaded: Loaded, *, retired: Iterable[Journey] = (), secret: bytes = DEV_SECRET) -> Engine:
+    def of(cls, loaded: Loaded, *, retired: Iterable[Journey] = (), secret: bytes = DEV_SECRET,
+           deployed: Mapping[str, int] | None = None) -> Engine:  # fmt: skip
         """The engine of a loaded journeys folder: its journeys, policy, offers and segments."""
         return cls(loaded.journeys, loaded.policy, catalogue=loaded.catalogue, retired=retired, secret=secret,
-                   segments=loaded.segments)  # fmt: skip
+                   segments=loaded.segments, deployed=deployed)  # fmt: skip
 
     def interested(self, event_type: str) -> tuple[str, ...]:
         """The journeys an event of this type is offered to, in order."""

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, assert_never
 
-from orchestrator import kpis
-from orchestrator.audience import member_of
 from orchestrator.contract.events import Event
 from orchestrator.engine.affinity import Basket, ModelSource
 from orchestrator.engine.outcome import Outcome, Record, event_audit
 from orchestrator.engine.runner import Engine
 from orchestrator.engine.state import CustomerState, Timer
-from orchestrator.occurrences import segment_counts, tally_counts
+from orchestrator.measurement import kpis
+from orchestrator.measurement.audience import member_of
+from orchestrator.measurement.occurrences import segment_counts, tally_counts
 from orchestrator.timefmt import parse_rfc3339, to_ms
 
 
@@ -80,8 +80,8 @@ class Step:
 
     @property
     def kpi_delta(self) -> Counter[str]:
-        """The change to the KPI counters (orchestrator/kpis.py); empty when the step did not count them (a replay
-        of many steps makes no empty Counter per step)."""
+        """The change to the KPI counters (orchestrator/measurement/kpis.py); empty when the step did not count them
+        (a replay of many steps makes no empty Counter per step)."""
         return Counter() if self.kpi_change is None else self.kpi_change
 
     @property
@@ -134,6 +134,8 @@ def step(
         now = item.ts
     state = stored if stored is not None else CustomerState(item.customer)
     before = state.timer_tokens() if state.runs or state.armed or state.planned else _NO_TOKENS  # most have none
+    if engine.deployed and stored is not None:
+        engine.catch_up(state)  # a scheduled journey deployed since this customer's last step
     counted = kpis.contribution(state.profile if stored is not None else None) if count_kpis else None
     segments = engine.segments if count_kpis else {}
     was = member_of(segments, state.key, state.profile if stored is not None else None, now) if segments else None

@@ -19,8 +19,8 @@ from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from orchestrator.kpis import SEP, summarize
-from orchestrator.occurrences import segment_sizes
+from orchestrator.measurement.kpis import SEP, summarize
+from orchestrator.measurement.occurrences import segment_sizes
 from orchestrator.serving.answers import loads, offer, safe_summary
 from orchestrator.serving.complementary import TOP_SCHEMA, complementary, top_of
 from orchestrator.serving.connect import RedisClient, connect_redis, get_many, unavailable

@@ -10,16 +10,19 @@
 - `{p}audit:<customer>`: sorted set of the customer's audit records (events included), score = the decision's time
   in ms, member = `<ordinal>.<rank> <JSON record>` (ordinal and rank order the records of one millisecond, see
   `serving.redis.Trail`); the newest `TRAIL_LIMIT` kept. `explain` and the API read it.
-- `{p}kpis:<partition>`: hash of KPI counts (`orchestrator.kpis` keys) of one partition of the customers topic,
-  absolute values as the worker's `kpis` table holds them (each segment's size among them); the API sums the
+- `{p}kpis:<partition>`: hash of KPI counts (`orchestrator.measurement.kpis` keys) of one partition of the customers
+  topic, absolute values as the worker's `kpis` table holds them (each segment's size among them); the API sums the
   partitions `0 .. {p}kpis:partitions - 1`, never scanning the keyspace.
 - `{p}kpis:partitions`: the customers topic's partition count (plain integer), written by the worker at its start.
+- `{p}swept:<partition>`: JSON list of the scheduled journeys (`id@version@deployed_at`) the worker has visited every
+  customer of that customers partition for (`stream/loops.sweep`): a new one is visited once.
 - `{p}segments`: JSON list of the segment names of `segments.yaml`, written with `{p}journeys`: an empty segment is
   listed with size 0.
 - `{p}journeys`: `{journey id: [step names in the YAML's order]}` of the journeys the worker runs, written at its
   start: the dashboard draws funnels in that order.
-- `{p}maps`: `{journey id: flow}` of the same journeys (`orchestrator.maps.journey_maps`: each step's name, kind,
-  label, next step and branches), written with `{p}journeys`: the dashboard draws each journey's map from it.
+- `{p}maps`: `{journey id: flow}` of the same journeys (`orchestrator.measurement.maps.journey_maps`: each step's
+  name, kind, label, next step and branches), written with `{p}journeys`: the dashboard draws each journey's map
+  from it.
 - `{p}model:version`: the complementary-products model's version (RFC 3339 text, plain string): it was learned from
   the baskets bought before that time (`engine/affinity.py`). Written with (on a single Redis: after) the lists.
 - `{p}model:n:<sku>`: JSON list `[{"sku", "score"}]` of the item's neighbours, best first; written when they may
@@ -72,6 +75,9 @@ class Keys:
 
     def segments(self) -> str:
         return f"{self.prefix}segments"
+
+    def swept(self, partition: int) -> str:
+        return f"{self.prefix}swept:{partition}"
 
     def journeys(self) -> str:
         return f"{self.prefix}journeys"

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import ValidationError
 
-from orchestrator.dashboard import login_page
-from orchestrator.dashboard import render as render_dashboard
-from orchestrator.kpis import SEP, summarize
-from orchestrator.occurrences import segment_sizes
+from orchestrator.measurement.dashboard import login_page
+from orchestrator.measurement.dashboard import render as render_dashboard
+from orchestrator.measurement.kpis import SEP, summarize
+from orchestrator.measurement.occurrences import segment_sizes
 from orchestrator.serving.guard import BODY_SECONDS, SESSION_SECONDS, over_tls
 from orchestrator.serving.http import COOKIE, KEYS, REDIS, TOKEN, error_answer, failed, matches, throttled
 from orchestrator.serving.redis import read_kpis, read_maps, read_segment_names, read_step_order

@@ -132,6 +132,13 @@ class Serving:
     async def write_segments(self, names: list[str]) -> None:
         await retrying("segments write", lambda: self.redis.set(self.keys.segments(), orjson.dumps(names)))
 
+    async def swept(self, partition: int) -> list[str] | None:
+        raw = await self.redis.get(self.keys.swept(partition))
+        return None if raw is None else cast(list[str], orjson.loads(raw))
+
+    async def mark_swept(self, partition: int, deploys: list[str]) -> None:
+        await retrying("sweep mark", lambda: self.redis.set(self.keys.swept(partition), orjson.dumps(deploys)))
+
     async def write_partitions(self, partitions: int) -> None:
         """How many `{p}kpis:<partition>` hashes there are: the API reads them without scanning."""
         await retrying("partitions write", lambda: self.redis.set(self.keys.kpi_partitions(), partitions))

@@ -239,7 +239,7 @@ class Complementary(Closed):
     )
 
 
-# ------------------------------------------------------------------ KPIs (orchestrator.kpis.summarize)
+# ------------------------------------------------------------------ KPIs (orchestrator.measurement.kpis.summarize)
 
 
 class Arm(Closed):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import yaml
@@ -70,40 +73,58 @@ async def _until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout: flo
         await asyncio.sleep(0.2)
 
 
-async def _read_archive(settings: Settings) -> dict[str, str]:
-    archive: dict[str, str] = {}
+async def _read_archive(settings: Settings) -> dict[str, dict[str, Any]]:
+    """`id@version` -> its archive record: `{"source": YAML text, "deployed_at": ms}` (older records: no time)."""
+    archive: dict[str, dict[str, Any]] = {}
     for message in await read_topic(settings.kafka_bootstrap_servers, settings.topic_journeys):
         if message.key is None:
             continue
         if message.value is None:
             archive.pop(message.key.decode(), None)
         else:
-            archive[message.key.decode()] = orjson.loads(message.value)["source"]
+            archive[message.key.decode()] = orjson.loads(message.value)
     return archive
 
 
-async def sync_archive(settings: Settings, journeys: Sequence[Journey], sources: dict[str, str]) -> list[Journey]:
-    """Record the journeys being deployed; return the retired versions that runs in flight may still need.
+@dataclass(frozen=True)
+class Archived:
+    retired: list[Journey]  # versions not deployed now that runs in flight may still need
+    deployed: dict[str, int]  # journey id -> when its current version was first deployed (epoch ms)
+
+
+async def sync_archive(settings: Settings, journeys: Sequence[Journey], sources: dict[str, str]) -> Archived:
+    """Record the journeys being deployed (with the time a version is first seen: a scheduled journey plans the
+    customers stored before it as of then, engine/broadcast.py); return the retired versions and those times.
 
     `sources` maps `id@version` to the YAML text of that journey.
     """
     archive = await _read_archive(settings)
     current = {f"{j.id}@{j.version}": j for j in journeys}
     for key, journey in current.items():
-        if key in archive and Journey.model_validate(yaml.safe_load(archive[key])) != journey:
+        if key in archive and Journey.model_validate(yaml.safe_load(archive[key]["source"])) != journey:
             raise ArchiveConflict(
                 f"journey {journey.id!r} version {journey.version} differs from the one already deployed "
                 f"under that version: give it `version: {journey.version + 1}` so runs in flight finish on theirs"
             )
-    new = {key: sources[key] for key in current if key not in archive}
+    now = int(time.time() * 1000)
+    new = {key: {"source": sources[key], "deployed_at": now} for key in current if key not in archive}
     if new:
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
         await producer.start()
         try:
             await asyncio.gather(*(
-                producer.send_and_wait(settings.topic_journeys, orjson.dumps({"source": text}), key=key.encode())
-                for key, text in new.items()
+                producer.send_and_wait(settings.topic_journeys, orjson.dumps(record), key=key.encode())
+                for key, record in new.items()
             ))  # fmt: skip
         finally:
             await producer.stop()
-    return [Journey.model_validate(yaml.safe_load(text)) for key, text in archive.items() if key not in current]
+    archive.update(new)
+    latest: dict[str, Journey] = {}
+    for journey in journeys:
+        if journey.id not in latest or journey.version > latest[journey.id].version:
+            latest[journey.id] = journey
+    deployed = {jid: archive[f"{jid}@{j.version}"]["deployed_at"] for jid, j in latest.items()
+                if "deployed_at" in archive[f"{jid}@{j.version}"]}  # fmt: skip
+    retired = [Journey.model_validate(yaml.safe_load(record["source"])) for key, record in archive.items()
+               if key not in current]  # fmt: skip
+    return Archived(retired, deployed)

@@ -11,6 +11,7 @@ exactly-once: stream/eos.py; metrics: stream/metrics.py.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -93,6 +94,15 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
     async def rebuild_holding() -> None:
         await loops.rebuild_holding(shell)
 
+    sweeping: list[asyncio.Task[None]] = []
+
+    async def sweep() -> None:
+        """Beside the agents (recovery does not wait for it); a rebalance starts it again."""
+        for task in sweeping:
+            task.cancel()
+        sweeping[:] = [asyncio.create_task(loops.sweep(shell))]
+        sweeping[0].add_done_callback(loops.log_failure)
+
     async def send_marks() -> None:
         await loops.send_marks(shell)
 
@@ -103,6 +113,7 @@ def create_app(settings: Settings, engine: Engine, partitions: Partitions) -> Or
 
     topology.timer_table.on_recover(rebuild_index)
     topology.held_table.on_recover(rebuild_holding)
+    topology.customer_table.on_recover(sweep)
     app.task(announce_journeys)
     app.task(learn)
     app.timer(interval=loops.LAG_INTERVAL)(lag.measure)

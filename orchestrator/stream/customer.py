@@ -19,11 +19,12 @@ from typing import Any, assert_never
 import faust
 import orjson
 
-from orchestrator import kpis
 from orchestrator.contract.events import Event
 from orchestrator.engine import Outcome, Timer
+from orchestrator.engine.broadcast import VISIT
 from orchestrator.engine.history import fact_of
 from orchestrator.engine.step import Item, Step, item_time, late_record, step
+from orchestrator.measurement import kpis
 from orchestrator.serving.redis import Trail
 from orchestrator.stream.batching import Outbox, batches, send_all, source
 from orchestrator.stream.learning import encode_basket
@@ -104,7 +105,7 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
     done = step(shell.engine, state, item, models=shell.learning)
     if done.skipped:
         return  # a timer of a customer merged away or erased: nothing is pending
-    if isinstance(item, Timer):
+    if isinstance(item, Timer) and item.token != VISIT:
         shell.metrics.timer_lateness.observe(max(0.0, time.time() - item.due / 1000))
     if late is not None and not done.outcomes[-1].duplicate:  # a late copy of an event run already changes nothing
         shell.metrics.late.inc()
@@ -201,9 +202,13 @@ async def guarded(
         await shell.to_dlq(f"internal error: {type(exc).__name__}: {exc}", message, offset, raw if held else None)
 
 
-# Timers fired per mark read: a broadcast's thousands of entries due at one instant go in rounds, between which the
-# live records the watermark releases run (each customer's own due timers fire before their record: engine.fire_due).
-TIMERS_PER_ROUND = 500
+# Due timers fire in rounds: at most one round per partition every TIMER_ROUND_SECONDS, each of at most
+# TIMER_ROUND_BUDGET seconds. A broadcast's thousands of entries due at one instant then leave the agent time for the
+# marks and the live records between rounds (a customer's own due timers still fire before their record:
+# engine.fire_due), instead of making them wait for the whole occurrence (bench/broadcast.py).
+TIMER_ROUND_SECONDS = 0.1
+TIMER_ROUND_BUDGET = 0.02
+TIMER_CHUNK = 50
 
 
 def model_cap(shell: Shell, partition: int) -> float:
@@ -227,9 +232,14 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
     waiting = shell.holding.next_time(partition)
     timers = shell.tables.timers
     bound = until if waiting is None else min(until, waiting)
-    for timer in shell.index.pop_due(partition, bound, TIMERS_PER_ROUND):
-        if timers.get(timer_key(timer).encode()) is not None:  # else it fired with an event, or moved on
-            await guarded(shell, outbox, message, message.offset, b"", timer)
+    clock = time.monotonic()
+    if clock - shell.timer_rounds.get(partition, 0.0) >= TIMER_ROUND_SECONDS:
+        shell.timer_rounds[partition] = clock
+        deadline = clock + TIMER_ROUND_BUDGET
+        while time.monotonic() < deadline and (due := shell.index.pop_due(partition, bound, TIMER_CHUNK)):
+            for timer in due:
+                if timers.get(timer_key(timer).encode()) is not None:  # else it fired with an event, or moved on
+                    await guarded(shell, outbox, message, message.offset, b"", timer)
     # Everything before `frontier` has run here: say so to the model's learners, behind this batch's baskets.
     frontier = min(t for t in (watermark + 1, waiting, shell.index.next_due(partition)) if t is not None)
     seal = shell.learning.seal(partition, frontier, shell.watermarks.coverage(partition))
@@ -254,6 +264,8 @@ async def take(shell: Shell, outbox: Outbox, message: Any) -> None:
             shell.holding.hold(message.partition, message.offset, item.ts, handover_tie(raw), raw)
         case Expect():
             shell.holding.hold(message.partition, message.offset, item.ts, item.tie, raw)
+        case Timer() if item.token == VISIT:  # a sweep's visit: in event-time order with the customer's records
+            shell.holding.hold(message.partition, message.offset, item.due, VISIT, raw)
         case Absorb() if item.event is not None and item.ts > model_cap(shell, message.partition):
             shell.holding.hold(message.partition, message.offset, item.ts, item.event.id, raw)  # it waits for the model
         case Timer() | Absorb():

@@ -8,13 +8,17 @@ import asyncio
 import logging
 
 import faust
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from orchestrator.engine.affinity import model_version
-from orchestrator.maps import journey_maps
+from orchestrator.engine.broadcast import VISIT
+from orchestrator.engine.identity import is_anonymous
+from orchestrator.engine.state import Timer
+from orchestrator.measurement.maps import journey_maps
 from orchestrator.serving.keys import MODEL_LIST_LIMIT
 from orchestrator.stream import ingest
-from orchestrator.stream.records import decode_timer, encode_mark
+from orchestrator.stream.records import decode_timer, encode_mark, encode_timer
 from orchestrator.stream.shell import Shell
 
 log = logging.getLogger("orchestrator.worker")
@@ -114,3 +118,49 @@ async def publish_model(shell: Shell) -> None:
     snapshot = models.current
     await shell.serving.write_model(model_version(snapshot.version), snapshot.lists(models.changed(), SERVED),
                                     snapshot.best_sellers(2 * SERVED + 1))  # a fill never runs short  # fmt: skip
+
+
+def log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("the sweep for deployed scheduled journeys stopped; the next rebalance or start does it again",
+                    exc_info=task.exception())
+
+
+async def sweep(shell: Shell) -> None:
+    """After a rebalance: visit every known customer stored on an owned partition that has not been swept for the
+    scheduled journeys deployed now (`Engine.deployed`). A visit is a timer record to the customer, due at the
+    latest deploy: held until the watermark passes it like any record, its step plans the customer for each new
+    journey as of its deploy (`Engine.catch_up`), as `simulate --deploy` plans every known customer. A customer with
+    an event first is planned by that step; visits are idempotent, so a sweep cut short by a crash or a rebalance is
+    simply done again. Keys are read from the table as it iterates (RocksDB: never all in memory)."""
+    engine = shell.engine
+    if not engine.deployed:
+        return
+    deploys = sorted(f"{jid}@{engine.latest[jid].spec.version}@{at}" for jid, at in engine.deployed.items())
+    owned = owned_partitions(shell.app, shell.settings.topic_customers)
+    todo = {p for p in owned if await shell.serving.swept(p) != deploys}
+    if not todo:
+        return
+    due, journey = max((at, jid) for jid, at in engine.deployed.items())
+    table, partitions = shell.tables.customers, shell.partitions.customers
+    keys = list(table.keys()) if shell.settings.store.startswith("memory") else table.keys()
+    producer = AIOKafkaProducer(bootstrap_servers=shell.settings.kafka_bootstrap_servers, acks="all",
+                                linger_ms=20, enable_idempotence=True)  # fmt: skip
+    await producer.start()
+    visited = 0
+    try:
+        for number, raw in enumerate(keys):
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            partition = ingest.partition_of(key.encode(), partitions)
+            if partition in todo and not is_anonymous(key):
+                visit = Timer(due, key, journey, VISIT)
+                await producer.send(shell.settings.topic_customers, encode_timer(visit, partition), key=key.encode())
+                visited += 1
+            if number % 1000 == 999:
+                await asyncio.sleep(0)  # the agents run meanwhile
+        await producer.flush()
+    finally:
+        await producer.stop()
+    for partition in sorted(todo):
+        await shell.serving.mark_swept(partition, deploys)
+    log.info("swept partitions %s for %s: %d customers visited", sorted(todo), ", ".join(deploys), visited)

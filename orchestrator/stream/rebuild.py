@@ -17,7 +17,7 @@ from collections.abc import Callable
 from orchestrator.engine import CustomerState
 from orchestrator.engine.history import Fact
 from orchestrator.engine.identity import anonymous_key, is_anonymous
-from orchestrator.kpis import SEP
+from orchestrator.measurement.kpis import SEP
 from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.history import History
 from orchestrator.serving.keys import Keys

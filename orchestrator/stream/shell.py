@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -64,6 +64,7 @@ class Shell:
     parking: Parking
     learning: Learning  # the complementary-products model, as every customers partition has sealed it
     identity_secret: bytes
+    timer_rounds: dict[int, float] = field(default_factory=dict)  # customers partition -> last round of timers
 
     async def to_dlq(self, reason: str, message: Any, offset: int | None = None, value: bytes | None = None) -> None:
         """`message` to the DLQ, or (a record released from holding) its `value` read at `offset` of its topic."""

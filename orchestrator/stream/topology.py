@@ -66,7 +66,7 @@ class Topology:
     customer_table: Any  # customer key -> encoded CustomerState
     timer_table: Any  # stream/timers.timer_key -> encoded timer (the durable copy of the timer index)
     parked_table: Any  # stream/parking.py
-    kpi_table: Any  # `<partition>SEP<kpi key>` -> count (orchestrator/kpis.py), per customers partition
+    kpi_table: Any  # `<partition>SEP<kpi key>` -> count (orchestrator/measurement/kpis.py), per customers partition
     held_table: Any  # stream/holding.py: records waiting for the watermark
 
 

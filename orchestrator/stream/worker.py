@@ -8,7 +8,6 @@ import shutil
 
 from faust.worker import Worker
 
-from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import Loaded
 from orchestrator.engine import Engine
 from orchestrator.settings import Settings
@@ -22,12 +21,9 @@ async def prepare(settings: Settings, loaded: Loaded) -> tuple[Engine, Partition
     """Topics first, then the archive: the engine keeps every version that runs in flight may be on."""
     secret = settings.coupon_secret.get_secret_value().encode()
 
-    def engine_of(retired: list[Journey]) -> Engine:
-        return Engine.of(loaded, retired=retired, secret=secret)
-
-    await ensure_topics(settings, engine_of([]).channels)
-    retired = await sync_archive(settings, loaded.journeys, loaded.sources)
-    engine = engine_of(retired)
+    await ensure_topics(settings, Engine.of(loaded).channels)
+    archived = await sync_archive(settings, loaded.journeys, loaded.sources)
+    engine = Engine.of(loaded, retired=archived.retired, secret=secret, deployed=archived.deployed)
     await ensure_topics(settings, engine.channels)
     bootstrap = settings.kafka_bootstrap_servers
     partitions = Partitions(len(await partitions_of(bootstrap, settings.topic_touchpoints)),

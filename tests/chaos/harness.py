@@ -39,8 +39,8 @@ from orchestrator.contract.events import event_from_document
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
 from orchestrator.engine.history import order_of
-from orchestrator.kpis import SEP
-from orchestrator.report import kpis_of
+from orchestrator.measurement.kpis import SEP
+from orchestrator.measurement.report import kpis_of
 from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import read_kpis
@@ -84,7 +84,7 @@ class Report:
     dlq_records: int = 0
     customers_compared: int = 0
     state_mismatches: int = 0
-    kpis_compared: int = 0  # KPI counters (orchestrator/kpis.py) in the worker's table, Redis or `report`
+    kpis_compared: int = 0  # KPI counters (orchestrator/measurement/kpis.py) in the worker's table, Redis or `report`
     kpi_mismatches: int = 0  # counters where the worker's `kpis` table differs from `report` on the same log
     redis_kpi_mismatches: int = 0  # ... where Redis (what the API serves) differs from `report`
     # People whose anonymous events reached the worker after their sign-in (under another key, so on another
@@ -152,7 +152,7 @@ class Chaos:
                "ORCH_METRICS_PORT": str(self.metrics_ports.get(name, 0))}  # fmt: skip
         with self.log_of(name).open("ab") as log:
             self.workers[name] = subprocess.Popen(
-                [sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys",
+                [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "worker", "--journeys",
                  str(self.journeys)],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
             )  # fmt: skip

@@ -15,7 +15,7 @@ GOLDEN = ROOT / "tests" / "golden" / "shipped-journeys.expected.jsonl"
 
 def cli(*args: str, stdin: bytes | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     process = subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", *args],
+        [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", *args],
         input=stdin.decode() if stdin else None, capture_output=True, text=True, cwd=cwd, timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
     )  # fmt: skip

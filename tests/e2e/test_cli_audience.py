@@ -37,7 +37,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from orchestrator.cli import main; main()", *map(str, args)],
+    return subprocess.run([sys.executable, "-c", "from orchestrator.commands.cli import main; main()", *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
 
 

@@ -14,7 +14,7 @@ NOWHERE = {"ORCH_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "ORCH_REDIS_URL": "red
 
 def cli(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", *args],
+        [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), **NOWHERE, **environ},
     )  # fmt: skip

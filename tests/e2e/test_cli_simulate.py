@@ -25,7 +25,7 @@ OPEN = "consent_required: []\n"
 
 def cli(*args: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess[str]:
     process = subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", *args],
+        [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", *args],
         capture_output=True, text=True, cwd=cwd, timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **environ},
     )  # fmt: skip

@@ -37,7 +37,7 @@ def silent() -> Iterator[int]:
 
 def doctor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     process = subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", "doctor", *args],
+        [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "doctor", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "ORCH_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}",
              "ORCH_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0", **env},

@@ -15,8 +15,8 @@ AT_CASE = ROOT / "tests" / "golden" / "cases" / "schedule-at"
 
 
 def report(case: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from orchestrator.cli import main; main()", "report", "--journeys",
-                           str(case / "journeys"), "--events", str(case / "events.jsonl"), *args],
+    return subprocess.run([sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "report",
+                           "--journeys", str(case / "journeys"), "--events", str(case / "events.jsonl"), *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
 
 

@@ -28,7 +28,8 @@ ALIAS_BOMB = (
 
 def worker(folder: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
     process = subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys", str(folder)],
+        [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "worker", "--journeys",
+         str(folder)],
         capture_output=True, text=True, cwd=tmp, timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp), "ORCH_DATA_DIR": str(tmp / "data"), **NOWHERE},
     )  # fmt: skip

@@ -54,7 +54,8 @@ class Case:
 def cli(case: Path, until: str | None, audit: Path) -> list[str]:
     """The case through the console script, with nothing of the caller's environment (no ORCH_* settings)."""
     script = Path(sys.executable).with_name("orchestrator")
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "from orchestrator.cli import main; main()"]
+    main = "from orchestrator.commands.cli import main; main()"
+    command = [str(script)] if script.exists() else [sys.executable, "-c", main]
     args = ["simulate", "--journeys", str(case / "journeys"), "--events", str(case / "events.jsonl"),
             "--audit", str(audit), *(["--until", until] if until else [])]  # fmt: skip
     done = subprocess.run([*command, *args], capture_output=True, text=True, cwd=audit.parent, timeout=60,

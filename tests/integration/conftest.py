@@ -63,7 +63,7 @@ class Stack:
         env = {**os.environ, **self.env, "ORCH_DATA_DIR": str(self.tmp / f"data-{name}"), "ORCH_LOG_LEVEL": "info"}
         with (self.tmp / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
             process = subprocess.Popen(
-                [sys.executable, "-c", "from orchestrator.cli import main; main()", "worker", "--journeys",
+                [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "worker", "--journeys",
                  str(journeys)],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
             )  # fmt: skip

@@ -4,6 +4,7 @@ actions `simulate` prints, also when the worker is SIGKILLed in the middle of th
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -12,8 +13,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from orchestrator.contract.events import event_from_document
+from orchestrator.contract.loader import load
+from orchestrator.engine import Engine
+from orchestrator.engine.history import order_of
+from orchestrator.settings import DEV_COUPON_SECRET
+from orchestrator.simulate import Simulator
+from orchestrator.timefmt import parse_rfc3339, to_ms
 from tests.integration.conftest import Stack, at
 from tests.integration.oracle import by_id, expected_actions
 
@@ -82,4 +91,51 @@ def test_a_recurring_local_time_broadcast_survives_a_sigkill_mid_occurrence(stac
     stack.start_worker(journeys=folder)
     got = stack.actions(CHANNELS, until=len(expected), timeout=180)
     assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)  # none lost, none twice
+    assert by_id(got) == by_id(expected)
+
+
+def test_a_scheduled_journey_deployed_later_reaches_customers_who_stay_silent(stack: Stack, tmp_path: Path) -> None:
+    """Customers stored before a scheduled journey is deployed, with no event after it, are visited by the worker's
+    sweep and planned as of the deploy: the actions equal `simulate --deploy` at the time the archive records."""
+    stack.env["ORCH_STORE"] = "rocksdb://"
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "segments.yaml").write_text("segments:\n  buyers: {profile.orders: {gte: 1}}\n")
+    (first / "policy.yaml").write_text("consent_required: []\ndefault_timezone: Europe/Rome\n")
+    (first / "hello.yaml").write_text("id: hello\ntrigger: {event: identify}\nsteps:\n"
+                                      "  - send: {channel: push, template: hello}\n")  # fmt: skip
+    events: list[dict[str, Any]] = []
+    for n in range(40):
+        customer = f"c-{n:02d}"
+        events.append({"event_id": f"i{n}", "type": "identify", "occurred_at": at(-3_600 + n), "channel": "web",
+                       "customer_id": customer, "properties": {}})  # fmt: skip
+        if n % 3:
+            events.append({"event_id": f"p{n}", "type": "purchase", "occurred_at": at(-1_800 + n), "channel": "app",
+                           "customer_id": customer, "properties": {"order_id": f"o{n}", "value": 5}})  # fmt: skip
+    worker = stack.start_worker(journeys=first)
+    stack.produce(events)
+    assert len(stack.actions(["push"], until=40, timeout=60)) == 40
+    stack.stop(worker)
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    instant = at(25)
+    (second / "news.yaml").write_text(f"""id: news
+trigger:
+  schedule: {{at: "{instant}"}}
+  audience: buyers
+  spread: 10s
+steps:
+  - send: {{channel: email, template: news}}
+""")
+    stack.start_worker(journeys=second)
+    archive = {key: orjson.loads(value) for key, value in stack.raw_records(f"{stack.env['ORCH_APP_ID']}.journeys")
+               if value is not None}  # fmt: skip
+    deployed_at = archive[b"news@1"]["deployed_at"]
+    engines = [Engine.of(load([folder]), secret=DEV_COUPON_SECRET.encode()) for folder in (first, second)]
+    ordered = sorted((event_from_document(e) for e in events), key=order_of)
+    until = to_ms(parse_rfc3339(instant)) + 10_000  # the spread's end: simulate runs entries up to --until
+    expected = Simulator(engines[0]).run(ordered, until, deploys=[(deployed_at, engines[1])]).actions
+    assert Counter(a["template"] for a in expected) == {"hello": 40, "news": 26}  # the buyers, silent since
+    got = stack.actions(CHANNELS, until=len(expected), timeout=120)
+    assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)
     assert by_id(got) == by_id(expected)

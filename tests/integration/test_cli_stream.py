@@ -17,7 +17,7 @@ GOLDEN = ROOT / "tests" / "golden" / "shipped-journeys.expected.jsonl"
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", *args],
+        [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", *args],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, **stack.env}, timeout=120,
     )  # fmt: skip
 

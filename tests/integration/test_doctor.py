@@ -24,7 +24,7 @@ def free_port() -> int:
 def doctor(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(stack.tmp), **stack.env,
            "ORCH_METRICS_PORT": str(free_port()), "ORCH_API_PORT": str(free_port())}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", "from orchestrator.cli import main; main()", "doctor", *args],
+    done = subprocess.run([sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "doctor", *args],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)  # fmt: skip
     assert "Traceback" not in done.stdout + done.stderr
     return done

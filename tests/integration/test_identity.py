@@ -97,7 +97,7 @@ def test_a_known_known_conflict_moves_the_identifier_and_merges_nothing(stack: S
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from orchestrator.cli import main; main()", *args],
+        [sys.executable, "-c", "from orchestrator.commands.cli import main; main()", *args],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, **stack.env}, timeout=120,
     )  # fmt: skip
 

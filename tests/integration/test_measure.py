@@ -24,13 +24,13 @@ from typing import Any
 import orjson
 import pytest
 
-from orchestrator.audience import sizes
 from orchestrator.contract.loader import load
 from orchestrator.engine import Engine
-from orchestrator.explain import timelines
-from orchestrator.kpis import summarize
-from orchestrator.maps import START, flow, journey_maps
-from orchestrator.report import kpis_of
+from orchestrator.measurement.audience import sizes
+from orchestrator.measurement.explain import timelines
+from orchestrator.measurement.kpis import summarize
+from orchestrator.measurement.maps import START, flow, journey_maps
+from orchestrator.measurement.report import kpis_of
 from orchestrator.simulate import Result
 from tests.chaos.generator import plan
 from tests.chaos.harness import JOURNEYS, Chaos, Report
@@ -72,7 +72,7 @@ def run(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from orchestrator.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-c", "from orchestrator.commands.cli import main; main()", *args],
                           capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
 
 
@@ -114,8 +114,8 @@ def test_explain_prints_the_customers_timeline_as_simulate_explains_it(run: Run)
 def api(run: Run) -> Iterator[str]:
     port = free_port()
     env = {**run.env, "ORCH_API_TOKEN": TOKEN, "ORCH_API_PORT": str(port)}
-    process = subprocess.Popen([sys.executable, "-c", "from orchestrator.cli import main; main()", "api"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-c", "from orchestrator.commands.cli import main; main()", "api"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

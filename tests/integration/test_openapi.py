@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from orchestrator.engine.affinity import PERIOD_MS, Basket, Models, model_version
 from orchestrator.engine.identity import identifier_key
-from orchestrator.report import kpis_of
+from orchestrator.measurement.report import kpis_of
 from orchestrator.serving.api import ROUTES, connect, openapi_document
 from orchestrator.serving.connect import connect_redis
 from orchestrator.serving.keys import Keys

@@ -2,9 +2,9 @@
 
 import pytest
 
-from orchestrator.cli import cli
-from orchestrator.doctor import Check, Report, check_python, option_variables, skipped
-from orchestrator.doctor_services import _redis_checks, masked
+from orchestrator.commands.cli import cli
+from orchestrator.commands.doctor import Check, Report, check_python, option_variables, skipped
+from orchestrator.commands.doctor_services import _redis_checks, masked
 
 
 def test_lines_are_aligned_and_problems_say_how_to_fix() -> None:

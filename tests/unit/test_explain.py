@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.explain import describe, timelines
+from orchestrator.measurement.explain import describe, timelines
 
 RUN = {"at": "2026-03-02T10:00:00Z", "customer": "c-1", "journey": "web-to-store", "version": 2, "run": 1,
        "step": "store-offer"}  # fmt: skip
@@ -150,7 +150,7 @@ def test_send_windows_missing_dates_and_bad_time_zones_in_words() -> None:
 
 
 def test_a_merge_reads_as_one() -> None:
-    from orchestrator.explain import describe
+    from orchestrator.measurement.explain import describe
 
     record = {"at": "2026-03-02T10:05:00Z", "customer": "c-3", "kind": "merged", "from": "anon:ck-3", "into": "c-3"}
     assert describe(record) == "anonymous visitor anon:ck-3 merged into c-3"

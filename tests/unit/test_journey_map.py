@@ -8,14 +8,14 @@ from typing import Any
 
 import orjson
 
-from orchestrator import dashboard
 from orchestrator.contract.offers import Catalogue
 from orchestrator.engine import Engine
 from orchestrator.engine.compiled import compile_journey
-from orchestrator.kpis import Kpis
-from orchestrator.map_svg import draw
-from orchestrator.maps import END, START, edges, flow, journey_maps, structure
-from orchestrator.report import kpis_of
+from orchestrator.measurement import dashboard
+from orchestrator.measurement.kpis import Kpis
+from orchestrator.measurement.map_svg import draw
+from orchestrator.measurement.maps import END, START, edges, flow, journey_maps, structure
+from orchestrator.measurement.report import kpis_of
 from tests.helpers import OPEN_POLICY, ev, journey, run
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from orchestrator import dashboard
 from orchestrator.engine import Engine
-from orchestrator.kpis import SEP, Kpis, change, contribution, key, lift, summarize
-from orchestrator.report import kpis_of, print_report
+from orchestrator.measurement import dashboard
+from orchestrator.measurement.kpis import SEP, Kpis, change, contribution, key, lift, summarize
+from orchestrator.measurement.report import kpis_of, print_report
 from orchestrator.serving import schemas
 from orchestrator.serving.api import openapi_document
 from orchestrator.simulate import Simulator

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from orchestrator import dashboard
-from orchestrator.kpis import Kpis, change, contribution, summarize
-from orchestrator.lift import NO_CONTROL, Z95, mean_lift
-from orchestrator.report import print_report
+from orchestrator.measurement import dashboard
+from orchestrator.measurement.kpis import Kpis, change, contribution, summarize
+from orchestrator.measurement.lift import NO_CONTROL, Z95, mean_lift
+from orchestrator.measurement.report import print_report
 from orchestrator.serving import schemas
 
 

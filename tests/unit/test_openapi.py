@@ -14,8 +14,8 @@ from aiohttp import web
 from pydantic import BaseModel, SecretStr
 
 from orchestrator.engine.affinity import Basket, Models, model_version
-from orchestrator.kpis import summarize
-from orchestrator.report import kpis_of
+from orchestrator.measurement.kpis import summarize
+from orchestrator.measurement.report import kpis_of
 from orchestrator.serving import schemas
 from orchestrator.serving.api import ROUTES, create_app, offer, openapi_document
 from orchestrator.serving.keys import SAFE_TRAITS

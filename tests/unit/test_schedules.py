@@ -185,3 +185,33 @@ def test_a_schedule_needs_an_audience_and_one_form() -> None:
                                '{at: "2026-03-02T10:00:00Z", time: "10:00"}'))  # fmt: skip
     with pytest.raises(ValidationError, match="audience and spread belong to a schedule trigger"):
         journey("id: x\ntrigger: {event: a, audience: all}\nsteps: [exit]\n")
+
+
+def test_a_customer_stored_before_a_deploy_is_planned_as_of_it_by_any_step_even_a_visit() -> None:
+    """The worker's side of `simulate --deploy`: a stored customer lacking a plan for a scheduled journey deployed at
+    D is planned as of D by their next step, whatever it is (a sweep's visit, a late event), so the entry is the one
+    `simulate` plans at D; a customer first seen after the schedule's last entry is never planned for it."""
+    from orchestrator.engine.broadcast import VISIT
+    from orchestrator.engine.state import CustomerState, Timer
+    from orchestrator.engine.step import step
+
+    once = journey("""id: once
+trigger:
+  schedule: {at: "2026-03-02T12:00:00Z"}
+  audience: all
+steps:
+  - send: {channel: email, template: news}
+""")
+    deployed = ms("2026-03-02T09:00:00Z")
+    engine = Engine([once], POLICY, deployed={"once": deployed})
+    old = CustomerState("c-1")  # stored before the deploy, planned for nothing
+    visit = step(engine, old, Timer(deployed, "c-1", "once", VISIT))
+    assert [format_ms(t.due) for t in visit.scheduled] == ["2026-03-02T12:00:00Z"] and not visit.actions
+    assert step(engine, visit.state, Timer(deployed + 1, "c-1", "once", VISIT)).scheduled == []  # idempotent
+    late = step(engine, CustomerState("c-2"), ev("page_view", "2026-03-02T13:00:00Z", "c-2"))
+    assert [a["template"] for a in late.actions] == ["news"]  # its entry at 12:00 runs before its 13:00 event
+    assert late.actions[0]["at"] == "2026-03-02T12:00:00Z"
+    new = step(engine, None, ev("page_view", "2026-03-02T13:00:00Z", "c-3"))  # first seen after it: never
+    assert not new.actions and new.state is not None and not new.state.planned["once"].token
+    again = step(engine, new.state, ev("page_view", "2026-03-02T14:00:00Z", "c-3"))
+    assert not again.actions and not again.scheduled

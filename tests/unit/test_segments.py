@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.audience import members
 from orchestrator.contract.conditions import compile_condition, compile_segments
 from orchestrator.contract.loader import load
 from orchestrator.engine import CustomerState, Engine
+from orchestrator.measurement.audience import members
 from orchestrator.simulate import simulate
 from tests.helpers import OPEN_POLICY, ev, journey
 

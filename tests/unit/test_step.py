@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from orchestrator.contract.events import event_from_document
 from orchestrator.engine import CustomerState, Engine, Timer
 from orchestrator.engine.step import Absorb, Handover, step
-from orchestrator.kpis import Kpis, contribution
-from orchestrator.report import kpis_of
+from orchestrator.measurement.kpis import Kpis, contribution
+from orchestrator.measurement.report import kpis_of
 from orchestrator.simulate import Simulator
 from tests.helpers import OPEN_POLICY, journey
 from tests.strategies import engine_keys, event_logs, make_engine, to_events

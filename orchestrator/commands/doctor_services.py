@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 from redis import exceptions as redis_errors
 from redis.asyncio.cluster import RedisCluster
 
-from orchestrator.doctor import Check, not_checked
+from orchestrator.commands.doctor import Check, not_checked
 from orchestrator.serving.connect import RedisClient, connect_redis
 from orchestrator.settings import TABLES, Settings
 

@@ -1,7 +1,7 @@
 """Per occurrence of a scheduled journey: its audience and what became of it (report, dashboard, worker KPIs).
 
-Counted like every KPI (orchestrator/kpis.py), under `key("b", journey, occurrence, figure)`: the `broadcast`
-records give the audience, the entries, the holdout and the refusals by reason; the records of the runs an
+Counted like every KPI (orchestrator/measurement/kpis.py), under `key("b", journey, occurrence, figure)`: the
+`broadcast` records give the audience, the entries, the holdout and the refusals by reason; the records of the runs an
 occurrence started (they carry `occurrence`) give its sends, its suppressions by reason and its conversions.
 """
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from orchestrator.map_svg import draw as journey_map
+from orchestrator.measurement.map_svg import draw as journey_map
 
 WIDTH = 520
 ROW = 26
@@ -185,8 +185,8 @@ def _audiences(segments: dict[str, dict[str, int]], broadcasts: dict[str, list[d
 
 def render(summary: dict[str, Any], title: str = "Journey orchestrator: KPIs", generated: str = "",
            maps: Mapping[str, dict[str, Any]] | None = None) -> str:  # fmt: skip
-    """The whole page for a KPI summary (`orchestrator.kpis.summarize`); `maps` (`journey_map.journey_maps`) adds
-    each journey's map."""
+    """The whole page for a KPI summary (`measurement.kpis.summarize`); `maps` (`maps.journey_maps`) adds each
+    journey's map."""
     maps = maps or {}
     cross, clv, engagement, coupons = (summary[k] for k in ("cross_channel", "clv", "engagement", "coupons"))
     headline = "".join(

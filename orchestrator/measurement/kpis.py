@@ -22,9 +22,9 @@ from functools import lru_cache
 from typing import Any
 
 from orchestrator.engine.outcome import Record
-from orchestrator.lift import GROUPS, lift, programme
-from orchestrator.lift import rate as _rate
-from orchestrator.occurrences import occurrence_counts, summarize_occurrences
+from orchestrator.measurement.lift import GROUPS, lift, programme
+from orchestrator.measurement.lift import rate as _rate
+from orchestrator.measurement.occurrences import occurrence_counts, summarize_occurrences
 
 SEP = "\x1f"  # never in a journey id, step id, channel or reason
 DAY = "day"

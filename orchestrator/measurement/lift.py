@@ -1,7 +1,8 @@
 """Lift, in words and with 95% intervals: a journey's treatment against its holdout (two proportions), and the
 whole programme's treated customers against the global control group (two means, Welch).
 
-Pure arithmetic on counts, shared by `orchestrator.kpis.summarize` (and so by `report`, the API and the dashboard).
+Pure arithmetic on counts, shared by `orchestrator.measurement.kpis.summarize` (and so by `report`, the API and the
+dashboard).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The `orchestrator` commands that run against Kafka and Redis: the worker, send and tail, the API, erasure,
-explain and rebuild-serving (`orchestrator/cli.py` adds them to the command group)."""
+explain and rebuild-serving (`orchestrator/commands/cli.py` adds them to the command group)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import BinaryIO
 import click
 import orjson
 
-from orchestrator.cli_common import (
+from orchestrator.commands.common import (
     EXIT_INPUT,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
@@ -23,7 +23,7 @@ from orchestrator.cli_common import (
     read_settings,
     service_settings,
 )
-from orchestrator.explain import timelines
+from orchestrator.measurement.explain import timelines
 from orchestrator.serving.keys import TRAIL_LIMIT
 from orchestrator.settings import MIN_API_TOKEN
 

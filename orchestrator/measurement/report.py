@@ -1,6 +1,6 @@
 """`orchestrator report`: the KPIs of an event log, as the worker would count them, in the terminal.
 
-The counts come from `simulate` (the oracle) folded by `orchestrator.kpis`, the code the worker runs.
+The counts come from `simulate` (the oracle) folded by `orchestrator.measurement.kpis`, the code the worker runs.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.audience import member_of
 from orchestrator.contract.conditions import Predicate
-from orchestrator.kpis import Kpis, contribution
-from orchestrator.kpis import key as counter_key
-from orchestrator.occurrences import segment_counts
+from orchestrator.measurement.audience import member_of
+from orchestrator.measurement.kpis import Kpis, contribution
+from orchestrator.measurement.kpis import key as counter_key
+from orchestrator.measurement.occurrences import segment_counts
 from orchestrator.simulate import Result
 
 BAR_WIDTH = 24

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.cli_common import EXIT_USAGE, err
+from orchestrator.commands.common import EXIT_USAGE, err
 from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import Loaded, Problem, load
 from orchestrator.engine import Engine

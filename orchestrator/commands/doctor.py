@@ -174,7 +174,7 @@ def check_settings(
             bad.update([field] if field else [])
         defaults = {field: Settings.model_fields[field].get_default(call_default_factory=True) for field in bad}
         settings = Settings(**defaults)
-    from orchestrator.doctor_services import redis_url_problem
+    from orchestrator.commands.doctor_services import redis_url_problem
 
     if "redis_url" not in bad and (problem := redis_url_problem(settings.redis_url)):
         found.append(Check("settings", "problem", problem, "set ORCH_REDIS_URL to redis://HOST:PORT/DB"))
@@ -305,7 +305,7 @@ def run_checks(
     environ: Mapping[str, str] = os.environ,
 ) -> Report:  # fmt: skip
     """Every check, in the order printed. `known`: ORCH_* variables the CLI reads itself (not typos)."""
-    from orchestrator.doctor_services import check_kafka, check_redis
+    from orchestrator.commands.doctor_services import check_kafka, check_redis
 
     checks = [check_python()]
     settings_checks, settings, bad = check_settings(environ, known)

@@ -1,5 +1,5 @@
 """The `orchestrator` command: the offline commands here (validate, init, doctor, simulate, report, affinities),
-those against Kafka and Redis in `cli_services.py`. Exit codes: `cli_common.py`."""
+those against Kafka and Redis in `services.py`. Exit codes: `common.py`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 import orjson
 
-from orchestrator import cli_services
-from orchestrator.cli_common import (
+from orchestrator.commands import services
+from orchestrator.commands.common import (
     EXIT_INPUT,
     EXIT_INTERNAL,
     err,
@@ -24,11 +24,11 @@ from orchestrator.cli_common import (
     read_settings,
     settings_exit,
 )
+from orchestrator.commands.deploys import Deploy, load_deploys, parse_deploys, schedule
 from orchestrator.contract.journeys import Journey
 from orchestrator.contract.loader import Loaded, load
-from orchestrator.deploys import Deploy, load_deploys, parse_deploys, schedule
 from orchestrator.engine import CustomerState, Engine
-from orchestrator.explain import diff_actions, render_diff, timelines
+from orchestrator.measurement.explain import diff_actions, render_diff, timelines
 from orchestrator.process import cyclic_gc_paused, tune_gc
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.shipped import Part, shipped
@@ -96,7 +96,7 @@ def init(folder: Path, force: bool) -> None:
 
 
 def _skipped(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> frozenset[str]:
-    from orchestrator.doctor import skipped
+    from orchestrator.commands.doctor import skipped
 
     try:
         return skipped(values)
@@ -116,7 +116,7 @@ def doctor(journeys_dir: Path | None, skip: frozenset[str], as_json: bool) -> No
     One line per check: ok, warning or problem, and for a problem how to fix it. Exit 0 when there is no
     problem (warnings allowed), 1 otherwise. Kafka and Redis are given 3 s each, transactions 5 s.
     """
-    from orchestrator.doctor import option_variables, print_report, run_checks
+    from orchestrator.commands.doctor import option_variables, print_report, run_checks
 
     report = run_checks(journeys_dir, skip, known=option_variables(cli))
     if as_json:
@@ -303,10 +303,10 @@ def report(journeys_dir: Path | None, events_file: str, html_file: Path | None, 
     The same counts the worker keeps, from `simulate`'s decisions (docs/kpis.md says how each is defined).
     """
     settings = read_settings()
-    from orchestrator import dashboard
-    from orchestrator.audience import sizes
-    from orchestrator.maps import journey_maps
-    from orchestrator.report import kpis_of, print_report
+    from orchestrator.measurement import dashboard
+    from orchestrator.measurement.audience import sizes
+    from orchestrator.measurement.maps import journey_maps
+    from orchestrator.measurement.report import kpis_of, print_report
 
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
     log = _read_events(events_file, settings)
@@ -348,7 +348,7 @@ def affinities(journeys_dir: Path | None, events_file: str, sku: str | None, top
     Exit 1 when --sku names an item that is in no basket of the log.
     """
     settings = read_settings()
-    from orchestrator.products import learn, print_affinities
+    from orchestrator.measurement.products import learn, print_affinities
 
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
     log = _read_events(events_file, settings)
@@ -374,8 +374,8 @@ def audience(name: str, journeys_dir: Path | None, events_file: str, at: int | N
     Exit 2 when NAME is no segment.
     """
     settings = read_settings()
-    from orchestrator.audience import SHOWN, members
     from orchestrator.contract.segments import ALL
+    from orchestrator.measurement.audience import SHOWN, members
 
     loaded = load_or_exit([journeys_dir or settings.journeys_dir])
     if name != ALL and name not in loaded.segments:
@@ -398,7 +398,7 @@ def audience(name: str, journeys_dir: Path | None, events_file: str, at: int | N
         click.echo(f"  … and {len(keys) - SHOWN:,} more (--json lists every one)")
 
 
-for command in cli_services.COMMANDS:
+for command in services.COMMANDS:
     cli.add_command(command)
 
 

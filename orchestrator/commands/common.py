@@ -34,7 +34,7 @@ def is_settings_error(exc: BaseException) -> TypeGuard[ValidationError]:
 
 def settings_exit(exc: ValidationError) -> SystemExit:
     """One line naming each bad ORCH_* variable and what is wrong with it; exit 2."""
-    from orchestrator.doctor import bad_settings
+    from orchestrator.commands.doctor import bad_settings
 
     err(bad_settings(exc))
     return SystemExit(EXIT_USAGE)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.engine.outcome import Record
-from orchestrator.maps import condition_text
+from orchestrator.measurement.maps import condition_text
 from orchestrator.simulate import by_customer
 
 

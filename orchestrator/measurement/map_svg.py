@@ -3,7 +3,7 @@
 No script and no stylesheet of its own: the dashboard's page embeds it as it is. Every node is
 `<g class="node" data-step="NAME" data-reached="N">` and every edge `<g class="edge" data-from data-to
 data-count>` (names, or `#start` / `#end`; an empty `data-count` is an edge whose runs cannot be known), so a test
-reads the numbers behind the picture. The flow and its counts come from `orchestrator.maps`.
+reads the numbers behind the picture. The flow and its counts come from `orchestrator.measurement.maps`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from orchestrator.maps import END, START, Edge, flow
+from orchestrator.measurement.maps import END, START, Edge, flow
 
 NODE_W, NODE_H = 262, 66
 COLUMN = 290  # a column's width

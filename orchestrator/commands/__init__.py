@@ -1,0 +1,1 @@
+"""The `orchestrator` command line: each command, its settings and exit codes, `doctor`, deploys for `simulate`."""
