@@ -77,3 +77,10 @@ def last_entry(schedule: Schedule, spread: int) -> int | None:
         return None
     return local_instant(date.fromisoformat(day), hour, minute, zoneinfo.ZoneInfo("UTC")) + LATEST_ZONE_MS + spread
 
+
+def occurrence_end(schedule: Schedule, spread: int, label: str) -> int:
+    """An instant after which no member of occurrence `label` enters, in any zone: when the occurrence is complete."""
+    if schedule.at is not None:
+        return schedule.at + spread
+    hour, minute = parse_clock(schedule.time or "00:00")
+    return local_instant(date.fromisoformat(label), hour, minute, zoneinfo.ZoneInfo("UTC")) + LATEST_ZONE_MS + spread

@@ -15,6 +15,7 @@ from orchestrator.engine.outcome import Tally
 
 BROADCAST = "b"
 SEGMENT = "seg"  # key(SEGMENT, name): the segment's size (the worker's, per partition)
+RECORDED = "recorded"  # the worker wrote this partition's `broadcast` record of it (stream/occurrences.py)
 FIGURES = ("audience", "entered", "held_out", "sent", "converted")
 
 
@@ -44,6 +45,8 @@ def summarize_occurrences(counts: Mapping[str, int], sep: str) -> dict[str, list
         if not name.startswith(prefix):
             continue
         journey, occurrence, figure, *reason = name[len(prefix):].split(sep)
+        if figure == RECORDED:
+            continue
         row = found.setdefault(journey, {}).setdefault(occurrence, {
             "occurrence": occurrence, **dict.fromkeys(FIGURES, 0), "suppressed": {}, "not_entered": {}})  # fmt: skip
         if reason:

@@ -26,6 +26,7 @@ from orchestrator.engine.history import fact_of
 from orchestrator.engine.step import Item, Step, item_time, late_record, step
 from orchestrator.measurement import kpis
 from orchestrator.serving.redis import Trail
+from orchestrator.stream import occurrences
 from orchestrator.stream.batching import Outbox, batches, send_all, source
 from orchestrator.stream.learning import encode_basket
 from orchestrator.stream.records import (
@@ -114,6 +115,9 @@ async def process(shell: Shell, outbox: Outbox, item: Item) -> None:
     if encoded is not None and len(encoded) > MAX_STATE_BYTES:  # refused before anything is sent: to the DLQ
         raise Refused(f"the customer's state would grow to {len(encoded):,} bytes (limit {MAX_STATE_BYTES:,})")
     publish(shell, outbox, done.key, done.outcomes)
+    tallies = [tally for outcome in done.outcomes for tally in outcome.tallies]
+    if tallies:
+        occurrences.note(shell, partition, tallies)
     if shell.learning.active:
         for basket in done.baskets:
             outbox.send(shell.topology.baskets, None, encode_basket(partition, basket))
@@ -242,6 +246,9 @@ async def advance(shell: Shell, outbox: Outbox, message: Any) -> None:
                     await guarded(shell, outbox, message, message.offset, b"", timer)
     # Everything before `frontier` has run here: say so to the model's learners, behind this batch's baskets.
     frontier = min(t for t in (watermark + 1, waiting, shell.index.next_due(partition)) if t is not None)
+    recorded = occurrences.complete(shell, outbox, partition, frontier) if shell.occurrences.get(partition) else None
+    if recorded:
+        outbox.redis.count(count(shell, partition, Counter(recorded)))
     seal = shell.learning.seal(partition, frontier, shell.watermarks.coverage(partition))
     if seal is not None:
         outbox.send(shell.topology.baskets, None, seal)

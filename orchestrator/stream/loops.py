@@ -17,7 +17,7 @@ from orchestrator.engine.identity import is_anonymous
 from orchestrator.engine.state import Timer
 from orchestrator.measurement.maps import journey_maps
 from orchestrator.serving.keys import MODEL_LIST_LIMIT
-from orchestrator.stream import ingest
+from orchestrator.stream import ingest, occurrences
 from orchestrator.stream.records import decode_timer, encode_mark, encode_timer
 from orchestrator.stream.shell import Shell
 
@@ -40,6 +40,7 @@ async def rebuild_holding(shell: Shell) -> None:
     shell.watermarks.forget()
     shell.states.clear()  # (never stale, but the partitions gone need not stay in memory)
     held = shell.holding.rebuild(owned)
+    occurrences.rebuild(shell, owned)  # broadcasts counted, their record not written yet
     log.info("held records rebuilt: %d waiting for the watermark on partitions %s", held, sorted(owned))
 
 

@@ -65,6 +65,8 @@ class Shell:
     learning: Learning  # the complementary-products model, as every customers partition has sealed it
     identity_secret: bytes
     timer_rounds: dict[int, float] = field(default_factory=dict)  # customers partition -> last round of timers
+    # customers partition -> (journey, occurrence) -> its end: broadcasts to record when complete (stream/occurrences)
+    occurrences: dict[int, dict[tuple[str, str], int]] = field(default_factory=dict)
 
     async def to_dlq(self, reason: str, message: Any, offset: int | None = None, value: bytes | None = None) -> None:
         """`message` to the DLQ, or (a record released from holding) its `value` read at `offset` of its topic."""

@@ -24,7 +24,7 @@ from orchestrator.settings import DEV_COUPON_SECRET
 from orchestrator.simulate import Simulator
 from orchestrator.timefmt import parse_rfc3339, to_ms
 from tests.integration.conftest import Stack, at
-from tests.integration.oracle import by_id, expected_actions
+from tests.integration.oracle import by_id, expected_actions, oracle
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 CHANNELS = ["email", "push"]
@@ -92,6 +92,19 @@ def test_a_recurring_local_time_broadcast_survives_a_sigkill_mid_occurrence(stac
     got = stack.actions(CHANNELS, until=len(expected), timeout=180)
     assert Counter(a["action_id"] for a in got) == Counter(a["action_id"] for a in expected)  # none lost, none twice
     assert by_id(got) == by_id(expected)
+    # One `broadcast` record per occurrence and partition, once across the crash; together simulate's figures.
+    wanted = {r["occurrence"]: r for r in oracle(folder, events).audit if r["kind"] == "broadcast"}
+    deadline, written = time.monotonic() + 60, list[dict[str, Any]]()
+    while time.monotonic() < deadline:
+        written = [r for r in stack.consume([stack.env["ORCH_TOPIC_AUDIT"]], until=10**9, timeout=5, settle=0)
+                   if r["kind"] == "broadcast"]  # fmt: skip
+        if {r["occurrence"] for r in written} == set(wanted):
+            break
+    assert max(Counter((r["occurrence"], r["partition"]) for r in written).values()) == 1
+    for occurrence, simulated in wanted.items():
+        parts = [r for r in written if r["occurrence"] == occurrence]
+        for figure in ("audience", "entered", "held_out"):
+            assert sum(r[figure] for r in parts) == simulated[figure], (occurrence, figure)
 
 
 def test_a_scheduled_journey_deployed_later_reaches_customers_who_stay_silent(stack: Stack, tmp_path: Path) -> None:
