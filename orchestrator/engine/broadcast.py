@@ -3,7 +3,8 @@
 customer enters if they are in the audience and `where` holds as of that instant (engine/schedule.py says when).
 
 An occurrence does not write a `not_entered` record per customer: each member's outcome is a `Tally`, which
-`simulate` sums into one `broadcast` record per occurrence and the worker per partition (`broadcast_records`).
+`simulate` sums into one `broadcast` record per occurrence (`broadcast_records`) and the worker counts per partition
+(stream/occurrences.py).
 
 `Engine` (engine/runner.py) inherits this; the attributes are set by `Engine.__init__`.
 """
@@ -99,9 +100,9 @@ class Broadcaster:
         return found
 
 
-def broadcast_records(tallies: Iterable[Tally], scope: str | None = None) -> list[Record]:
+def broadcast_records(tallies: Iterable[Tally]) -> list[Record]:
     """One `broadcast` record per (journey, version, occurrence): its audience and what became of it, at the first
-    entry instant; `scope`: the worker's partition, if any."""
+    entry instant."""
     groups: dict[tuple[str, int, str], tuple[int, Counter[str]]] = {}
     for tally in tallies:
         key = (tally.journey, tally.version, tally.occurrence)
@@ -111,14 +112,10 @@ def broadcast_records(tallies: Iterable[Tally], scope: str | None = None) -> lis
     records = []
     for (jid, version, occurrence), (first, counts) in sorted(groups.items(), key=lambda item: item[1][0]):
         refused = {reason: n for reason, n in sorted(counts.items()) if reason not in (ENTERED, HELD_OUT)}
-        record: Record = {"at": format_ms(first), "customer": None, "kind": "broadcast", "journey": jid,
-                          "version": version,
-                          "occurrence": occurrence, "audience": sum(counts.values()),
-                          "entered": counts[ENTERED] + counts[HELD_OUT], "held_out": counts[HELD_OUT],
-                          "not_entered": refused}  # fmt: skip
-        if scope is not None:
-            record["partition"] = scope
-        records.append(record)
+        records.append({"at": format_ms(first), "customer": None, "kind": "broadcast", "journey": jid,
+                        "version": version, "occurrence": occurrence, "audience": sum(counts.values()),
+                        "entered": counts[ENTERED] + counts[HELD_OUT], "held_out": counts[HELD_OUT],
+                        "not_entered": refused})  # fmt: skip
     return records
 
 
