@@ -13,7 +13,8 @@
 - `{p}kpis:<partition>`: hash of KPI counts (`orchestrator.measurement.kpis` keys) of one partition of the customers
   topic, absolute values as the worker's `kpis` table holds them (each segment's size among them); the API sums the
   partitions `0 .. {p}kpis:partitions - 1`, never scanning the keyspace.
-- `{p}kpis:partitions`: the customers topic's partition count (plain integer), written by the worker at its start.
+- `{p}kpis:partitions`: the customers topic's partition count (plain integer), written by the worker at its start and
+  by `rebuild-serving`.
 - `{p}swept:<partition>`: JSON list of the scheduled journeys (`id@version@deployed_at`) the worker has visited every
   customer of that customers partition for (`stream/loops.sweep`): a new one is visited once.
 - `{p}segments`: JSON list of the segment names of `segments.yaml`, written with `{p}journeys`: an empty segment is

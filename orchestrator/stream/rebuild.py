@@ -23,7 +23,7 @@ from orchestrator.serving.history import History
 from orchestrator.serving.keys import Keys
 from orchestrator.serving.redis import Serving
 from orchestrator.settings import Settings
-from orchestrator.stream.client import read_topic
+from orchestrator.stream.client import partitions_of, read_topic
 from orchestrator.stream.records import decode_state
 
 
@@ -47,10 +47,12 @@ async def write_kpis(settings: Settings) -> int:
             partitions.setdefault(partition, {})[name] = int(value)
     keys = Keys(settings.redis_prefix)
     redis = connect_redis(settings.redis_url)
+    count = len(await partitions_of(settings.kafka_bootstrap_servers, settings.topic_customers))
     try:
         for partition, counts in partitions.items():
             await redis.delete(keys.kpis(partition))
             await redis.hset(keys.kpis(partition), mapping=counts)  # type: ignore[arg-type]
+        await redis.set(keys.kpi_partitions(), count)  # the API reads hashes 0..count-1 (no scan)
     finally:
         await redis.aclose()
     return len(partitions)

@@ -189,9 +189,10 @@ def test_redis_is_rebuilt_from_kafka_after_a_flush(stack: Stack) -> None:
     assert "KPI counters of" in done.stderr, done.stderr
     trails = {key for key in before if b":audit:" in key}  # from journeys.audit, not rebuilt (docs/identity.md)
     assert trails
-    # the funnels' step order and the journey maps: configuration, not state; every worker writes them at its start
-    order = {key for key in before if key.endswith((b":journeys", b":maps"))}
-    assert len(order) == 2
+    # the funnels' step order, the journey maps and the segment names: configuration, not state; every worker writes
+    # them at its start (the KPI hashes' partition count is rebuilt with them)
+    order = {key for key in before if key.endswith((b":journeys", b":maps", b":segments"))}
+    assert len(order) == 3
     # the identity history: the worker's own, rebuilt as one fact per customer (docs/identity.md)
     history = {key for key in before if b":facts:" in key or b":ingest:" in key}
     assert any(b":ingest:" in key for key in history)
