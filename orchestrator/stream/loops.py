@@ -34,10 +34,10 @@ async def rebuild_holding(shell: Shell) -> None:
     """After a rebalance: the order of the records the owned partitions hold, from the `held` table. The seals this
     worker remembers sending are forgotten too: one may have been in a transaction the rebalance aborted, and the
     records that made it, read again, would make the same seal, which `Learning.seal` would not send twice. So are
-    the marks read (`Watermarks.forget`)."""
+    the marks of the partitions taken back (`Watermarks.rebalanced`)."""
     owned = owned_partitions(shell.app, shell.settings.topic_customers)
     shell.learning.sent.clear()
-    shell.watermarks.forget()
+    shell.watermarks.rebalanced(owned)
     shell.states.clear()  # (never stale, but the partitions gone need not stay in memory)
     held = shell.holding.rebuild(owned)
     occurrences.rebuild(shell, owned)  # broadcasts counted, their record not written yet

@@ -88,6 +88,7 @@ class Watermarks:
     def __init__(self) -> None:
         self._marks: dict[int, dict[int, _Newest]] = {}
         self._sources: dict[int, int] = {}
+        self._owned: set[int] = set()  # the customers partitions owned since the last rebalance
 
     def mark(self, partition: int, mark: Mark, offset: int) -> None:
         marks = self._marks.setdefault(partition, {})
@@ -96,12 +97,16 @@ class Watermarks:
             self._sources[partition] = mark.sources
         marks[mark.source] = _Newest(mark.until, offset, mark.committed)
 
-    def forget(self) -> None:
-        """After a rebalance: the marks read before it speak of a position the customer agent may no longer be at (a
-        partition given away and taken back, read again from its committed offset, with records travelling to it
-        not yet read again). Until a mark of every input partition is read afresh, nothing runs on them."""
-        self._marks.clear()
-        self._sources.clear()
+    def rebalanced(self, owned: Set[int]) -> None:
+        """After a rebalance: a customers partition that is ours again (given away and taken back) or no longer
+        ours forgets its marks: they speak of a position the agent is no longer at (read again from its committed
+        offset, with records travelling to it not read again yet). Until a mark of every input partition is read
+        afresh, nothing runs on it. A partition kept through the rebalance keeps its marks."""
+        for partition in set(self._marks) | set(self._sources):
+            if partition not in owned or partition not in self._owned:
+                self._marks.pop(partition, None)
+                self._sources.pop(partition, None)
+        self._owned = set(owned)
 
     def current(self, partition: int) -> tuple[int, int] | None:
         """(watermark, offset of the oldest mark it rests on), or None while an input partition has not spoken."""

@@ -108,17 +108,20 @@ def test_two_copies_of_one_event_handed_over_together_run_in_the_order_they_were
     assert [raw for _, raw in rebuilt.release(3, until=100, before_offset=4)] == [b'"first"', b'"second"']
 
 
-def test_marks_read_before_a_rebalance_are_forgotten_until_every_input_partition_speaks_again() -> None:
+def test_marks_of_a_partition_taken_back_are_forgotten_until_every_input_partition_speaks_again() -> None:
     """A partition given away and taken back is read again from its committed offset: the marks remembered from
     before would let a timer fire, and a seal speak, for records travelling to it that are not read again yet (the
-    two-worker takeover test saw recommendations made on an empty model)."""
+    two-worker takeover test saw recommendations made on an empty model). A partition kept keeps its marks."""
     watermarks = Watermarks()
-    for source in range(2):
-        watermarks.mark(0, Mark(source, 2, 5_000, 7), offset=10 + source)
+    watermarks.rebalanced({0, 1})
+    for partition in (0, 1):
+        for source in range(2):
+            watermarks.mark(partition, Mark(source, 2, 5_000, 7), offset=10 + source)
     assert watermarks.current(0) == (5_000, 10)
-    watermarks.forget()
-    assert watermarks.current(0) is None
-    assert watermarks.coverage(0) == {}
+    watermarks.rebalanced({1})  # 0 given away
+    watermarks.rebalanced({0, 1})  # and taken back
+    assert watermarks.current(0) is None and watermarks.coverage(0) == {}
+    assert watermarks.current(1) == (5_000, 10)  # kept throughout
     watermarks.mark(0, Mark(0, 2, 6_000, 9), offset=40)
     assert watermarks.current(0) is None  # input partition 1 has not spoken since
     watermarks.mark(0, Mark(1, 2, 5_500, 9), offset=41)
